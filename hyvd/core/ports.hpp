@@ -1,0 +1,167 @@
+// What the hyvd core needs from the outside world (hexagonal "ports"). The core knows
+// nothing of sqlite, sysfs, QMP or libvirt; adapters in hyvd/adapters and qemu-device
+// implement these. Every call returns hyv::Result: adapters never throw across here.
+#pragma once
+
+#include "hyv/result.hpp"
+#include "hyv/types.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hyv::core {
+
+// Unix epoch milliseconds; what the store keeps for every timestamp.
+using TimeMs = std::int64_t;
+
+// A host RDMA device as the inventory sees it now.
+struct HostDevice {
+    Guid guid;                // node GUID
+    std::string ibdev;        // "rxe0", "mlx5_0"
+    std::string driver;       // "rdma_rxe", "mlx5_core"
+    std::uint32_t ports = 0;
+    std::string link_layer;   // "Ethernet" or "InfiniBand" (port 1)
+    std::string mdev_parent;  // sysfs path of the hyv_mdev parent device serving this GUID
+    std::string mdev_type;    // mdev type name under mdev_supported_types, e.g. "hyv_mdev-virtio-hyv"
+};
+
+// A host device as the store remembers it (it may have vanished since).
+struct DeviceRecord {
+    HostDevice device;
+    TimeMs first_seen = 0;
+    TimeMs last_seen = 0;
+    std::optional<TimeMs> vanished_at;  // set when a scan no longer finds it
+};
+
+struct VmRecord {
+    VmId name;
+    std::string uuid;        // libvirt domain / QEMU -uuid, may be empty for raw QEMU
+    VmKind kind = VmKind::qemu;
+    std::string qmp_socket;  // raw QEMU only: path of its QMP unix socket
+    TimeMs created_at = 0;
+};
+
+struct Assignment {
+    VmId vm;
+    Guid guid;
+    MdevUuid mdev;
+    std::string qdev_id;            // QEMU device id used for device_add/device_del ("hyv-<mdev prefix>")
+    std::string guest_pci_address;  // "0000:01:00.0" as the guest will see it (bus:slot.fn); empty until hot-added
+    AssignmentState state = AssignmentState::attaching_intent;
+    bool persistent = false;        // survive VM stop: mdev kept, re-plugged when the VM runs again
+    Quota quota;
+    TimeMs created_at = 0;
+    TimeMs updated_at = 0;
+    std::string last_error;         // one line; empty when the last step succeeded
+    std::string op_id;              // operation that last changed this row
+};
+
+// Append-only audit log; every step of every operation writes one.
+struct Event {
+    std::int64_t id = 0;  // assigned by the store, strictly increasing
+    TimeMs time = 0;
+    std::string op_id;
+    std::string vm;       // empty when not about one VM
+    std::string guid;     // normal form or empty
+    std::string mdev;     // uuid or empty
+    std::string kind;     // "attach.intent", "attach.mdev-created", "reconcile.rollback", ...
+    std::string message;
+};
+
+// Persistent state. Implementations must make each call atomic and durable on return,
+// and `transaction` must make everything inside it atomic (nested calls allowed).
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Runs `body`; commits when it returns ok, rolls back when it returns an error.
+    virtual Result<void> transaction(const std::function<Result<void>()>& body) = 0;
+
+    // Host devices: upsert refreshes last_seen and clears vanished_at.
+    virtual Result<void> upsert_device(const HostDevice& device, TimeMs now) = 0;
+    virtual Result<void> mark_device_vanished(const Guid& guid, TimeMs now) = 0;
+    virtual Result<std::optional<DeviceRecord>> device(const Guid& guid) = 0;
+    virtual Result<std::vector<DeviceRecord>> devices() = 0;
+
+    // VMs known to hyvd.
+    virtual Result<void> insert_vm(const VmRecord& vm) = 0;       // error "vm-exists" if present
+    virtual Result<void> delete_vm(const VmId& vm) = 0;           // error "vm-has-assignments" while any remain
+    virtual Result<std::optional<VmRecord>> vm(const VmId& vm) = 0;
+    virtual Result<std::vector<VmRecord>> vms() = 0;
+
+    // Assignments, at most one per (vm, guid); mdev uuids unique.
+    virtual Result<void> insert_assignment(const Assignment& assignment) = 0;  // error "already-assigned"
+    // Compare-and-set: writes `assignment` only if the stored row is still in `expected`;
+    // error "state-conflict" otherwise. Callers check the transition table first.
+    virtual Result<void> update_assignment(const Assignment& assignment, AssignmentState expected) = 0;
+    virtual Result<void> delete_assignment(const VmId& vm, const Guid& guid) = 0;
+    virtual Result<std::optional<Assignment>> assignment(const VmId& vm, const Guid& guid) = 0;
+    virtual Result<std::vector<Assignment>> assignments() = 0;
+
+    // Events: append returns the new id; `events` returns ids > since_id, oldest first.
+    virtual Result<std::int64_t> append_event(const Event& event) = 0;
+    virtual Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit) = 0;
+};
+
+struct MdevInstance {
+    MdevUuid uuid;
+    std::string parent_path;  // sysfs path of its parent
+    std::string type;         // mdev type name
+};
+
+// VFIO mediated devices of hyv_mdev (sysfs: mdev_supported_types/<type>/create, <uuid>/remove).
+class MdevControl {
+public:
+    virtual ~MdevControl() = default;
+    virtual Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) = 0;
+    // Programs the instance's limits; called right after create, before any QEMU opens it.
+    virtual Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) = 0;
+    // Error "mdev-busy" while a QEMU still holds it open; removing an absent mdev is an error "mdev-absent".
+    virtual Result<void> remove(const MdevUuid& uuid) = 0;
+    virtual Result<bool> exists(const MdevUuid& uuid) = 0;
+    // hyv_mdev instances only (instances of other vendor drivers are none of our business).
+    virtual Result<std::vector<MdevInstance>> list() = 0;
+};
+
+// Host RDMA devices (sysfs /sys/class/infiniband + hyv_mdev parents).
+class Inventory {
+public:
+    virtual ~Inventory() = default;
+    virtual Result<std::vector<HostDevice>> scan() = 0;
+};
+
+// A hyv device a running VM currently holds, as its hypervisor reports it.
+struct PresentDevice {
+    std::string qdev_id;
+    MdevUuid mdev;
+    std::string guest_pci_address;
+};
+
+// Hot-plug of hyv mdevs into one kind of VM (QMP for raw QEMU, libvirt for domains).
+class Hypervisor {
+public:
+    virtual ~Hypervisor() = default;
+    virtual Result<bool> is_running(const VmRecord& vm) = 0;
+    // device_add vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>,id=<qdev_id>; returns the guest PCI address.
+    virtual Result<std::string> hot_add(const VmRecord& vm, const MdevUuid& mdev, const std::string& qdev_id) = 0;
+    // device_del and wait for DEVICE_DELETED (the guest must cooperate). Error code
+    // "hot-remove-timeout" when the guest has not released it within `timeout`; the
+    // request stays pending in QEMU, so calling again later is the retry.
+    virtual Result<void> hot_remove(const VmRecord& vm, const std::string& qdev_id,
+                                    std::chrono::milliseconds timeout) = 0;
+    // Every vfio-pci device of this VM whose sysfsdev is an mdev (for reconciliation).
+    virtual Result<std::vector<PresentDevice>> list_hyv_devices(const VmRecord& vm) = 0;
+};
+
+// Wall clock, injectable so tests are deterministic.
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual TimeMs now() = 0;
+};
+
+}  // namespace hyv::core

@@ -1,0 +1,126 @@
+// The use cases hyvd offers; the API socket server calls these and converts the plain
+// result structs to JSON. Thread-safe: operations on one (VM, GUID) pair serialize,
+// operations on different pairs run concurrently.
+#pragma once
+
+#include "hyvd/core/ports.hpp"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hyv::core {
+
+struct ServiceConfig {
+    Quota default_quota{.max_qps = 1024, .max_cqs = 1024, .max_mrs = 4096, .max_pinned_bytes = 1ull << 30};
+    Quota max_quota{.max_qps = 65536, .max_cqs = 65536, .max_mrs = 1u << 20, .max_pinned_bytes = 1ull << 40};
+    std::chrono::milliseconds default_detach_timeout{10'000};
+    // reconcile() re-issues device_del for rows left `detaching`; it waits this long, not more.
+    std::chrono::milliseconds reconcile_detach_timeout{2'000};
+};
+
+// Everything the service talks to. The service does not own them.
+struct Ports {
+    Store* store = nullptr;
+    MdevControl* mdev = nullptr;
+    Inventory* inventory = nullptr;
+    std::map<VmKind, Hypervisor*> hypervisors;  // one per VM kind in use
+    Clock* clock = nullptr;                     // nullptr: system clock
+};
+
+struct DeviceView {
+    DeviceRecord record;
+    bool present = false;                 // found by the last inventory scan
+    std::vector<VmId> assigned_to;        // VMs holding an assignment for this GUID
+};
+
+struct VmView {
+    VmRecord vm;
+    std::optional<bool> running;          // nullopt: hypervisor could not tell (error in `note`)
+    std::size_t assignments = 0;
+    std::string note;
+};
+
+struct VmAddRequest {
+    std::string name;
+    VmKind kind = VmKind::qemu;
+    std::string qmp_socket;  // required for kind qemu
+    std::string uuid;        // optional
+};
+
+struct AttachOptions {
+    // Fields left 0 take ServiceConfig::default_quota; fields above max_quota are rejected.
+    Quota quota;
+    bool persistent = false;
+};
+
+struct DetachOptions {
+    std::optional<std::chrono::milliseconds> timeout;  // default ServiceConfig::default_detach_timeout
+};
+
+struct OperationResult {
+    std::string op_id;
+    Assignment assignment;  // state after the operation (for detach: last state before the row was removed)
+};
+
+struct StatusReport {
+    std::size_t devices_present = 0;
+    std::size_t devices_vanished = 0;
+    std::size_t vms = 0;
+    std::map<AssignmentState, std::size_t> assignments_by_state;
+    std::vector<Assignment> needs_attention;  // failed, or stuck in an in-between state
+    std::int64_t last_event_id = 0;
+};
+
+struct ReconcileAction {
+    VmId vm;
+    Guid guid;
+    MdevUuid mdev;
+    AssignmentState from;
+    AssignmentState to;  // removed when the row was deleted
+    std::string what;    // one line for people
+};
+
+struct ReconcileReport {
+    std::string op_id;
+    std::vector<ReconcileAction> actions;
+    std::vector<MdevUuid> orphan_mdevs_removed;
+    std::vector<std::string> problems;  // what could not be fixed, one line each, with the fix
+};
+
+class Service {
+public:
+    Service(Ports ports, ServiceConfig config = {});
+    ~Service();
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+
+    // Rescans the inventory, refreshes the store, returns every device ever seen.
+    Result<std::vector<DeviceView>> devices();
+    Result<std::vector<VmView>> vms();
+    Result<VmRecord> vm_add(const VmAddRequest& request);
+    // Refuses while the VM has assignments (error "vm-has-assignments": detach first).
+    Result<void> vm_remove(const VmId& vm);
+
+    Result<OperationResult> attach(const VmId& vm, const Guid& guid, const AttachOptions& options);
+    // On error "hot-remove-timeout" the assignment stays `detaching`; run detach again to retry.
+    Result<OperationResult> detach(const VmId& vm, const Guid& guid, const DetachOptions& options = {});
+
+    Result<std::vector<Assignment>> list(const std::optional<VmId>& vm = std::nullopt);
+    Result<StatusReport> status();
+    Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit);
+
+    // Run once at start (and on demand): finishes or rolls back half-done operations,
+    // removes orphan mdevs, parks persistent assignments of stopped VMs.
+    Result<ReconcileReport> reconcile();
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hyv::core
