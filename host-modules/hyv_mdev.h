@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * hyv_mdev internals: parents (one per host RDMA device) and instances (one
+ * virtio-hyv PCI function per VM and device, a VFIO mediated device).
+ */
+#ifndef HYV_MDEV_H
+#define HYV_MDEV_H
+
+#include <linux/device.h>
+#include <linux/eventfd.h>
+#include <linux/mdev.h>
+#include <linux/mutex.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+#include <rdma/ib_verbs.h>
+
+#include <hyv/hyv_abi.h>
+
+#define HYV_DRIVER_NAME "hyv_mdev"
+#define HYV_CLASS_NAME "hyv"
+#define HYV_TYPE_SYSFS_NAME "vrdma"
+#define HYV_TYPE_PRETTY_NAME "hyv virtio RDMA function"
+
+#define HYV_CONFIG_SPACE_SIZE 256
+#define HYV_BAR2_PAGES (HYV_BAR2_SIZE >> PAGE_SHIFT)
+
+/* Region offsets in the device fd, the layout vfio-pci uses and QEMU expects. */
+#define HYV_REGION_SHIFT 40
+#define HYV_REGION_OFFSET(index) ((u64)(index) << HYV_REGION_SHIFT)
+#define HYV_REGION_MASK (HYV_REGION_OFFSET(1) - 1)
+/* Largest single read/write through the fd; QEMU uses at most 256 bytes. */
+#define HYV_MAX_ACCESS PAGE_SIZE
+
+extern unsigned int hyv_max_instances;
+extern struct class *hyv_class;
+extern struct mdev_driver hyv_mdev_driver;
+extern struct ib_client hyv_ib_client;
+
+/* Identity of the host device, copied at add time so that instances never
+ * touch the ib_device after it is gone. */
+struct hyv_host_identity {
+	u64 node_guid;		/* host order */
+	u32 driver_id;
+	u32 uverbs_abi_ver;
+	u32 phys_port_cnt;
+	char ibdev_name[HYV_IBDEV_NAME_MAX];
+};
+
+struct hyv_parent {
+	struct device dev;		/* /sys/class/hyv/<ibdev> */
+	struct mdev_parent mdev_parent;
+	struct mdev_type type;
+	struct mdev_type *types[1];
+	struct hyv_host_identity identity;
+
+	struct mutex lock;		/* protects instances, dead */
+	struct list_head instances;
+	bool dead;
+	atomic_t live_instances;
+};
+
+struct hyv_counters {
+	atomic64_t trapped_reads;
+	atomic64_t trapped_writes;
+	atomic64_t interrupts;
+	atomic64_t bad_accesses;
+};
+
+struct hyv_virtio_state {
+	u32 device_feature_select;
+	u32 guest_feature_select;
+	u64 guest_features;
+	u16 msix_config;
+	u16 queue_select;
+	u8 device_status;
+	u8 config_generation;
+	u8 isr;
+};
+
+struct hyv_irqs {
+	struct eventfd_ctx *intx;
+	bool intx_masked;
+	struct eventfd_ctx *msix[HYV_MSIX_VECTORS];
+	struct eventfd_ctx *req;
+};
+
+struct hyv_instance {
+	struct vfio_device vdev;	/* first: vfio_alloc_device needs it */
+	struct mdev_device *mdev;
+	struct hyv_parent *parent;
+	struct list_head parent_entry;	/* under parent->lock */
+
+	struct mutex lock;		/* everything below */
+	bool dead;
+	u8 config[HYV_CONFIG_SPACE_SIZE];
+	u8 config_wmask[HYV_CONFIG_SPACE_SIZE];
+	struct hyv_virtio_state virtio;
+	struct hyv_device_config device_config;
+	struct hyv_irqs irqs;
+	struct page *window[HYV_BAR2_PAGES];
+
+	struct hyv_counters counters;
+};
+
+/* hyv_main.c */
+void hyv_module_instances_add(int delta);
+
+/* hyv_parent.c */
+int hyv_parent_add(struct ib_device *ibdev);
+void hyv_parent_remove(struct ib_device *ibdev, void *client_data);
+void hyv_parent_rename(struct ib_device *ibdev, void *client_data);
+extern const struct attribute_group *hyv_parent_groups[];
+
+/* hyv_instance.c */
+u64 hyv_region_size(u32 index);
+extern const struct attribute_group *hyv_instance_groups[];
+void hyv_instance_mark_dead(struct hyv_instance *inst);
+
+/* hyv_pci_config.c */
+void hyv_pci_config_init(struct hyv_instance *inst);
+u32 hyv_pci_config_read(struct hyv_instance *inst, u32 offset, u32 size);
+void hyv_pci_config_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value);
+
+/* hyv_bar.c */
+void hyv_virtio_reset(struct hyv_instance *inst);
+int hyv_bar0_read(struct hyv_instance *inst, u32 offset, u32 size, u32 *value);
+int hyv_bar0_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value);
+int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 region_offset);
+void hyv_window_release(struct hyv_instance *inst);
+
+/* hyv_irq.c */
+long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);
+void hyv_raise_config_interrupt(struct hyv_instance *inst);
+void hyv_intx_update(struct hyv_instance *inst);
+void hyv_irqs_release(struct hyv_instance *inst);
+void hyv_request_release(struct hyv_instance *inst, unsigned int count);
+
+#endif /* HYV_MDEV_H */
