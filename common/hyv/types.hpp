@@ -66,10 +66,14 @@ class VmId {
 public:
     static constexpr std::size_t max_length = 64;
 
+    // Empty placeholder so records holding a VmId stay default-constructible; never a valid name.
+    VmId() = default;
+
     // 1..64 printable ASCII characters, no whitespace, no '/', not "." or "..".
     static Result<VmId> parse(std::string_view text);
 
     const std::string& str() const { return name_; }
+    bool empty() const { return name_.empty(); }
 
     friend auto operator<=>(const VmId&, const VmId&) = default;
 

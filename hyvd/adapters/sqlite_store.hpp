@@ -44,6 +44,7 @@ public:
     Result<void> delete_vm(const VmId& vm) override;
     Result<std::optional<core::VmRecord>> vm(const VmId& vm) override;
     Result<std::vector<core::VmRecord>> vms() override;
+    Result<void> set_vm_observed_state(const VmId& vm, bool running, core::TimeMs now) override;
 
     Result<void> insert_assignment(const core::Assignment& assignment) override;
     Result<void> update_assignment(const core::Assignment& assignment, AssignmentState expected) override;

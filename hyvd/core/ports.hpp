@@ -43,6 +43,10 @@ struct VmRecord {
     VmKind kind = VmKind::qemu;
     std::string qmp_socket;  // raw QEMU only: path of its QMP unix socket
     TimeMs created_at = 0;
+    // What reconcile last saw: "unknown", "running" or "stopped" (informational only;
+    // decisions always ask the hypervisor again).
+    std::string observed_state = "unknown";
+    std::optional<TimeMs> observed_at;
 };
 
 struct Assignment {
@@ -92,6 +96,7 @@ public:
     virtual Result<void> delete_vm(const VmId& vm) = 0;           // error "vm-has-assignments" while any remain
     virtual Result<std::optional<VmRecord>> vm(const VmId& vm) = 0;
     virtual Result<std::vector<VmRecord>> vms() = 0;
+    virtual Result<void> set_vm_observed_state(const VmId& vm, bool running, TimeMs now) = 0;
 
     // Assignments, at most one per (vm, guid); mdev uuids unique.
     virtual Result<void> insert_assignment(const Assignment& assignment) = 0;  // error "already-assigned"

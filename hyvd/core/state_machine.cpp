@@ -16,6 +16,7 @@ constexpr Transition transitions[] = {
     {S::mdev_created, S::hotplugged, "device_add succeeded"},
     {S::mdev_created, S::detached_mdev_present, "hot-add failed or VM gone; roll back the mdev"},
     {S::mdev_created, S::inactive, "persistent assignment's VM stopped before hot-add"},
+    {S::mdev_created, S::detaching, "interrupted attach left the device in the VM; take it out"},
     {S::hotplugged, S::attached, "guest PCI function verified"},
     {S::hotplugged, S::detaching, "verification failed; take the device back out"},
     {S::hotplugged, S::detached_mdev_present, "VM stopped right after hot-add"},
@@ -33,6 +34,8 @@ constexpr Transition transitions[] = {
     {S::attached, S::mdev_created, "device vanished from a running VM; re-plug (persistent)"},
     {S::inactive, S::mdev_created, "VM running again; mdev (re)created, re-plug"},
     {S::inactive, S::detached_mdev_present, "detach of a stopped VM's persistent assignment"},
+    {S::inactive, S::detaching, "detach while the VM holds the device again"},
+    {S::inactive, S::attached, "VM started with the device already in it"},
     // trouble
     {S::attaching_intent, S::failed, "mdev creation failed and could not be undone"},
     {S::mdev_created, S::failed, "hot-add failed and rollback failed"},

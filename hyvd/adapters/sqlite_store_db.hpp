@@ -1,0 +1,69 @@
+// RAII over the sqlite3 C API, for the sqlite store only.
+#pragma once
+
+#include "hyv/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace hyv::adapters {
+
+class SqliteConnection {
+public:
+    static Result<std::unique_ptr<SqliteConnection>> open(const std::string& path);
+    ~SqliteConnection();
+    SqliteConnection(const SqliteConnection&) = delete;
+    SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+    sqlite3* handle() const { return db_; }
+    // Runs one or more statements without results.
+    Result<void> exec(std::string_view sql);
+    std::string last_error() const;
+    // Rows changed by the last INSERT/UPDATE/DELETE on this connection.
+    int changes() const;
+
+private:
+    explicit SqliteConnection(sqlite3* db) : db_(db) {}
+    sqlite3* db_;
+};
+
+// A prepared statement; bind() indexes are 1-based like sqlite's.
+class SqliteStatement {
+public:
+    static Result<SqliteStatement> prepare(SqliteConnection& db, std::string_view sql);
+    ~SqliteStatement();
+    SqliteStatement(SqliteStatement&& other) noexcept;
+    SqliteStatement& operator=(SqliteStatement&&) = delete;
+    SqliteStatement(const SqliteStatement&) = delete;
+    SqliteStatement& operator=(const SqliteStatement&) = delete;
+
+    SqliteStatement& bind(int index, std::string_view text);
+    SqliteStatement& bind(int index, std::int64_t value);
+    SqliteStatement& bind(int index, std::optional<std::int64_t> value);
+
+    // true: a row is available; false: done. Errors carry sqlite's message.
+    Result<bool> step();
+    // Runs to completion, for statements without result rows.
+    Result<void> run();
+
+    std::string text(int column) const;
+    std::int64_t integer(int column) const;
+    std::optional<std::int64_t> optional_integer(int column) const;
+
+    // Extended result code of the last failed step (SQLITE_CONSTRAINT_UNIQUE, ...).
+    int last_code() const { return last_code_; }
+
+private:
+    SqliteStatement(SqliteConnection& db, sqlite3_stmt* stmt) : db_(&db), stmt_(stmt) {}
+    SqliteConnection* db_;
+    sqlite3_stmt* stmt_;
+    int last_code_ = 0;
+};
+
+}  // namespace hyv::adapters

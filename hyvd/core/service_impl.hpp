@@ -1,0 +1,62 @@
+// Internals of hyv::core::Service shared by service.cpp (use cases), teardown.cpp
+// (taking a device out and releasing its mdev) and reconcile.cpp.
+#pragma once
+
+#include "hyvd/core/journal.hpp"
+#include "hyvd/core/service.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace hyv::core {
+
+// One mutex per (VM, GUID): operations on one pair serialize, others run in parallel.
+class PairLocks {
+public:
+    std::unique_lock<std::mutex> lock(const VmId& vm, const Guid& guid);
+
+private:
+    std::mutex map_mutex_;
+    std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<std::mutex>> locks_;
+};
+
+// What a running VM holds of one assignment, looked up from Hypervisor::list_hyv_devices.
+const PresentDevice* find_present(const std::vector<PresentDevice>& present, const Assignment& a);
+
+class Service::Impl {
+public:
+    Impl(Ports ports, ServiceConfig config);
+
+    Result<Hypervisor*> hypervisor_for(const VmRecord& vm);
+    Result<VmRecord> load_vm(const VmId& vm);
+
+    Result<OperationResult> attach(const VmId& vm, const Guid& guid, const AttachOptions& options);
+    Result<OperationResult> detach(const VmId& vm, const Guid& guid, const DetachOptions& options);
+    Result<ReconcileReport> reconcile();
+
+    // Drives `a` to `removed` from any state: device_del if a running VM holds it (waiting
+    // `timeout`), then removes the mdev. Leaves it `detaching` on hot-remove timeout and
+    // `failed` when the mdev cannot be removed; the returned error says which.
+    Result<void> teardown(Journal& journal, Assignment& a, const VmRecord& vm, std::chrono::milliseconds timeout);
+    // Removes the mdev of `a` (in detached_mdev_present) and deletes the row.
+    Result<void> release_mdev(Journal& journal, Assignment& a);
+    // Makes sure the mdev of `a` exists with its quota (re-plug of persistent assignments).
+    Result<void> ensure_mdev(Journal& journal, const Assignment& a);
+    // inactive/mdev_created -> hot-add -> hotplugged -> attached, for a running VM.
+    Result<void> plug(Journal& journal, Assignment& a, const VmRecord& vm);
+
+    Result<std::optional<HostDevice>> find_device(const Guid& guid);
+    Quota resolve_quota(const Quota& requested) const;
+    Result<void> check_quota(const Quota& quota) const;
+
+    Ports ports;
+    ServiceConfig config;
+    SystemClock system_clock;
+    Clock* clock;
+    PairLocks pair_locks;
+};
+
+}  // namespace hyv::core

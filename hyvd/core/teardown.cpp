@@ -1,0 +1,159 @@
+// Taking a device out of a VM and releasing its mdev; re-plugging persistent ones.
+// Shared by detach, attach rollback and reconcile so all three follow the same steps.
+#include "hyvd/core/service_impl.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace hyv::core {
+
+using S = AssignmentState;
+
+const PresentDevice* find_present(const std::vector<PresentDevice>& present, const Assignment& a)
+{
+    for (const auto& device : present) {
+        if (device.mdev == a.mdev || (!a.qdev_id.empty() && device.qdev_id == a.qdev_id)) {
+            return &device;
+        }
+    }
+    return nullptr;
+}
+
+Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRecord& vm,
+                                     std::chrono::milliseconds timeout)
+{
+    auto hypervisor = hypervisor_for(vm);
+    if (!hypervisor) {
+        return hypervisor.error();
+    }
+    auto running = (*hypervisor)->is_running(vm);
+    if (!running) {
+        return running.error();
+    }
+    if (*running) {
+        auto present = (*hypervisor)->list_hyv_devices(vm);
+        if (!present) {
+            return present.error();
+        }
+        if (find_present(*present, a)) {
+            const bool retry = a.state == S::detaching;
+            if (auto r = journal.transition(a, S::detaching, retry ? "detach.retry" : "detach.hot-remove",
+                                            "device_del " + a.qdev_id);
+                !r) {
+                return r;
+            }
+            auto removed = (*hypervisor)->hot_remove(vm, a.qdev_id, timeout);
+            if (!removed) {
+                // The request may have completed even though waiting for it failed: ask again.
+                auto after = (*hypervisor)->list_hyv_devices(vm);
+                if (!after || find_present(*after, a)) {
+                    const Error cause = removed.error();
+                    std::string message =
+                        cause.code == "hot-remove-timeout"
+                            ? "the guest of " + vm.name.str() + " has not released " + a.guid.to_string() +
+                                  " (" + a.qdev_id + "); it stays 'detaching': run `hyvctl detach " + vm.name.str() +
+                                  " " + a.guid.to_string() + "` again to retry, or stop the VM"
+                            : "device_del of " + a.qdev_id + " failed: " + cause.message +
+                                  "; it stays 'detaching': retry the detach";
+                    (void)journal.transition(a, S::detaching, "detach.pending", message,
+                                             [&](Assignment& row) { row.last_error = message; });
+                    return make_error(cause.code, message);
+                }
+            }
+        }
+    }
+    if (auto r = journal.transition(a, S::detached_mdev_present, "detach.released",
+                                    "no QEMU holds " + a.mdev.to_string() + "; removing the mdev");
+        !r) {
+        return r;
+    }
+    return release_mdev(journal, a);
+}
+
+Result<void> Service::Impl::release_mdev(Journal& journal, Assignment& a)
+{
+    auto exists = ports.mdev->exists(a.mdev);
+    if (!exists) {
+        return exists.error();
+    }
+    if (*exists) {
+        if (auto removed = ports.mdev->remove(a.mdev); !removed) {
+            const std::string message = "cannot remove mdev " + a.mdev.to_string() + ": " + removed.error().message +
+                                        "; fix the cause and run `hyvctl detach " + a.vm.str() + " " +
+                                        a.guid.to_string() + "` to retry";
+            (void)journal.transition(a, S::failed, "detach.failed", message,
+                                     [&](Assignment& row) { row.last_error = message; });
+            return make_error(removed.error().code, message);
+        }
+    }
+    return journal.transition(a, S::removed, "detach.done",
+                              *exists ? "mdev removed, assignment deleted" : "mdev already gone, assignment deleted");
+}
+
+Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
+{
+    auto exists = ports.mdev->exists(a.mdev);
+    if (!exists) {
+        return exists.error();
+    }
+    if (*exists) {
+        return {};
+    }
+    auto device = find_device(a.guid);
+    if (!device) {
+        return device.error();
+    }
+    if (!*device) {
+        return make_error("unknown-guid", "device " + a.guid.to_string() + " of VM " + a.vm.str() +
+                                              " is not on this host now; it cannot be re-created until it returns");
+    }
+    if (auto r = journal.note(a, "mdev.recreate", "recreating mdev of a persistent assignment"); !r) {
+        return r;
+    }
+    if (auto r = ports.mdev->create((*device)->mdev_parent, (*device)->mdev_type, a.mdev); !r) {
+        return r;
+    }
+    return ports.mdev->set_quota(a.mdev, a.quota);
+}
+
+Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord& vm)
+{
+    auto hypervisor = hypervisor_for(vm);
+    if (!hypervisor) {
+        return hypervisor.error();
+    }
+    if (a.state != S::mdev_created) {
+        if (auto r = journal.transition(a, S::mdev_created, "attach.replug", "mdev ready; hot-adding " + a.qdev_id);
+            !r) {
+            return r;
+        }
+    }
+    auto address = (*hypervisor)->hot_add(vm, a.mdev, a.qdev_id);
+    if (!address) {
+        // A timed-out device_add may still have happened; reality decides.
+        auto present = (*hypervisor)->list_hyv_devices(vm);
+        const PresentDevice* found = present ? find_present(*present, a) : nullptr;
+        if (!found) {
+            return address.error();
+        }
+        address = found->guest_pci_address;
+    }
+    if (auto r = journal.transition(a, S::hotplugged, "attach.hotplugged", "guest PCI address " + *address,
+                                    [&](Assignment& row) { row.guest_pci_address = *address; });
+        !r) {
+        return r;
+    }
+    auto present = (*hypervisor)->list_hyv_devices(vm);
+    if (!present) {
+        return present.error();
+    }
+    const PresentDevice* found = find_present(*present, a);
+    if (!found) {
+        return make_error("verify-failed", "VM " + vm.name.str() + " accepted device_add of " + a.qdev_id +
+                                               " but does not list it; see `hyvctl events` and the QEMU log");
+    }
+    const std::string verified_address = found->guest_pci_address.empty() ? *address : found->guest_pci_address;
+    return journal.transition(a, S::attached, "attach.done", "in the VM at " + verified_address,
+                              [&](Assignment& row) { row.guest_pci_address = verified_address; });
+}
+
+}  // namespace hyv::core
