@@ -1,0 +1,162 @@
+#include "qemu_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace hyv::qmp::testing {
+
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+
+}  // namespace
+
+std::string find_qemu_binary()
+{
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        const auto candidate = std::filesystem::path(dir) / "qemu-system-x86_64";
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return {};
+}
+
+Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& options)
+{
+    const std::string binary = find_qemu_binary();
+    if (binary.empty()) {
+        return make_error("qemu-missing", "qemu-system-x86_64 is not on PATH; install qemu-system-x86 (tools/bootstrap.sh)");
+    }
+    std::string dir_template = (std::filesystem::temp_directory_path() / "hyv-qemu-XXXXXX").string();
+    if (::mkdtemp(dir_template.data()) == nullptr) {
+        return make_error("qemu-start", std::string("cannot create a temp dir: ") + std::strerror(errno));
+    }
+    std::unique_ptr<QemuProcess> qemu(new QemuProcess());
+    qemu->directory_ = dir_template;
+    qemu->qmp_socket_ = qemu->directory_ + "/qmp.sock";
+    qemu->log_path_ = qemu->directory_ + "/qemu.log";
+
+    std::vector<std::string> args = {binary,   "-accel",   "tcg",  "-machine", "q35",         "-nodefaults",
+                                     "-display", "none",   "-m",   options.memory, "-no-user-config",
+                                     "-qmp",     "unix:" + qemu->qmp_socket_ + ",server=on,wait=off"};
+    for (int port = 0; port < options.hotplug_root_ports; ++port) {
+        args.push_back("-device");
+        args.push_back("pcie-root-port,id=hp" + std::to_string(port) + ",chassis=" + std::to_string(port + 1) +
+                       ",slot=" + std::to_string(port + 1));
+    }
+    if (options.start_paused) {
+        args.push_back("-S");
+    }
+    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+
+    std::vector<char*> argv;
+    for (auto& arg : args) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+
+    const int log_fd = ::open(qemu->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (log_fd < 0) {
+        return make_error("qemu-start", "cannot create " + qemu->log_path_ + ": " + std::strerror(errno));
+    }
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // If the test process dies without unwinding, QEMU must not outlive it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) {
+            ::_exit(1);
+        }
+        const int null_fd = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_fd, STDIN_FILENO);
+        ::dup2(log_fd, STDOUT_FILENO);
+        ::dup2(log_fd, STDERR_FILENO);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(log_fd);
+    if (pid < 0) {
+        return make_error("qemu-start", std::string("fork failed: ") + std::strerror(errno));
+    }
+    qemu->pid_ = pid;
+
+    const auto deadline = std::chrono::steady_clock::now() + options.startup_timeout;
+    struct stat socket_stat {};
+    while (::stat(qemu->qmp_socket_.c_str(), &socket_stat) != 0) {
+        if (!qemu->running()) {
+            return make_error("qemu-start", "QEMU exited during start-up: " + qemu->log());
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            return make_error("qemu-start", "QEMU did not create its QMP socket in time: " + qemu->log());
+        }
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    return qemu;
+}
+
+QemuProcess::~QemuProcess()
+{
+    kill();
+    std::error_code ignored;
+    std::filesystem::remove_all(directory_, ignored);
+}
+
+std::string QemuProcess::log() const
+{
+    std::ifstream in(log_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+bool QemuProcess::running()
+{
+    if (pid_ <= 0) {
+        return false;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+bool QemuProcess::wait_for_exit(std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    return true;
+}
+
+void QemuProcess::kill()
+{
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+}  // namespace hyv::qmp::testing
