@@ -1,0 +1,107 @@
+#!/bin/bash
+# Helpers for the hyv_mdev device tests; sourced by tests/vm/device_*.sh, which run as root inside the
+# test host VM (tools/vm.sh run). Every check that fails says what it expected.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${HYV_BUILD_DIR:-$repo/build}
+vm=$repo/tools/vm.sh
+work=$(mktemp -d /tmp/hyv-device-test.XXXXXX)
+mdev_type=hyv-vrdma
+oops_pattern='Oops|BUG:|WARNING:|general protection|Call Trace|KASAN|refcount_t|list_del corruption'
+
+log() { echo "[$(date +%T)] $*"; }
+fail() { echo "FAIL: $*" >&2; dmesg | tail -n 30 >&2; exit 1; }
+
+require_host() {
+  grep -q 'hyv.role=host' /proc/cmdline || fail "run me inside the test host: tools/vm.sh run -- $0"
+  [ -d /sys/class/hyv ] || fail "hyv_mdev is not loaded (/sys/class/hyv missing)"
+}
+
+# Marks the kernel log so that later checks look only at what this test caused.
+dmesg_mark() { dmesg_start=$(dmesg | wc -l); }
+dmesg_since_mark() { dmesg | tail -n +$((dmesg_start + 1)); }
+assert_kernel_clean() {
+  if dmesg_since_mark | grep -E "$oops_pattern"; then
+    fail "kernel log has an oops/warning since the test started (see above)"
+  fi
+}
+
+parent_dir() { echo "/sys/class/hyv/${1:-rxe0}"; }
+# ibv_devinfo spelling (0002:c903:00a1:b2c3) -> plain hex for device_fuzz.
+guid_hex() { tr -d ':' <<<"$1"; }
+ibv_guid() { ibv_devinfo -d "${1:-rxe0}" | awk '/node_guid/ {print $2}'; }
+
+mdev_create() {
+  local uuid
+  uuid=$(cat /proc/sys/kernel/random/uuid)
+  echo "$uuid" > "$(parent_dir "${1:-rxe0}")/mdev_supported_types/$mdev_type/create" ||
+    fail "creating mdev $uuid on ${1:-rxe0} failed"
+  [ -e "/sys/bus/mdev/devices/$uuid/hyv/trapped_reads" ] || fail "mdev $uuid has no hyv counters"
+  echo "$uuid"
+}
+mdev_remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
+mdev_count() { ls /sys/bus/mdev/devices 2>/dev/null | wc -l; }
+counter() { cat "/sys/bus/mdev/devices/$1/hyv/$2"; }
+live_instances() { cat /sys/class/hyv/live_instances; }
+module_refcnt() { cat /sys/module/hyv_mdev/refcnt; }
+
+# Polls CMD (a string run with bash) until it succeeds or TIMEOUT seconds pass.
+wait_for() {
+  local timeout=$1 what=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until bash -c "$*" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${timeout}s waiting for: $what"
+    sleep 1
+  done
+}
+
+guest_start() { # NAME [vm.sh options...]
+  local name=$1; shift
+  "$vm" start "$name" --role guest "$@" || fail "nested guest $name did not boot"
+  started_guests+=("$name")
+}
+guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout 120 -- "$@"; }
+guest_load_driver() {
+  guest_exec "$1" insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in guest $1 failed"
+}
+started_guests=()
+cleanup_guests() {
+  local g
+  for g in "${started_guests[@]}"; do "$vm" stop "$g" || true; done
+  started_guests=()
+}
+
+# QMP over one persistent socat connection, so that events (DEVICE_DELETED) are not missed.
+qmp_open() { # SOCKET
+  mkfifo "$work/qmp.in"
+  socat "UNIX-CONNECT:$1" - <"$work/qmp.in" >"$work/qmp.log" 2>&1 &
+  qmp_pid=$!
+  exec {qmp_fd}>"$work/qmp.in"
+  wait_for 30 "QMP greeting" "grep -q QMP '$work/qmp.log'"
+  qmp '{"execute":"qmp_capabilities"}'
+}
+qmp_close() {
+  [ -n "${qmp_fd:-}" ] && exec {qmp_fd}>&- || true
+  [ -n "${qmp_pid:-}" ] && kill "$qmp_pid" 2>/dev/null || true
+  qmp_fd= qmp_pid=
+}
+qmp_returns=0
+# Sends one command and waits for its reply; fails on an error reply.
+qmp() {
+  local before
+  before=$(grep -c '"return"\|"error"' "$work/qmp.log" || true)
+  echo "$1" >&"$qmp_fd"
+  wait_for 60 "QMP reply to $1" "[ \$(grep -c '\"return\"\|\"error\"' '$work/qmp.log') -gt $before ]"
+  if tail -n 5 "$work/qmp.log" | grep -q '"error"'; then
+    fail "QMP $1 failed: $(grep '"error"' "$work/qmp.log" | tail -n 1)"
+  fi
+}
+qmp_event_count() { grep -o "\"event\": *\"$1\"[^}]*\"device\": *\"$2\"" "$work/qmp.log" | wc -l; }
+
+cleanup() {
+  qmp_close
+  cleanup_guests
+  rm -rf "$work"
+}
+trap cleanup EXIT
