@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -48,12 +49,13 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& optio
     }
     std::unique_ptr<QemuProcess> qemu(new QemuProcess());
     qemu->directory_ = dir_template;
-    qemu->qmp_socket_ = qemu->directory_ + "/qmp.sock";
+    qemu->qmp_socket_ = options.qmp_socket_path.empty() ? qemu->directory_ + "/qmp.sock" : options.qmp_socket_path;
     qemu->log_path_ = qemu->directory_ + "/qemu.log";
 
     std::vector<std::string> args = {binary,   "-accel",   "tcg",  "-machine", "q35",         "-nodefaults",
                                      "-display", "none",   "-m",   options.memory, "-no-user-config",
-                                     "-qmp",     "unix:" + qemu->qmp_socket_ + ",server=on,wait=off"};
+                                     "-qmp",     "unix:" + qemu->qmp_socket_ + ",server=on,wait=off",
+                                     "-serial",  "file:" + qemu->console_path()};
     for (int port = 0; port < options.hotplug_root_ports; ++port) {
         args.push_back("-device");
         args.push_back("pcie-root-port,id=hp" + std::to_string(port) + ",chassis=" + std::to_string(port + 1) +
@@ -70,6 +72,8 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& optio
     }
     argv.push_back(nullptr);
 
+    // A stale socket from an earlier QEMU would look like this one being ready.
+    ::unlink(qemu->qmp_socket_.c_str());
     const int log_fd = ::open(qemu->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (log_fd < 0) {
         return make_error("qemu-start", "cannot create " + qemu->log_path_ + ": " + std::strerror(errno));
@@ -116,6 +120,14 @@ QemuProcess::~QemuProcess()
     std::filesystem::remove_all(directory_, ignored);
 }
 
+std::string QemuProcess::console() const
+{
+    std::ifstream in(console_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
 std::string QemuProcess::log() const
 {
     std::ifstream in(log_path_);
@@ -157,6 +169,51 @@ void QemuProcess::kill()
         ::waitpid(pid_, &status, 0);
         pid_ = -1;
     }
+}
+
+Result<std::vector<std::string>> build_sleeping_guest(const std::string& directory, const std::string& ready_marker)
+{
+    namespace fs = std::filesystem;
+    std::vector<fs::path> kernels;
+    for (const auto& entry : fs::directory_iterator("/boot")) {
+        if (entry.path().filename().string().rfind("vmlinuz-", 0) == 0) {
+            kernels.push_back(entry.path());
+        }
+    }
+    if (kernels.empty()) {
+        return make_error("guest-kernel-missing", "no /boot/vmlinuz-*; install linux-image-amd64 (tools/bootstrap.sh)");
+    }
+    std::sort(kernels.begin(), kernels.end());
+    if (::access("/bin/busybox", X_OK) != 0) {
+        return make_error("busybox-missing", "/bin/busybox is missing; install busybox-static (tools/bootstrap.sh)");
+    }
+    const fs::path root = fs::path(directory) / "initramfs-root";
+    fs::create_directories(root / "bin");
+    fs::create_directories(root / "proc");
+    fs::create_directories(root / "sys");
+    fs::create_directories(root / "dev");
+    fs::copy_file("/bin/busybox", root / "bin/busybox", fs::copy_options::overwrite_existing);
+    {
+        std::ofstream init(root / "init");
+        init << "#!/bin/busybox sh\n"
+                "/bin/busybox mount -t proc proc /proc\n"
+                "/bin/busybox mount -t sysfs sysfs /sys\n"
+                "/bin/busybox mount -t devtmpfs dev /dev\n"
+                "echo "
+             << ready_marker
+             << " > /dev/ttyS0\n"
+                "exec /bin/busybox sleep 1000000\n";
+    }
+    fs::permissions(root / "init", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                       fs::perms::others_read | fs::perms::others_exec);
+    const std::string initramfs = (fs::path(directory) / "initramfs.cpio").string();
+    const std::string command =
+        "cd '" + root.string() + "' && find . | cpio -o -H newc --quiet > '" + initramfs + "'";
+    if (std::system(command.c_str()) != 0) {
+        return make_error("initramfs", "building the test initramfs failed (" + command + "); is cpio installed?");
+    }
+    return std::vector<std::string>{"-kernel", kernels.back().string(), "-initrd", initramfs, "-append",
+                                    "console=ttyS0 panic=-1 quiet"};
 }
 
 }  // namespace hyv::qmp::testing

@@ -18,6 +18,8 @@ struct QemuOptions {
     bool start_paused = false;       // -S: no firmware runs, so bridges keep secondary bus 0
     std::vector<std::string> extra_args;
     std::chrono::milliseconds startup_timeout{10000};
+    // Default: qmp.sock in the process's temp dir. Set it to restart QEMU on the same socket.
+    std::string qmp_socket_path;
 };
 
 class QemuProcess {
@@ -30,6 +32,9 @@ public:
     pid_t pid() const { return pid_; }
     const std::string& qmp_socket() const { return qmp_socket_; }
     const std::string& directory() const { return directory_; }
+    // The guest's first serial port is written here.
+    std::string console_path() const { return directory_ + "/console.log"; }
+    std::string console() const;
     // QEMU's stdout+stderr so far (for failure messages).
     std::string log() const;
     bool running();
@@ -48,5 +53,10 @@ private:
 
 // The first qemu-system-x86_64 on PATH, or "" when QEMU is not installed.
 std::string find_qemu_binary();
+
+// A minimal Linux guest for tests that need a cooperating OS (PCIe hot-unplug acknowledgement):
+// the host's newest /boot/vmlinuz-* and an initramfs with static busybox whose /init mounts
+// /proc and /sys, prints `ready_marker` on ttyS0 and sleeps. Returns the QEMU arguments to boot it.
+Result<std::vector<std::string>> build_sleeping_guest(const std::string& directory, const std::string& ready_marker);
 
 }  // namespace hyv::qmp::testing

@@ -27,9 +27,9 @@ using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
 
 struct ClientOptions {
-    std::string socket_path;
+    std::string socket_path{};
     // Label for log lines, e.g. the VM name.
-    std::string label;
+    std::string label{};
     Millis connect_timeout{5000};
     Millis command_timeout{10000};
     // Reconnect once, transparently, when a command finds the connection gone.

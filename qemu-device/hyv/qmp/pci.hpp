@@ -57,9 +57,9 @@ Result<std::vector<HotplugPort>> list_hotplug_ports(Client& client);
 Result<HotplugPort> choose_free_hotplug_port(Client& client);
 
 struct PlugRequest {
-    std::string mdev_uuid;
-    std::string qdev_id;   // default: qdev_id_for_mdev(mdev_uuid)
-    std::string bus;       // default: choose_free_hotplug_port()
+    std::string mdev_uuid{};
+    std::string qdev_id{};  // default: qdev_id_for_mdev(mdev_uuid)
+    std::string bus{};      // default: choose_free_hotplug_port()
 };
 
 struct PluggedDevice {
