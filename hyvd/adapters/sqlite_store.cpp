@@ -380,7 +380,9 @@ Result<void> SqliteStore::delete_vm(const VmId& vm)
     }
     s->bind(1, vm.str());
     if (auto r = s->run(); !r) {
-        if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_FOREIGNKEY)) {
+        // ON DELETE RESTRICT reports itself as SQLITE_CONSTRAINT_TRIGGER, a plain FK as _FOREIGNKEY.
+        if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_FOREIGNKEY) ||
+            is_constraint(s->last_code(), SQLITE_CONSTRAINT_TRIGGER)) {
             return make_error("vm-has-assignments",
                               "VM " + vm.str() + " still has device assignments; detach them first");
         }

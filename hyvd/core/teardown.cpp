@@ -61,10 +61,12 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
             }
         }
     }
-    if (auto r = journal.transition(a, S::detached_mdev_present, "detach.released",
-                                    "no QEMU holds " + a.mdev.to_string() + "; removing the mdev");
-        !r) {
-        return r;
+    if (a.state != S::detached_mdev_present) {
+        if (auto r = journal.transition(a, S::detached_mdev_present, "detach.released",
+                                        "no QEMU holds " + a.mdev.to_string() + "; removing the mdev");
+            !r) {
+            return r;
+        }
     }
     return release_mdev(journal, a);
 }

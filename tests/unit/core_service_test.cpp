@@ -1,0 +1,328 @@
+#include "core_service_fixture.hpp"
+
+#include <thread>
+
+namespace hyv::test {
+namespace {
+
+using S = AssignmentState;
+
+class ServiceTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        daemon = std::make_unique<Daemon>(dir.path());
+        add_running_vm(*daemon, "vm1");
+    }
+    core::Service& service() { return *daemon->service; }
+
+    std::vector<std::string> event_kinds(const std::string& op_id)
+    {
+        std::vector<std::string> kinds;
+        auto events = service().events(0, 1000);
+        for (const auto& e : *events) {
+            if (e.op_id == op_id) {
+                kinds.push_back(e.kind);
+            }
+        }
+        return kinds;
+    }
+
+    TempDir dir;
+    std::unique_ptr<Daemon> daemon;
+};
+
+TEST_F(ServiceTest, AttachCreatesMdevHotAddsAndRecordsEveryStep)
+{
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(attached.ok()) << attached.error().message;
+    const auto& a = attached->assignment;
+    EXPECT_EQ(a.state, S::attached);
+    EXPECT_EQ(a.guest_pci_address, "0000:01:00.0");
+    EXPECT_EQ(a.qdev_id, "hyv-" + a.mdev.to_string());
+    EXPECT_EQ(a.quota, core::ServiceConfig{}.default_quota);
+    EXPECT_TRUE(*daemon->mdev.exists(a.mdev));
+    EXPECT_EQ(event_kinds(attached->op_id),
+              (std::vector<std::string>{"attach.intent", "attach.mdev-created", "attach.hotplugged", "attach.done"}));
+    auto listed = service().list();
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ((*listed)[0].mdev, a.mdev);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, OneGuidIsSharedByManyVms)
+{
+    add_running_vm(*daemon, "vm2");
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, {}).ok());
+    auto devices = service().devices();
+    ASSERT_TRUE(devices.ok());
+    const auto& rxe0 = *std::find_if(devices->begin(), devices->end(),
+                                     [](const core::DeviceView& v) { return v.record.device.guid == guid_a; });
+    EXPECT_EQ(rxe0.assigned_to.size(), 2u);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, AttachValidatesBeforeTouchingAnything)
+{
+    struct Case {
+        std::string vm;
+        Guid guid;
+        core::AttachOptions options;
+        std::string code;
+    };
+    add_running_vm(*daemon, "stopped");
+    daemon->hypervisor.set_running("stopped", false);
+    core::AttachOptions greedy;
+    greedy.quota.max_qps = 1u << 30;
+    const Case cases[] = {
+        {"nosuchvm", guid_a, {}, "unknown-vm"},
+        {"vm1", Guid(0x1234), {}, "unknown-guid"},
+        {"vm1", Guid(0), {}, "bad-guid"},
+        {"stopped", guid_a, {}, "vm-not-running"},
+        {"vm1", guid_a, greedy, "bad-quota"},
+    };
+    for (const auto& c : cases) {
+        auto r = service().attach(vm_id(c.vm), c.guid, c.options);
+        ASSERT_FALSE(r.ok()) << c.code;
+        EXPECT_EQ(r.error().code, c.code) << r.error().message;
+    }
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_TRUE(daemon->mdev.list()->empty());
+    EXPECT_EQ(daemon->hypervisor.hot_add_calls, 0);
+
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    auto again = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, "already-attached");
+    EXPECT_EQ(daemon->mdev.list()->size(), 1u);
+}
+
+TEST_F(ServiceTest, FailedHotAddRollsBackTheMdevAndTheRow)
+{
+    daemon->hypervisor.fail_hot_add = true;
+    auto r = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "qmp-error");
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_TRUE(daemon->mdev.list()->empty());
+    bool logged_rollback = false;
+    auto events = service().events(0, 100);
+    for (const auto& e : *events) {
+        logged_rollback = logged_rollback || e.kind == "attach.rollback";
+    }
+    EXPECT_TRUE(logged_rollback);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, FailedMdevCreationLeavesNothing)
+{
+    daemon->mdev.fail_create = true;
+    auto r = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_EQ(daemon->hypervisor.hot_add_calls, 0);
+}
+
+TEST_F(ServiceTest, DetachTakesTheDeviceOutThenRemovesTheMdev)
+{
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(attached.ok());
+    auto detached = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_TRUE(detached.ok()) << detached.error().message;
+    EXPECT_EQ(detached->assignment.state, S::removed);
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_FALSE(*daemon->mdev.exists(attached->assignment.mdev));
+    EXPECT_EQ(event_kinds(detached->op_id),
+              (std::vector<std::string>{"detach.requested", "detach.hot-remove", "detach.released", "detach.done"}));
+    auto missing = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, "not-attached");
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, DetachTimeoutKeepsDetachingAndTheMdevThenRetrySucceeds)
+{
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(attached.ok());
+    daemon->hypervisor.set_guest_refuses_unplug("vm1", true);
+    auto timed_out = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_FALSE(timed_out.ok());
+    EXPECT_EQ(timed_out.error().code, "hot-remove-timeout");
+    EXPECT_NE(timed_out.error().message.find("hyvctl detach vm1"), std::string::npos) << timed_out.error().message;
+    auto row = (*service().list())[0];
+    EXPECT_EQ(row.state, S::detaching);
+    EXPECT_NE(row.last_error.find("has not released"), std::string::npos);
+    EXPECT_TRUE(*daemon->mdev.exists(row.mdev)) << "mdev removed while the guest still holds it";
+    EXPECT_TRUE(daemon->mdev.violations().empty());
+
+    // reconcile must not remove it either while the guest holds on
+    auto reconciled = service().reconcile();
+    ASSERT_TRUE(reconciled.ok());
+    EXPECT_EQ(reconciled->problems.size(), 1u);
+    EXPECT_EQ((*service().list())[0].state, S::detaching);
+
+    daemon->hypervisor.set_guest_refuses_unplug("vm1", false);
+    auto retried = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_TRUE(retried.ok()) << retried.error().message;
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_TRUE(daemon->mdev.list()->empty());
+    EXPECT_TRUE(daemon->mdev.violations().empty());
+}
+
+TEST_F(ServiceTest, MdevRemovalFailureMarksFailedAndDetachRetries)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    daemon->mdev.fail_remove = true;
+    auto failed = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_FALSE(failed.ok());
+    auto row = (*service().list())[0];
+    EXPECT_EQ(row.state, S::failed);
+    EXPECT_FALSE(row.last_error.empty());
+    auto status = service().status();
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->needs_attention.size(), 1u);
+    EXPECT_EQ(status->assignments_by_state[S::failed], 1u);
+
+    daemon->mdev.fail_remove = false;
+    ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
+    expect_consistent(*daemon);
+    EXPECT_TRUE(daemon->mdev.list()->empty());
+}
+
+TEST_F(ServiceTest, RacingAttachesOfOnePairSerialize)
+{
+    constexpr int racers = 8;
+    std::vector<std::thread> threads;
+    std::vector<Result<core::OperationResult>> results(racers, make_error("unset", ""));
+    for (int i = 0; i < racers; ++i) {
+        threads.emplace_back([&, i] { results[i] = service().attach(vm_id("vm1"), guid_a, {}); });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    int succeeded = 0;
+    for (const auto& r : results) {
+        if (r.ok()) {
+            ++succeeded;
+        } else {
+            EXPECT_EQ(r.error().code, "already-attached") << r.error().message;
+        }
+    }
+    EXPECT_EQ(succeeded, 1);
+    EXPECT_EQ(daemon->mdev.list()->size(), 1u);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, DifferentPairsAttachConcurrently)
+{
+    add_running_vm(*daemon, "vm2");
+    std::vector<std::thread> threads;
+    std::vector<Result<core::OperationResult>> results(4, make_error("unset", ""));
+    const std::pair<const char*, Guid> pairs[] = {{"vm1", guid_a}, {"vm1", guid_b}, {"vm2", guid_a}, {"vm2", guid_b}};
+    for (int i = 0; i < 4; ++i) {
+        threads.emplace_back([&, i] { results[i] = service().attach(vm_id(pairs[i].first), pairs[i].second, {}); });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& r : results) {
+        EXPECT_TRUE(r.ok()) << r.error().message;
+    }
+    EXPECT_EQ(service().list()->size(), 4u);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, VmRemoveRefusesWhileAssigned)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    auto refused = service().vm_remove(vm_id("vm1"));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, "vm-has-assignments");
+    ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
+    EXPECT_TRUE(service().vm_remove(vm_id("vm1")).ok());
+    EXPECT_TRUE(service().vms()->empty());
+    auto no_socket = service().vm_add(core::VmAddRequest{"raw", VmKind::qemu, "relative.qmp", ""});
+    ASSERT_FALSE(no_socket.ok());
+    EXPECT_EQ(no_socket.error().code, "bad-qmp-socket");
+}
+
+TEST_F(ServiceTest, DevicesTracksVanishedDevices)
+{
+    ASSERT_EQ(service().devices()->size(), 2u);
+    daemon->inventory.devices.pop_back();
+    auto devices = service().devices();
+    ASSERT_TRUE(devices.ok());
+    ASSERT_EQ(devices->size(), 2u);
+    const auto& rxe1 = *std::find_if(devices->begin(), devices->end(),
+                                     [](const core::DeviceView& v) { return v.record.device.guid == guid_b; });
+    EXPECT_FALSE(rxe1.present);
+    auto gone = service().attach(vm_id("vm1"), guid_b, {});
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.error().code, "unknown-guid");
+}
+
+TEST_F(ServiceTest, ReconcileReleasesNonPersistentAndParksPersistentWhenTheVmStops)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    core::AttachOptions persistent;
+    persistent.persistent = true;
+    auto kept = service().attach(vm_id("vm1"), guid_b, persistent);
+    ASSERT_TRUE(kept.ok());
+    daemon->hypervisor.set_running("vm1", false);
+
+    auto report = service().reconcile();
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+    EXPECT_EQ(report->actions.size(), 2u);
+    auto rows = *service().list();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].guid, guid_b);
+    EXPECT_EQ(rows[0].state, S::inactive);
+    expect_consistent(*daemon);
+
+    daemon->hypervisor.set_running("vm1", true);
+    report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    rows = *service().list();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].state, S::attached);
+    EXPECT_EQ(rows[0].mdev, kept->assignment.mdev);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, ReconcileRemovesOrphanMdevsAndIsIdempotent)
+{
+    const MdevUuid orphan = MdevUuid::generate();
+    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", orphan).ok());
+    const MdevUuid held_orphan = MdevUuid::generate();
+    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", held_orphan).ok());
+    auto vm = daemon->sqlite->vm(vm_id("vm1"));
+    ASSERT_TRUE(daemon->hypervisor.hot_add(**vm, held_orphan, "hyv-stray").ok());
+
+    auto report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->orphan_mdevs_removed.size(), 2u);
+    EXPECT_TRUE(daemon->mdev.list()->empty());
+    expect_consistent(*daemon);
+    auto again = service().reconcile();
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->actions.empty());
+    EXPECT_TRUE(again->orphan_mdevs_removed.empty());
+}
+
+TEST_F(ServiceTest, ReconcileReleasesADeviceRemovedBehindHyvdsBack)
+{
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(attached.ok());
+    auto vm = daemon->sqlite->vm(vm_id("vm1"));
+    ASSERT_TRUE(daemon->hypervisor.hot_remove(**vm, attached->assignment.qdev_id, {}).ok());
+    auto report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->actions.size(), 1u);
+    EXPECT_EQ(report->actions[0].to, S::removed);
+    expect_consistent(*daemon);
+}
+
+}  // namespace
+}  // namespace hyv::test

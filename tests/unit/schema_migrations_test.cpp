@@ -1,0 +1,127 @@
+#include "core_fakes.hpp"
+#include "hyvd/adapters/sqlite_store.hpp"
+#include "store_test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+namespace hyv::test {
+namespace {
+
+using adapters::SqliteStore;
+using adapters::SqliteStoreOptions;
+
+// Runs SQL on the file with a plain connection (the store must be closed).
+std::string raw_exec(const std::string& path, const std::string& sql)
+{
+    sqlite3* raw = nullptr;
+    sqlite3_open(path.c_str(), &raw);
+    char* message = nullptr;
+    std::string error;
+    if (sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+        error = message ? message : "error";
+    }
+    sqlite3_free(message);
+    sqlite3_close(raw);
+    return error;
+}
+
+int raw_user_version(const std::string& path)
+{
+    sqlite3* raw = nullptr;
+    sqlite3_open(path.c_str(), &raw);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &stmt, nullptr);
+    sqlite3_step(stmt);
+    const int version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(raw);
+    return version;
+}
+
+TEST(SchemaMigrations, EmptyDatabaseGetsTheLatestSchema)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    auto store = SqliteStore::open(path);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    EXPECT_GE(SqliteStore::latest_schema_version(), 2);
+    EXPECT_EQ(*(*store)->schema_version(), SqliteStore::latest_schema_version());
+    store->reset();
+    EXPECT_EQ(raw_user_version(path), SqliteStore::latest_schema_version());
+    EXPECT_EQ(raw_exec(path, "SELECT guid, mdev_type, vanished_at FROM host_devices; "
+                             "SELECT observed_state, observed_at FROM vms; "
+                             "SELECT mdev_uuid, quota_pinned_bytes, last_error FROM assignments; "
+                             "SELECT id, op_id, kind FROM events"),
+              "");
+}
+
+TEST(SchemaMigrations, UpgradesAVersion1DatabaseKeepingItsRows)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    {
+        auto v1 = SqliteStore::open(path, SqliteStoreOptions{.migrate_to = 1});
+        ASSERT_TRUE(v1.ok()) << v1.error().message;
+        EXPECT_EQ(*(*v1)->schema_version(), 1);
+        // Version 1 has no observed_state column yet; write what a version-1 hyvd could.
+        EXPECT_TRUE((*v1)->upsert_device(sample_device(), 10).ok());
+        EXPECT_TRUE((*v1)->append_event(core::Event{0, 10, "op-v1", "", "", "", "test", "written by v1"}).ok());
+    }
+    EXPECT_EQ(raw_exec(path, "INSERT INTO vms (name, kind, qmp_socket, created_at) VALUES ('old', 'qemu', '/q', 1)"),
+              "");
+    EXPECT_NE(raw_exec(path, "SELECT observed_state FROM vms"), "") << "version 1 must not have the column";
+
+    auto latest = SqliteStore::open(path);
+    ASSERT_TRUE(latest.ok()) << latest.error().message;
+    EXPECT_EQ(*(*latest)->schema_version(), SqliteStore::latest_schema_version());
+    auto vm = (*latest)->vm(VmId::parse("old").value());
+    ASSERT_TRUE(vm.ok() && vm->has_value());
+    EXPECT_EQ((*vm)->observed_state, "unknown");
+    EXPECT_TRUE((*(*latest)->device(sample_device().guid)).has_value());
+    EXPECT_EQ((*(*latest)->events(0, 10)).at(0).message, "written by v1");
+}
+
+TEST(SchemaMigrations, ReopeningIsIdempotent)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    for (int i = 0; i < 3; ++i) {
+        auto store = SqliteStore::open(path);
+        ASSERT_TRUE(store.ok()) << "open #" << i << ": " << store.error().message;
+        EXPECT_EQ(*(*store)->schema_version(), SqliteStore::latest_schema_version());
+        EXPECT_TRUE((*store)->append_event(core::Event{0, i, "op", "", "", "", "test", "x"}).ok());
+    }
+    auto store = SqliteStore::open(path);
+    EXPECT_EQ((*store)->events(0, 100)->size(), 3u);
+}
+
+TEST(SchemaMigrations, RefusesADatabaseFromANewerHyvd)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    EXPECT_TRUE(SqliteStore::open(path).ok());
+    EXPECT_EQ(raw_exec(path, "PRAGMA user_version = 999"), "");
+    auto store = SqliteStore::open(path);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.error().code, "db-too-new");
+    EXPECT_NE(store.error().message.find("999"), std::string::npos);
+}
+
+TEST(SchemaMigrations, AFailingMigrationLeavesThePreviousVersionIntact)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    EXPECT_TRUE(SqliteStore::open(path, SqliteStoreOptions{.migrate_to = 1}).ok());
+    // Someone added the column by hand: migration 2's ALTER TABLE will fail on it.
+    EXPECT_EQ(raw_exec(path, "ALTER TABLE vms ADD COLUMN observed_at INTEGER"), "");
+    auto store = SqliteStore::open(path);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.error().code, "db-migrate");
+    EXPECT_EQ(raw_user_version(path), 1);
+    // The half-applied first statement of migration 2 was rolled back with it.
+    EXPECT_NE(raw_exec(path, "SELECT observed_state FROM vms"), "");
+}
+
+}  // namespace
+}  // namespace hyv::test
