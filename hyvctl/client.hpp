@@ -1,0 +1,31 @@
+// hyvctl's side of the hyvd API (docs/api.md): one connection, one request line, one reply line.
+#pragma once
+
+#include "hyv/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace hyv::cli {
+
+// Error codes the client itself produces (everything else comes from the daemon).
+inline constexpr const char* unreachable_code = "daemon-unreachable";
+inline constexpr const char* bad_reply_code = "bad-reply";
+
+struct CallOptions {
+    std::string socket_path;
+    std::chrono::seconds timeout{600};  // attach/detach on a slow guest can take minutes
+};
+
+// Sends {"api":1,"id":1,"cmd":cmd,"args":args}; returns "result" on ok, the daemon's error
+// otherwise, or an error with unreachable_code / bad_reply_code when it never got that far.
+Result<nlohmann::json> call(const CallOptions& options, const std::string& cmd,
+                            const nlohmann::json& args = nlohmann::json::object());
+
+// Sends raw bytes and returns the raw reply line; for tests that speak broken protocol on purpose.
+Result<std::string> exchange_raw(const std::string& socket_path, const std::string& bytes,
+                                 std::chrono::seconds timeout);
+
+}  // namespace hyv::cli

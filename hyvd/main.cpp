@@ -1,0 +1,181 @@
+// hyvd: the hyv management daemon. Wires the core service to its adapters (sqlite store,
+// sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT.
+#include "hyvd/adapters/ibverbs_inventory.hpp"
+#include "hyvd/adapters/sqlite_store.hpp"
+#include "hyvd/adapters/sysfs_mdev.hpp"
+#include "hyvd/api/dispatcher.hpp"
+#include "hyvd/api/socket_server.hpp"
+#include "hyvd/config.hpp"
+#include "hyvd/core/service.hpp"
+
+#include <csignal>
+#include <pthread.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+#ifndef HYV_VERSION
+#define HYV_VERSION "unknown"
+#endif
+
+namespace {
+
+using hyv::daemon::DaemonConfig;
+
+// Exit codes (docs/hyvctl.md lists them next to hyvctl's).
+constexpr int exit_ok = 0;
+constexpr int exit_startup_failed = 1;
+
+int fail(const hyv::Error& error)
+{
+    spdlog::error("hyvd cannot start: {}", error.message);
+    return exit_startup_failed;
+}
+
+void setup_logging(const std::string& level)
+{
+    auto logger = spdlog::stderr_color_mt("hyvd");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(level));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
+    // Operations are rare and each line matters after a crash.
+    spdlog::flush_on(spdlog::level::info);
+}
+
+hyv::Result<void> create_parent_dir(const std::string& path, const char* what)
+{
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (parent.empty()) {
+        return {};
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+        return hyv::make_error("config", fmt::format("cannot create {} directory {}: {}; create it or choose "
+                                                     "another path",
+                                                     what, parent.string(), ec.message()));
+    }
+    return {};
+}
+
+hyv::core::ServiceConfig service_config(const DaemonConfig& config)
+{
+    hyv::core::ServiceConfig service;
+    service.default_quota = config.default_quota;
+    service.default_detach_timeout = std::chrono::seconds(config.detach_timeout_s);
+    return service;
+}
+
+void log_reconcile(const hyv::core::ReconcileReport& report)
+{
+    for (const auto& action : report.actions) {
+        spdlog::info("reconcile op {}: vm {} guid {} mdev {}: {}", report.op_id, action.vm.str(),
+                     action.guid.to_string(), action.mdev.to_string(), action.what);
+    }
+    for (const auto& uuid : report.orphan_mdevs_removed) {
+        spdlog::info("reconcile op {}: removed orphan mdev {}", report.op_id, uuid.to_string());
+    }
+    for (const auto& problem : report.problems) {
+        spdlog::warn("reconcile op {}: {}", report.op_id, problem);
+    }
+}
+
+int run_daemon(const DaemonConfig& config)
+{
+    // Signals are taken synchronously by the main thread; every thread started below inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    if (auto made = create_parent_dir(config.db_path, "database"); !made) {
+        return fail(made.error());
+    }
+    auto store = hyv::adapters::SqliteStore::open(config.db_path);
+    if (!store) {
+        if (store.error().code == "db-locked") {
+            return fail(hyv::make_error(store.error().code,
+                                        fmt::format("another hyvd already uses {} ({}); stop it or give this one "
+                                                    "another --db",
+                                                    config.db_path, store.error().message)));
+        }
+        return fail(store.error());
+    }
+    hyv::adapters::SysfsMdev mdev(config.sysfs_root);
+    hyv::adapters::IbverbsInventory inventory(config.sysfs_root);
+
+    hyv::core::Ports ports;
+    ports.store = store->get();
+    ports.mdev = &mdev;
+    ports.inventory = &inventory;
+    // TODO(lead): wire the hypervisor adapters of engineer "qmp" here when they land:
+    //   QmpHotplug (hyvd/adapters/qmp_hotplug.hpp) for VmKind::qemu and
+    //   LibvirtHotplug (hyvd/adapters/libvirt_hotplug.hpp, uri config.libvirt_uri) for VmKind::libvirt:
+    //   ports.hypervisors[hyv::VmKind::qemu] = &qmp; ports.hypervisors[hyv::VmKind::libvirt] = &libvirt;
+    // Until then attach/detach answer that no hypervisor adapter serves the VM's kind.
+    hyv::core::Service service(ports, service_config(config));
+
+    if (config.reconcile_on_start) {
+        auto report = service.reconcile();
+        if (report) {
+            log_reconcile(*report);
+        } else {
+            spdlog::warn("reconcile at start failed: {}; state may be stale until `hyvctl reconcile` succeeds",
+                         report.error().message);
+        }
+    }
+
+    hyv::api::Dispatcher dispatcher(service);
+    hyv::api::ServerOptions options;
+    options.socket_path = config.socket_path;
+    options.socket_mode = config.socket_mode_bits;
+    options.group = config.group_id;
+    options.max_connections = config.max_connections;
+    auto server = hyv::api::SocketServer::listen(
+        options, [&dispatcher](std::string_view line, const hyv::api::PeerCredentials& peer) {
+            return dispatcher.handle(line, peer);
+        });
+    if (!server) {
+        return fail(server.error());
+    }
+    std::thread accept_thread([&server] { (*server)->run(); });
+    spdlog::info("hyvd {} ready: db {}, socket {}, group {}", HYV_VERSION, config.db_path, config.socket_path,
+                 config.group.empty() ? "(root only)" : config.group);
+
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    spdlog::info("hyvd: {} received, shutting down", strsignal(signal_number));
+    (*server)->stop();
+    accept_thread.join();
+    server->reset();  // waits for requests in flight, removes the socket
+    spdlog::info("hyvd stopped");
+    return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"hyvd: assigns host RDMA devices (by node GUID) to running VMs as hyv mediated devices", "hyvd"};
+    DaemonConfig config;
+    hyv::daemon::add_options(app, config);
+    app.set_version_flag("--version", HYV_VERSION);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (auto resolved = hyv::daemon::resolve(config); !resolved) {
+        fmt::print(stderr, "hyvd: {}\n", resolved.error().message);
+        return 2;
+    }
+    setup_logging(config.log_level);
+    return run_daemon(config);
+}
