@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the test VM initramfs: static busybox, the few modules needed to mount the build machine's / over
+# virtio-9p, and a tiny /init that overlays a tmpfs on it and hands over to tools/vm-init.sh from the shared root.
+# usage: mkinitramfs.sh KERNEL_VERSION OUTPUT
+set -euo pipefail
+kver=$1 out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+busybox=/bin/busybox
+[ -x "$busybox" ] || { echo "mkinitramfs: $busybox missing; install busybox-static (tools/bootstrap.sh)" >&2; exit 1; }
+[ -d "/lib/modules/$kver/kernel" ] || { echo "mkinitramfs: no modules for kernel $kver in /lib/modules; install linux-image-amd64" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"/{bin,dev,proc,sys,lower,upper,newroot,lib/modules}
+cp "$busybox" "$work/bin/busybox"
+ln -s busybox "$work/bin/sh"
+
+# Resolve module dependencies in load order; built-in modules need no file.
+: > "$work/modules.load"
+for mod in virtio_pci 9pnet_virtio 9p overlay; do
+  modprobe -S "$kver" --show-depends "$mod" | while read -r kind path _; do
+    [ "$kind" = insmod ] || continue
+    name=$(basename "$path")
+    if ! grep -qx "$name" "$work/modules.load"; then
+      cp "$path" "$work/lib/modules/$name"
+      echo "$name" >> "$work/modules.load"
+    fi
+  done
+done
+
+install -m 0755 "$here/vm-initramfs-init.sh" "$work/init"
+(cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one command that runs every hyv test on a fresh Debian 12 machine:
+# installs what is missing, builds everything (userspace and kernel modules), runs all test suites.
+# usage: tools/test.sh [MESON TEST ARGS...]   e.g. tools/test.sh --suite unit, tools/test.sh vm-hostvm-basics
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+build=${HYV_BUILD_DIR:-$repo/build}
+
+"$repo/tools/bootstrap.sh"
+
+werror=false
+[ -n "${CI:-}" ] && werror=true
+if [ -f "$build/build.ninja" ]; then
+  meson configure "$build" -Dwerror_ci=$werror >/dev/null
+else
+  meson setup "$build" -Dwerror_ci=$werror
+fi
+ninja -C "$build"
+
+set +e
+meson test -C "$build" --print-errorlogs --no-rebuild "$@"
+rc=$?
+set -e
+
+# One closing line any CI reader understands, counted from meson's own log.
+python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    counts[r["result"]] = counts.get(r["result"], 0) + 1
+passed = counts.get("OK", 0)
+failed = sum(v for k, v in counts.items() if k in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"))
+skipped = counts.get("SKIP", 0)
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit $rc

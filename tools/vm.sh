@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# hyv test VMs: the test host (Debian's kernel under QEMU TCG, the build machine's / shared read-only over
+# virtio-9p, Soft-RoCE and the project's host module loaded) and, run from inside it, a nested guest.
+set -euo pipefail
+
+usage() {
+  cat <<'EOT'
+usage: tools/vm.sh run   [OPTIONS] -- CMD [ARG...]   boot, run CMD inside, power off; exit with CMD's status
+       tools/vm.sh start NAME [OPTIONS]              boot in the background and wait for the agent
+       tools/vm.sh exec  NAME [--timeout S] -- CMD [ARG...]
+       tools/vm.sh stop  NAME
+       tools/vm.sh shell [OPTIONS]                   interactive shell on the VM console
+       tools/vm.sh path  NAME                        the VM's state dir (console.log, qmp.sock, agent.sock)
+
+Run on the build machine it boots the test host; run inside the test host it boots a nested guest
+(same kernel and shared root, role guest). CMD runs as root through bash with the caller's cwd.
+
+options:
+  --role host|guest   override the role chosen from where the script runs
+  --timeout S         command timeout (default 600); boot timeout is separate (--boot-timeout, default 180/420)
+  --mem MB            guest memory (default host 6144, guest 1536)
+  --smp N             vCPUs (default host 2, guest 1)
+  --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock)
+  --qemu-arg ARG      one extra QEMU argument (repeatable), e.g. --qemu-arg -device --qemu-arg vfio-pci,sysfsdev=...
+  --no-hyv            test host without the project's host module loaded
+environment: HYV_BUILD_DIR (default <repo>/build), HYV_VM_DIR (state dirs), HYV_KERNEL_VERSION
+Free PCIe root ports hp0..hp3 are there for hot-plug.
+EOT
+}
+
+die() { echo "vm.sh: $*" >&2; exit 125; }
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${HYV_BUILD_DIR:-$repo/build}
+build=$(cd "$build" 2>/dev/null && pwd) || die "build dir ${HYV_BUILD_DIR:-$repo/build} missing; run: meson setup build && ninja -C build"
+
+current_role() { sed -n 's/.*hyv\.role=\([a-z]*\).*/\1/p' /proc/cmdline; }
+default_role() {
+  case "$(current_role)" in
+    host) echo guest ;;
+    guest) die "already inside a nested guest; hyv does not nest three levels" ;;
+    *) echo host ;;
+  esac
+}
+
+state_root=${HYV_VM_DIR:-$([ -d /run ] && [ -w /run ] && [ "$(current_role)" = host ] && echo /run/hyv-vm || echo "${TMPDIR:-/tmp}/hyv-vm.$(id -u)")}
+
+kernel_version() {
+  if [ -n "${HYV_KERNEL_VERSION:-}" ]; then echo "$HYV_KERNEL_VERSION"; return; fi
+  local v
+  for v in $(ls /lib/modules 2>/dev/null | sort -rV); do
+    [ -f "/boot/vmlinuz-$v" ] && { echo "$v"; return; }
+  done
+  die "no kernel image with modules (/boot/vmlinuz-* + /lib/modules/*); install linux-image-amd64 (tools/bootstrap.sh)"
+}
+
+# The initramfs is rebuilt when its inputs change; inside the test host the build dir is read-only, so the
+# outer run must have built it (it always has: it booted with it).
+ensure_initramfs() {
+  local kver=$1 img=$build/vm/initramfs-$1.cpio.gz
+  if [ ! -f "$img" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$img" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$img" ]; then
+    [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
+    mkdir -p "$build/vm"
+    "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2
+  fi
+  echo "$img"
+}
+
+role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1
+extra=()
+parse_opts() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --role) role=$2; shift 2 ;;
+      --timeout) timeout=$2; shift 2 ;;
+      --boot-timeout) boot_timeout=$2; shift 2 ;;
+      --mem) mem=$2; shift 2 ;;
+      --smp) smp=$2; shift 2 ;;
+      --qmp) qmp=$2; shift 2 ;;
+      --qemu-arg) extra+=("$2"); shift 2 ;;
+      --no-hyv) hyvmod=0; shift ;;
+      --) shift; rest=("$@"); return ;;
+      -h|--help) usage; exit 0 ;;
+      *) die "unknown option $1 (see tools/vm.sh --help)" ;;
+    esac
+  done
+  rest=()
+}
+
+qemu_command() {
+  local dir=$1 console=$2 shell=$3
+  local kver img
+  kver=$(kernel_version)
+  img=$(ensure_initramfs "$kver")
+  command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (tools/bootstrap.sh)"
+  if [ "$role" = host ] && [ "$hyvmod" = 1 ] && [ ! -f "$build/host-modules/hyv_mdev.ko" ]; then
+    die "$build/host-modules/hyv_mdev.ko not built; run: ninja -C $build"
+  fi
+  [ "$role" = host ] || [ "$role" = guest ] || die "--role must be host or guest, not '$role'"
+  mem=${mem:-$([ "$role" = host ] && echo 6144 || echo 1536)}
+  smp=${smp:-$([ "$role" = host ] && echo 2 || echo 1)}
+  cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
+    -nodefaults -nographic -no-reboot
+    -kernel "/boot/vmlinuz-$kver" -initrd "$img"
+    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell hyv.overlay=${HYV_VM_OVERLAY:-$([ "$role" = host ] && echo 1 || echo 0)}"
+    -serial "$console"
+    -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
+    -device virtio-serial-pci,id=vser0
+    -chardev "socket,id=agent,path=$dir/agent.sock,server=on,wait=off"
+    -device virtserialport,chardev=agent,name=hyv.agent
+    -qmp "unix:$dir/qmp.sock,server=on,wait=off")
+  local i
+  for i in 0 1 2 3; do
+    cmd+=(-device "pcie-root-port,id=hp$i,chassis=$((i + 1)),slot=$((i + 1))")
+  done
+  cmd+=("${extra[@]}")
+}
+
+vm_start() {
+  local name=$1 dir=$state_root/$1
+  [ -e "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && die "VM $name already running (tools/vm.sh stop $name)"
+  rm -rf "$dir"; mkdir -p "$dir"
+  qemu_command "$dir" "file:$dir/console.log" 0
+  "${cmd[@]}" </dev/null >"$dir/qemu.log" 2>&1 &
+  echo $! > "$dir/pid"
+  [ -n "$qmp" ] && ln -sf "$dir/qmp.sock" "$qmp"
+  local limit=${boot_timeout:-$([ "$role" = host ] && echo 180 || echo 420)} waited=0
+  while ! grep -q HYV-AGENT-READY "$dir/console.log" 2>/dev/null; do
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null || grep -q 'hyv-init: FATAL\|Kernel panic' "$dir/console.log" 2>/dev/null; then
+      echo "vm.sh: VM $name failed to boot; console and QEMU output follow" >&2
+      tail -n 40 "$dir/console.log" "$dir/qemu.log" >&2 2>/dev/null
+      vm_stop "$name"; exit 125
+    fi
+    if [ "$waited" -ge $((limit * 5)) ]; then
+      echo "vm.sh: VM $name not ready after ${limit}s; console tail follows" >&2
+      tail -n 40 "$dir/console.log" >&2
+      vm_stop "$name"; exit 124
+    fi
+    sleep 0.2; waited=$((waited + 1))
+  done
+}
+
+vm_exec() {
+  local name=$1; shift
+  local dir=$state_root/$name
+  [ -S "$dir/agent.sock" ] || die "no VM named $name (start it with tools/vm.sh start $name)"
+  command -v socat >/dev/null || die "socat not found; install socat (tools/bootstrap.sh)"
+  local script id rc= rid kind payload
+  script="cd $(printf %q "$PWD") 2>/dev/null || cd /; export HYV_BUILD_DIR=$(printf %q "$build"); $(printf '%q ' "$@")"
+  id=$$-$RANDOM
+  exec {lock}>"$dir/agent.lock"
+  flock "$lock"
+  coproc AGENT { exec socat - "UNIX-CONNECT:$dir/agent.sock"; }
+  printf '%s %s %s\n' "$id" "$timeout" "$(printf '%s' "$script" | base64 -w0)" >&"${AGENT[1]}"
+  while IFS=' ' read -r -t $((timeout + 30)) rid kind payload <&"${AGENT[0]}"; do
+    [ "$rid" = "$id" ] || continue
+    case $kind in
+      stdout) printf '%s' "$payload" | base64 -d ;;
+      stderr) printf '%s' "$payload" | base64 -d >&2 ;;
+      rc) rc=$payload; break ;;
+    esac
+  done
+  kill "$AGENT_PID" 2>/dev/null || true
+  wait "$AGENT_PID" 2>/dev/null || true
+  exec {lock}>&-
+  if [ -z "$rc" ]; then
+    if ! kill -0 "$(cat "$dir/pid" 2>/dev/null)" 2>/dev/null; then
+      echo "vm.sh: VM $name died while running the command; console tail follows" >&2
+      tail -n 30 "$dir/console.log" >&2
+    else
+      echo "vm.sh: no answer from VM $name within $((timeout + 30))s" >&2
+    fi
+    return 124
+  fi
+  return "$rc"
+}
+
+vm_stop() {
+  local dir=$state_root/$1 pid
+  [ -d "$dir" ] || return 0
+  if [ -f "$dir/pid" ]; then
+    pid=$(cat "$dir/pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+
+[ $# -gt 0 ] || { usage; exit 2; }
+verb=$1; shift
+case $verb in
+  -h|--help) usage; exit 0 ;;
+  run)
+    parse_opts "$@"
+    [ ${#rest[@]} -gt 0 ] || die "run needs a command after --"
+    role=${role:-$(default_role)}
+    name=run-$$
+    trap 'vm_stop "$name"' EXIT
+    trap 'exit 130' INT TERM
+    vm_start "$name"
+    set +e; vm_exec "$name" "${rest[@]}"; rc=$?; set -e
+    exit "$rc" ;;
+  start)
+    [ $# -gt 0 ] || die "start needs a NAME"
+    name=$1; shift; parse_opts "$@"
+    role=${role:-$(default_role)}
+    vm_start "$name" ;;
+  exec)
+    [ $# -gt 0 ] || die "exec needs a NAME"
+    name=$1; shift; parse_opts "$@"
+    vm_exec "$name" "${rest[@]}" ;;
+  stop)
+    [ $# -gt 0 ] || die "stop needs a NAME"
+    vm_stop "$1" ;;
+  path)
+    echo "$state_root/$1" ;;
+  shell)
+    parse_opts "$@"
+    role=${role:-$(default_role)}
+    dir=$state_root/shell-$$; mkdir -p "$dir"; trap 'rm -rf "$dir"' EXIT
+    qemu_command "$dir" mon:stdio 1
+    "${cmd[@]}" ;;
+  *) die "unknown command $verb (see tools/vm.sh --help)" ;;
+esac
