@@ -24,8 +24,8 @@ rc=$?
 set -e
 
 # One closing line any CI reader understands, counted from meson's own log.
-python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
+python3 - "$build/meson-logs/testlog.json" || rc=1 <<'PY'
+import json, os, sys
 counts = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -34,5 +34,9 @@ passed = counts.get("OK", 0)
 failed = sum(v for k, v in counts.items() if k in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"))
 skipped = counts.get("SKIP", 0)
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+# In CI every test must really run: a skip there is a missing install step, not a pass.
+if skipped and os.environ.get("CI"):
+    print(f"tools/test.sh: {skipped} test(s) skipped under CI; every test must run here", file=sys.stderr)
+    sys.exit(1)
 PY
 exit $rc
