@@ -30,6 +30,7 @@ using hyv::daemon::DaemonConfig;
 // Exit codes (docs/hyvctl.md lists them next to hyvctl's).
 constexpr int exit_ok = 0;
 constexpr int exit_startup_failed = 1;
+constexpr int exit_usage = 2;
 
 int fail(const hyv::Error& error)
 {
@@ -100,13 +101,7 @@ int run_daemon(const DaemonConfig& config)
     }
     auto store = hyv::adapters::SqliteStore::open(config.db_path);
     if (!store) {
-        if (store.error().code == "db-locked") {
-            return fail(hyv::make_error(store.error().code,
-                                        fmt::format("another hyvd already uses {} ({}); stop it or give this one "
-                                                    "another --db",
-                                                    config.db_path, store.error().message)));
-        }
-        return fail(store.error());
+        return fail(store.error());  // "db-locked" names the other daemon's database and the fix
     }
     hyv::adapters::SysfsMdev mdev(config.sysfs_root);
     hyv::adapters::IbverbsInventory inventory(config.sysfs_root);
@@ -169,12 +164,17 @@ int main(int argc, char** argv)
     app.set_version_flag("--version", HYV_VERSION);
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
+    } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return exit_usage;
     }
     if (auto resolved = hyv::daemon::resolve(config); !resolved) {
         fmt::print(stderr, "hyvd: {}\n", resolved.error().message);
-        return 2;
+        return exit_usage;
     }
     setup_logging(config.log_level);
     return run_daemon(config);
