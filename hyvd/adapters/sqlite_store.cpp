@@ -602,4 +602,18 @@ Result<std::vector<Event>> SqliteStore::events(std::int64_t since_id, std::size_
     }
 }
 
+Result<std::int64_t> SqliteStore::last_event_id()
+{
+    std::lock_guard lock(mutex_);
+    auto s = SqliteStatement::prepare(*db_, "SELECT coalesce(max(id), 0) FROM events");
+    if (!s) {
+        return s.error();
+    }
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    return s->integer(0);
+}
+
 }  // namespace hyv::adapters

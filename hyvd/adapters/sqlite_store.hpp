@@ -54,6 +54,7 @@ public:
 
     Result<std::int64_t> append_event(const core::Event& event) override;
     Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override;
+    Result<std::int64_t> last_event_id() override;
 
 private:
     SqliteStore(std::unique_ptr<SqliteConnection> db, int lock_fd, std::string path);

@@ -110,6 +110,7 @@ public:
     // Events: append returns the new id; `events` returns ids > since_id, oldest first.
     virtual Result<std::int64_t> append_event(const Event& event) = 0;
     virtual Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit) = 0;
+    virtual Result<std::int64_t> last_event_id() = 0;  // 0 when there are none
 };
 
 struct MdevInstance {

@@ -52,6 +52,34 @@ Result<VmRecord> Service::Impl::load_vm(const VmId& vm)
     return **record;
 }
 
+Result<VmRecord> Service::Impl::register_libvirt_domain(Journal& journal, const VmId& vm_id)
+{
+    const std::string unknown = "VM " + vm_id.str() + " is not known to hyvd and is no running libvirt domain; "
+                                "add a raw QEMU VM with `hyvctl vm add " + vm_id.str() + " --qmp SOCKET`";
+    auto it = ports.hypervisors.find(VmKind::libvirt);
+    if (it == ports.hypervisors.end() || it->second == nullptr) {
+        return make_error("unknown-vm", unknown);
+    }
+    VmRecord vm;
+    vm.name = vm_id;
+    vm.kind = VmKind::libvirt;
+    vm.created_at = clock->now();
+    auto running = it->second->is_running(vm);
+    if (!running || !*running) {
+        return make_error("unknown-vm", unknown);
+    }
+    auto added = ports.store->transaction([&]() -> Result<void> {
+        if (auto r = ports.store->insert_vm(vm); !r) {
+            return r;
+        }
+        return journal.note("vm.add", "running libvirt domain registered on first attach", vm_id.str());
+    });
+    if (!added) {
+        return added.error();
+    }
+    return vm;
+}
+
 Result<std::optional<HostDevice>> Service::Impl::find_device(const Guid& guid)
 {
     auto scanned = ports.inventory->scan();
@@ -113,6 +141,9 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     Journal journal(*ports.store, *clock, new_op_id());
 
     auto vm = load_vm(vm_id);
+    if (!vm && vm.error().code == "unknown-vm") {
+        vm = register_libvirt_domain(journal, vm_id);
+    }
     if (!vm) {
         return vm.error();
     }
@@ -391,23 +422,11 @@ Result<StatusReport> Service::status()
             report.needs_attention.push_back(a);
         }
     }
-    // The newest id: page from 0 is wrong for big logs, so ask for ids above the newest we know cheaply.
-    std::int64_t last = 0;
-    for (;;) {
-        constexpr std::size_t page = 1000;
-        auto batch = store.events(last, page);
-        if (!batch) {
-            return batch.error();
-        }
-        if (batch->empty()) {
-            break;
-        }
-        last = batch->back().id;
-        if (batch->size() < page) {
-            break;
-        }
+    auto last = store.last_event_id();
+    if (!last) {
+        return last.error();
     }
-    report.last_event_id = last;
+    report.last_event_id = *last;
     return report;
 }
 

@@ -32,6 +32,8 @@ public:
 
     Result<Hypervisor*> hypervisor_for(const VmRecord& vm);
     Result<VmRecord> load_vm(const VmId& vm);
+    // libvirt domains need no `hyvctl vm add`: a running domain is registered on first attach.
+    Result<VmRecord> register_libvirt_domain(Journal& journal, const VmId& vm);
 
     Result<OperationResult> attach(const VmId& vm, const Guid& guid, const AttachOptions& options);
     Result<OperationResult> detach(const VmId& vm, const Guid& guid, const DetachOptions& options);

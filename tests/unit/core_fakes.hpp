@@ -106,6 +106,7 @@ public:
     {
         return inner_.events(since_id, limit);
     }
+    Result<std::int64_t> last_event_id() override { return inner_.last_event_id(); }
 
 private:
     core::Store& inner_;

@@ -32,7 +32,7 @@ struct Daemon {
         ports.store = crash_store ? static_cast<core::Store*>(crashing_store.get()) : sqlite.get();
         ports.mdev = &mdev;
         ports.inventory = &inventory;
-        ports.hypervisors = {{VmKind::qemu, &hypervisor}};
+        ports.hypervisors = {{VmKind::qemu, &hypervisor}, {VmKind::libvirt, &hypervisor}};
         core::ServiceConfig config;
         config.default_detach_timeout = std::chrono::milliseconds(50);
         config.reconcile_detach_timeout = std::chrono::milliseconds(50);

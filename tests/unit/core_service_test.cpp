@@ -233,6 +233,37 @@ TEST_F(ServiceTest, DifferentPairsAttachConcurrently)
     expect_consistent(*daemon);
 }
 
+TEST_F(ServiceTest, RunningLibvirtDomainIsRegisteredOnFirstAttach)
+{
+    daemon->hypervisor.set_running("dom1", true);
+    auto attached = service().attach(vm_id("dom1"), guid_a, {});
+    ASSERT_TRUE(attached.ok()) << attached.error().message;
+    auto vm = daemon->sqlite->vm(vm_id("dom1"));
+    ASSERT_TRUE(vm.ok() && vm->has_value());
+    EXPECT_EQ((*vm)->kind, VmKind::libvirt);
+    EXPECT_EQ(event_kinds(attached->op_id).front(), "vm.add");
+
+    auto absent = service().attach(vm_id("nodomain"), guid_a, {});
+    ASSERT_FALSE(absent.ok());
+    EXPECT_EQ(absent.error().code, "unknown-vm");
+    EXPECT_NE(absent.error().message.find("hyvctl vm add"), std::string::npos);
+    EXPECT_FALSE(daemon->sqlite->vm(vm_id("nodomain"))->has_value());
+}
+
+TEST_F(ServiceTest, StatusCountsStatesAndTheNewestEvent)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    auto status = service().status();
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->devices_present, 2u);
+    EXPECT_EQ(status->vms, 1u);
+    EXPECT_EQ(status->assignments_by_state[S::attached], 1u);
+    EXPECT_TRUE(status->needs_attention.empty());
+    auto events = service().events(0, 1000);
+    ASSERT_TRUE(events.ok());
+    EXPECT_EQ(status->last_event_id, events->back().id);
+}
+
 TEST_F(ServiceTest, VmRemoveRefusesWhileAssigned)
 {
     ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
