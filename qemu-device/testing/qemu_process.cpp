@@ -1,9 +1,12 @@
 #include "qemu_process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +24,33 @@ namespace hyv::qmp::testing {
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
+
+// Ready means the monitor greets: the socket file appears at bind(), and QEMU may still drop
+// connections it accepted during start-up. QEMU takes the next client once this probe hangs up.
+bool monitor_greets(const std::string& socket_path)
+{
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof(address.sun_path)) {
+        return false;
+    }
+    std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    bool greeted = false;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
+        constexpr int kGreetingWaitMs = 1000;
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, kGreetingWaitMs) == 1) {
+            char greeting[16] = {};
+            greeted = ::read(fd, greeting, sizeof(greeting) - 1) > 0 && std::strstr(greeting, "QMP") != nullptr;
+        }
+    }
+    ::close(fd);
+    return greeted;
+}
 
 }  // namespace
 
@@ -100,8 +130,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& optio
     qemu->pid_ = pid;
 
     const auto deadline = std::chrono::steady_clock::now() + options.startup_timeout;
-    struct stat socket_stat {};
-    while (::stat(qemu->qmp_socket_.c_str(), &socket_stat) != 0) {
+    while (!monitor_greets(qemu->qmp_socket_)) {
         if (!qemu->running()) {
             return make_error("qemu-start", "QEMU exited during start-up: " + qemu->log());
         }

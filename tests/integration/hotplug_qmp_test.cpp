@@ -142,14 +142,12 @@ TEST_F(HotplugTest, LinuxGuestAcknowledgesUnplugAndThePortBecomesFreeAgain)
     QemuOptions options;
     options.hotplug_root_ports = 2;
     options.memory = "256M";
-    auto dir = ::testing::TempDir() + "hyv-hotplug-guest-" + std::to_string(::getpid());
-    std::filesystem::create_directories(dir);
+    ScopedTempDir dir("hyv-hotplug-guest");
     const std::string marker = "HYV-TEST-GUEST-READY";
-    auto guest = testing::build_sleeping_guest(dir, marker);
+    auto guest = testing::build_sleeping_guest(dir.path(), marker);
     ASSERT_TRUE(guest) << guest.error().message;
     options.extra_args = *guest;
     start(options);
-    std::filesystem::remove_all(dir);  // QEMU has read kernel and initramfs
     ASSERT_TRUE(wait_for_console(*qemu, marker, 120s)) << "guest did not boot:\n" << qemu->console();
 
     auto plugged = plug_device(*client, {{"driver", "pci-testdev"}, {"id", "guestdev"}});

@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +20,28 @@ namespace hyv::qmp::test {
 using testing::QemuOptions;
 using testing::QemuProcess;
 using namespace std::chrono_literals;
+
+// A directory removed with everything in it when the test ends. Declare it before the QemuProcess
+// that reads files from it: QEMU loads -kernel/-initrd lazily, at its first machine reset.
+class ScopedTempDir {
+public:
+    explicit ScopedTempDir(const std::string& name)
+        : path_(::testing::TempDir() + name + "-" + std::to_string(::getpid()))
+    {
+        std::filesystem::create_directories(path_);
+    }
+    ~ScopedTempDir()
+    {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    ScopedTempDir(const ScopedTempDir&) = delete;
+    ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
 
 inline std::unique_ptr<QemuProcess> start_qemu(const QemuOptions& options = {})
 {

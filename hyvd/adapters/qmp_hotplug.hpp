@@ -1,0 +1,49 @@
+// core::Hypervisor for raw QEMU VMs, through the QMP socket recorded for the VM (VmRecord::qmp_socket).
+//
+// QEMU serves one QMP client per socket, so every operation opens its own short connection and
+// closes it again: hyvd never keeps an operator's or libvirt's socket busy, and a restarted QEMU
+// needs no special handling. Operations on the same socket are serialized.
+#pragma once
+
+#include "hyvd/core/ports.hpp"
+
+#include <hyv/qmp/client.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace hyv::adapters {
+
+struct QmpHotplugOptions {
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds command_timeout{10000};
+};
+
+class QmpHotplug final : public core::Hypervisor {
+public:
+    explicit QmpHotplug(QmpHotplugOptions options = {});
+
+    // Running = QMP answers and the guest is not shut down or migrated away (paused counts as
+    // running: it takes device_add). No socket, or nobody listening on it = not running.
+    Result<bool> is_running(const core::VmRecord& vm) override;
+    Result<std::string> hot_add(const core::VmRecord& vm, const MdevUuid& mdev, const std::string& qdev_id) override;
+    Result<void> hot_remove(const core::VmRecord& vm, const std::string& qdev_id,
+                            std::chrono::milliseconds timeout) override;
+    Result<std::vector<core::PresentDevice>> list_hyv_devices(const core::VmRecord& vm) override;
+
+private:
+    struct Session {
+        std::unique_lock<std::mutex> lock;
+        std::unique_ptr<qmp::Client> client;
+    };
+    Result<Session> open(const core::VmRecord& vm);
+
+    QmpHotplugOptions options_;
+    std::mutex sockets_mutex_;
+    std::map<std::string, std::unique_ptr<std::mutex>> socket_locks_;
+};
+
+}  // namespace hyv::adapters

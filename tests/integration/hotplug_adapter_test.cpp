@@ -1,0 +1,130 @@
+// hyvd's QmpHotplug adapter (core::Hypervisor for raw QEMU) against real QEMU 7.2 processes.
+#include "hyvd/adapters/qmp_hotplug.hpp"
+
+#include <hyv/qmp/pci.hpp>
+
+#include "qmp_test_support.hpp"
+
+namespace hyv::qmp::test {
+namespace {
+
+using adapters::QmpHotplug;
+
+core::VmRecord vm_record(const std::string& name, const std::string& socket)
+{
+    core::VmRecord vm;
+    vm.name = *VmId::parse(name);
+    vm.kind = VmKind::qemu;
+    vm.qmp_socket = socket;
+    return vm;
+}
+
+TEST(QmpHotplugAdapter, ReportsRunningPausedAndAbsentVms)
+{
+    QemuOptions options;
+    options.hotplug_root_ports = 1;
+    options.start_paused = true;
+    auto qemu = start_qemu(options);
+    ASSERT_NE(qemu, nullptr);
+    QmpHotplug hotplug;
+    const auto vm = vm_record("vm1", qemu->qmp_socket());
+    auto paused = hotplug.is_running(vm);
+    ASSERT_TRUE(paused) << paused.error().message;
+    EXPECT_TRUE(*paused);
+
+    auto absent = hotplug.is_running(vm_record("gone", qemu->directory() + "/nobody.sock"));
+    ASSERT_TRUE(absent) << absent.error().message;
+    EXPECT_FALSE(*absent);
+
+    // The adapter let go of the socket: QEMU takes one client at a time, and this one gets in.
+    Client operator_client(client_options(*qemu));
+    ASSERT_TRUE(operator_client.connect());
+    ASSERT_TRUE(operator_client.execute("quit"));
+    ASSERT_TRUE(qemu->wait_for_exit(5s));
+    auto after_quit = hotplug.is_running(vm);
+    ASSERT_TRUE(after_quit) << after_quit.error().message;
+    EXPECT_FALSE(*after_quit);
+}
+
+TEST(QmpHotplugAdapter, VmWithoutSocketIsAnErrorNamingTheFix)
+{
+    QmpHotplug hotplug;
+    auto running = hotplug.is_running(vm_record("nosock", ""));
+    ASSERT_FALSE(running);
+    EXPECT_EQ(running.error().code, "vm-no-qmp-socket");
+}
+
+TEST(QmpHotplugAdapter, HotAddOfAnAbsentMdevFailsWithQemusReasonAndListsNothing)
+{
+    QemuOptions options;
+    options.hotplug_root_ports = 2;
+    auto qemu = start_qemu(options);
+    ASSERT_NE(qemu, nullptr);
+    QmpHotplug hotplug;
+    const auto vm = vm_record("vm2", qemu->qmp_socket());
+    const auto mdev = *MdevUuid::parse("5f0c1a8e-2b7d-4c59-8f3e-0a1b2c3d4e5f");
+    auto added = hotplug.hot_add(vm, mdev, "hyv-" + mdev.to_string());
+    ASSERT_FALSE(added);
+    EXPECT_EQ(added.error().code, "qmp-GenericError");
+    EXPECT_NE(added.error().message.find("VM vm2"), std::string::npos) << added.error().message;
+    EXPECT_NE(added.error().message.find(mdev.to_string()), std::string::npos) << added.error().message;
+
+    auto listed = hotplug.list_hyv_devices(vm);
+    ASSERT_TRUE(listed) << listed.error().message;
+    EXPECT_TRUE(listed->empty());
+}
+
+TEST(QmpHotplugAdapter, HotRemoveOfAnAbsentDeviceSucceeds)
+{
+    auto qemu = start_qemu();
+    ASSERT_NE(qemu, nullptr);
+    QmpHotplug hotplug;
+    auto removed = hotplug.hot_remove(vm_record("vm3", qemu->qmp_socket()), "hyv-never-added", 1s);
+    EXPECT_TRUE(removed) << removed.error().message;
+}
+
+TEST(QmpHotplugAdapter, HotRemoveWithoutGuestCooperationTimesOutThenSucceedsOnceReleased)
+{
+    QemuOptions options;
+    options.hotplug_root_ports = 1;
+    options.memory = "256M";
+    ScopedTempDir dir("hyv-adapter-guest");
+    const std::string marker = "HYV-ADAPTER-GUEST-READY";
+    auto guest = testing::build_sleeping_guest(dir.path(), marker);
+    ASSERT_TRUE(guest) << guest.error().message;
+    options.extra_args = *guest;
+    auto qemu = start_qemu(options);
+    ASSERT_NE(qemu, nullptr);
+    const auto vm = vm_record("vm4", qemu->qmp_socket());
+    {
+        // Plug while the guest is still in firmware/early boot, like a VM being started.
+        Client client(client_options(*qemu));
+        auto connected = client.connect();
+        ASSERT_TRUE(connected) << connected.error().message << "\nQEMU log:\n" << qemu->log();
+        ASSERT_TRUE(client.execute("stop"));
+        ASSERT_TRUE(plug_device(client, {{"driver", "pci-testdev"}, {"id", "hyv-test"}}));
+    }
+    QmpHotplug hotplug;
+    // Paused guest: nobody acknowledges the unplug.
+    auto pending = hotplug.hot_remove(vm, "hyv-test", 1500ms);
+    ASSERT_FALSE(pending);
+    EXPECT_EQ(pending.error().code, "hot-remove-timeout");
+    EXPECT_NE(pending.error().message.find("retry"), std::string::npos);
+    {
+        Client client(client_options(*qemu));
+        ASSERT_TRUE(client.connect());
+        ASSERT_TRUE(client.execute("cont"));
+    }
+    ASSERT_TRUE(wait_for_console(*qemu, marker, 120s)) << qemu->console();
+    // The retry finds the request still pending (or already done) and waits for the guest.
+    auto retried = hotplug.hot_remove(vm, "hyv-test", 60s);
+    ASSERT_TRUE(retried) << retried.error().message;
+    Client client(client_options(*qemu));
+    ASSERT_TRUE(client.connect());
+    auto exists = device_exists(client, "hyv-test");
+    ASSERT_TRUE(exists);
+    EXPECT_FALSE(*exists);
+}
+
+}  // namespace
+}  // namespace hyv::qmp::test
