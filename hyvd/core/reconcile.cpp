@@ -40,29 +40,33 @@ Result<ReconcileReport> Service::Impl::reconcile()
     if (!vms) {
         return vms.error();
     }
-    std::map<std::string, VmReality> realities;
-    for (const auto& vm : *vms) {
-        VmReality reality{vm, nullptr, false, {}};
+    // Looks at one VM now; on failure the VM is reported and left alone.
+    auto inspect = [&](const VmRecord& vm) -> std::optional<VmReality> {
         auto hypervisor = hypervisor_for(vm);
         auto running = hypervisor ? (*hypervisor)->is_running(vm) : Result<bool>(hypervisor.error());
         if (!running) {
             report.problems.push_back("VM " + vm.name.str() + ": cannot tell whether it runs (" +
                                       running.error().message + "); its assignments were left as they are");
-            continue;
+            return std::nullopt;
         }
-        reality.hypervisor = *hypervisor;
-        reality.running = *running;
+        VmReality reality{vm, *hypervisor, *running, {}};
         if (reality.running) {
             auto present = reality.hypervisor->list_hyv_devices(vm);
             if (!present) {
                 report.problems.push_back("VM " + vm.name.str() + ": cannot list its devices (" +
                                           present.error().message + "); its assignments were left as they are");
-                continue;
+                return std::nullopt;
             }
             reality.present = std::move(*present);
         }
-        (void)ports.store->set_vm_observed_state(vm.name, reality.running, clock->now());
-        realities.emplace(vm.name.str(), std::move(reality));
+        return reality;
+    };
+    std::map<std::string, VmReality> realities;
+    for (const auto& vm : *vms) {
+        if (auto reality = inspect(vm)) {
+            (void)ports.store->set_vm_observed_state(vm.name, reality->running, clock->now());
+            realities.emplace(vm.name.str(), std::move(*reality));
+        }
     }
 
     auto assignments = ports.store->assignments();
@@ -74,14 +78,20 @@ Result<ReconcileReport> Service::Impl::reconcile()
         if (it == realities.end()) {
             continue;  // already reported as a problem
         }
-        VmReality& reality = it->second;
         auto pair_lock = pair_locks.lock(a.vm, a.guid);
-        // Re-read under the lock: an operation may have finished since the list was taken.
+        // Re-read row and VM under the lock: an attach or detach may have run while we waited,
+        // and acting on the earlier picture could take out a device that was just attached.
         auto fresh = ports.store->assignment(a.vm, a.guid);
         if (!fresh || !*fresh) {
             continue;
         }
         a = **fresh;
+        auto now = inspect(it->second.vm);
+        if (!now) {
+            realities.erase(it);
+            continue;
+        }
+        VmReality& reality = it->second = std::move(*now);
         const AssignmentState from = a.state;
         const bool held = reality.running && find_present(reality.present, a) != nullptr;
         std::string what;
@@ -197,6 +207,14 @@ Result<ReconcileReport> Service::Impl::reconcile()
         report.problems.push_back("orphan mdevs not checked because some VMs could not be inspected");
         return report;
     }
+    for (auto& [name, reality] : realities) {
+        auto now = inspect(reality.vm);
+        if (!now) {
+            report.problems.push_back("orphan mdevs not checked because VM " + name + " could not be inspected");
+            return report;
+        }
+        reality = std::move(*now);
+    }
     std::set<MdevUuid> owned;
     for (const auto& a : *remaining) {
         owned.insert(a.mdev);
@@ -227,7 +245,9 @@ Result<ReconcileReport> Service::Impl::reconcile()
         }
         (void)journal.note("reconcile.orphan-remove", "removing mdev no assignment owns", {}, {}, uuid);
         if (auto removed = ports.mdev->remove(instance.uuid); !removed) {
-            report.problems.push_back("cannot remove orphan mdev " + uuid + ": " + removed.error().message);
+            if (removed.error().code != "mdev-absent") {  // a detach finished it meanwhile
+                report.problems.push_back("cannot remove orphan mdev " + uuid + ": " + removed.error().message);
+            }
             continue;
         }
         report.orphan_mdevs_removed.push_back(instance.uuid);

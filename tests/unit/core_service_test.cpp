@@ -1,5 +1,6 @@
 #include "core_service_fixture.hpp"
 
+#include <atomic>
 #include <thread>
 
 namespace hyv::test {
@@ -262,6 +263,41 @@ TEST_F(ServiceTest, StatusCountsStatesAndTheNewestEvent)
     auto events = service().events(0, 1000);
     ASSERT_TRUE(events.ok());
     EXPECT_EQ(status->last_event_id, events->back().id);
+}
+
+TEST_F(ServiceTest, ReconcileRunningAlongsideAttachAndDetachDisturbsNothing)
+{
+    std::atomic<bool> done{false};
+    std::vector<std::string> failures;
+    std::thread operator_thread([&] {
+        for (int i = 0; i < 15; ++i) {
+            auto attached = service().attach(vm_id("vm1"), guid_a, {});
+            auto detached = service().detach(vm_id("vm1"), guid_a);
+            if (!attached.ok()) {
+                failures.push_back("attach: " + attached.error().message);
+            }
+            if (!detached.ok()) {
+                failures.push_back("detach: " + detached.error().message);
+            }
+        }
+        done = true;
+    });
+    int reconciles = 0;
+    while (!done) {
+        auto report = service().reconcile();
+        ASSERT_TRUE(report.ok());
+        for (const auto& action : report->actions) {
+            ADD_FAILURE() << "reconcile acted on a healthy assignment: " << action.what;
+        }
+        for (const auto& problem : report->problems) {
+            ADD_FAILURE() << "reconcile saw a problem: " << problem;
+        }
+        ++reconciles;
+    }
+    operator_thread.join();
+    EXPECT_TRUE(failures.empty()) << failures.front();
+    EXPECT_GT(reconciles, 0);
+    expect_consistent(*daemon);
 }
 
 TEST_F(ServiceTest, VmRemoveRefusesWhileAssigned)
