@@ -46,8 +46,8 @@ void hyv_virtio_reset(struct hyv_instance *inst)
 	v->guest_features = 0;
 	v->msix_config = VIRTIO_MSI_NO_VECTOR;
 	v->queue_select = 0;
-	/* A dead function stays in error whatever the guest does. */
-	v->device_status = inst->dead ? VIRTIO_CONFIG_S_NEEDS_RESET : 0;
+	/* Drivers poll for 0 after a reset, even on a dead device. */
+	v->device_status = 0;
 	v->isr = 0;
 	hyv_intx_update(inst);
 }

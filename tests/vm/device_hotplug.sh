@@ -1,0 +1,79 @@
+#!/bin/bash
+# Live hot-add and hot-remove of a hyv_mdev instance over QMP in a running nested guest, repeated
+# (HYV_HOTPLUG_LOOPS, default 20) with a fresh mdev each time: the guest sees the function and its probe
+# logs the host GUID, device_del ends with DEVICE_DELETED and the function gone from the guest, the mdev
+# is removed, and counters, mdev count, module references and QEMU's fds come back to baseline.
+# Then the host RDMA device is deleted under a hot-plugged instance: the guest is told (config
+# interrupt), QEMU unplugs the function on VFIO's request, `rdma link delete` completes, no oops.
+source "$(dirname "$0")/device_lib.sh"
+require_host
+
+loops=${HYV_HOTPLUG_LOOPS:-20}
+guid=$(ibv_guid rxe0)
+[ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
+ids=$(printf '1af4:%04x' $((0x1040 + 63)))
+
+guest_has_function() { guest_exec gh sh -c "lspci -nn | grep -q '\[$ids\]'"; }
+guest_probe_lines() { guest_exec gh dmesg | grep -c "virtio_hyv: host device GUID $guid " || true; }
+guest_wait() { # TIMEOUT WHAT CMD...
+  local timeout=$1 what=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${timeout}s waiting for: $what"
+    sleep 2
+  done
+}
+probe_lines_at_least() { [ "$(guest_probe_lines)" -ge "$1" ]; }
+deleted_at_least() { [ "$(qmp_event_count DEVICE_DELETED "$1")" -ge "$2" ]; }
+qemu_fds() { ls "/proc/$(cat "$("$vm" path gh)/pid")/fd" | wc -l; }
+
+dmesg_mark
+baseline_mdevs=$(mdev_count) baseline_refcnt=$(module_refcnt)
+guest_start gh ${HYV_GUEST_BOOT_TIMEOUT:+--boot-timeout "$HYV_GUEST_BOOT_TIMEOUT"}
+guest_load_driver gh
+qmp_open "$("$vm" path gh)/qmp.sock"
+
+fds_after_first=
+for i in $(seq "$loops"); do
+  uuid=$(mdev_create rxe0)
+  qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv0\",\"bus\":\"hp0\"}}"
+  guest_wait 180 "guest lists [$ids] after device_add #$i" guest_has_function
+  guest_wait 120 "probe line #$i in the guest" probe_lines_at_least "$i"
+  reads=$(counter "$uuid" trapped_reads)
+  [ "$reads" -gt 0 ] || fail "no trapped reads although the guest probed instance $uuid"
+
+  qmp '{"execute":"device_del","arguments":{"id":"hyv0"}}'
+  guest_wait 180 "DEVICE_DELETED for hyv0 #$i" deleted_at_least hyv0 "$i"
+  if guest_has_function; then fail "guest still lists [$ids] after DEVICE_DELETED #$i"; fi
+  [ "$(counter "$uuid" bad_accesses)" = 0 ] || fail "the guest driver made $(counter "$uuid" bad_accesses) bad accesses"
+
+  mdev_remove "$uuid"
+  [ "$(mdev_count)" = "$baseline_mdevs" ] || fail "mdev count $(mdev_count) != baseline $baseline_mdevs after loop $i"
+  [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after loop $i"
+  [ "$(module_refcnt)" = "$baseline_refcnt" ] || fail "module refcnt $(module_refcnt) != $baseline_refcnt after loop $i"
+  fds=$(qemu_fds)
+  fds_after_first=${fds_after_first:-$fds}
+  [ "$fds" -le "$fds_after_first" ] || fail "QEMU holds $fds fds after loop $i, $fds_after_first after loop 1 (eventfd leak?)"
+  log "loop $i/$loops ok (instance $uuid: $reads trapped reads)"
+done
+assert_kernel_clean
+
+log "deleting rxe0 under a hot-plugged instance"
+uuid=$(mdev_create rxe0)
+qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv1\",\"bus\":\"hp1\"}}"
+guest_wait 180 "guest lists the function before rxe0 goes" guest_has_function
+guest_wait 120 "probe line before rxe0 goes" probe_lines_at_least $((loops + 1))
+rdma link delete rxe0 &
+delete_pid=$!
+guest_wait 180 "guest told that the host device is gone" \
+  sh -c "'$vm' exec gh -- dmesg | grep -q 'host RDMA device is gone'"
+guest_wait 180 "QEMU unplugging the function on VFIO's request" deleted_at_least hyv1 1
+wait "$delete_pid" || fail "rdma link delete rxe0 failed"
+[ ! -e /sys/class/hyv/rxe0 ] || fail "/sys/class/hyv/rxe0 still there after rxe0 was deleted"
+[ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after rxe0 was deleted"
+[ "$(mdev_count)" = "$baseline_mdevs" ] || fail "mdev $uuid still there after rxe0 was deleted"
+[ "$(module_refcnt)" = "$baseline_refcnt" ] || fail "module refcnt $(module_refcnt) != $baseline_refcnt"
+assert_kernel_clean
+rdma link add rxe0 type rxe netdev eth0 || fail "rdma link add rxe0 failed"
+wait_for 30 "parent for the re-added rxe0" "[ -e /sys/class/hyv/rxe0/node_guid ]"
+log "PASS device_hotplug"
