@@ -99,6 +99,22 @@ Result<std::string> QmpHotplug::hot_add(const VmRecord& vm, const MdevUuid& mdev
         return with_vm(vm, session.error());
     }
     qmp::Client& client = *session->client;
+    // A retry after a crash between device_add and recording it finds the device already there.
+    auto exists = qmp::device_exists(client, qdev_id);
+    if (!exists) {
+        return with_vm(vm, exists.error());
+    }
+    if (*exists) {
+        auto sysfsdev = client.execute("qom-get", {{"path", "/machine/peripheral/" + qdev_id}, {"property", "sysfsdev"}});
+        if (!sysfsdev || string_or_empty(*sysfsdev) != qmp::mdev_sysfs_path(mdev.to_string())) {
+            return make_error("qdev-id-in-use", "VM " + vm.name.str() + " already has a device " + qdev_id +
+                                                    " that is not mdev " + mdev.to_string() +
+                                                    "; remove it (device_del) or pick another id");
+        }
+        spdlog::info("vm {}: mdev {} is already plugged as {}", vm.name.str(), mdev.to_string(), qdev_id);
+        auto address = qmp::guest_pci_address(client, qdev_id);
+        return address ? address->to_string() : std::string{};
+    }
     auto plugged = qmp::plug_vfio_mdev(client, {.mdev_uuid = mdev.to_string(), .qdev_id = qdev_id, .bus = {}});
     if (!plugged) {
         return with_vm(vm, plugged.error());

@@ -74,6 +74,25 @@ TEST(QmpHotplugAdapter, HotAddOfAnAbsentMdevFailsWithQemusReasonAndListsNothing)
     EXPECT_TRUE(listed->empty());
 }
 
+TEST(QmpHotplugAdapter, HotAddRefusesAnIdHeldByAnotherDevice)
+{
+    QemuOptions options;
+    options.hotplug_root_ports = 2;
+    auto qemu = start_qemu(options);
+    ASSERT_NE(qemu, nullptr);
+    const auto mdev = *MdevUuid::parse("1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516");
+    const std::string qdev_id = qdev_id_for_mdev(mdev.to_string());
+    {
+        Client client(client_options(*qemu));
+        ASSERT_TRUE(client.connect());
+        ASSERT_TRUE(plug_device(client, {{"driver", "pci-testdev"}, {"id", qdev_id}}));
+    }
+    QmpHotplug hotplug;
+    auto added = hotplug.hot_add(vm_record("vm5", qemu->qmp_socket()), mdev, qdev_id);
+    ASSERT_FALSE(added);
+    EXPECT_EQ(added.error().code, "qdev-id-in-use");
+}
+
 TEST(QmpHotplugAdapter, HotRemoveOfAnAbsentDeviceSucceeds)
 {
     auto qemu = start_qemu();
