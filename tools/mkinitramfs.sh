@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test VM initramfs: static busybox, the few modules needed to mount the build machine's / over
-# virtio-9p, and a tiny /init that overlays a tmpfs on it and hands over to tools/vm-init.sh from the shared root.
+# virtio-9p, the agent, and /init (tools/vm-initramfs-init.sh).
 # usage: mkinitramfs.sh KERNEL_VERSION OUTPUT
 set -euo pipefail
 kver=$1 out=$2
@@ -17,7 +17,7 @@ ln -s busybox "$work/bin/sh"
 
 # Resolve module dependencies in load order; built-in modules need no file.
 : > "$work/modules.load"
-for mod in virtio_pci 9pnet_virtio 9p overlay; do
+for mod in virtio_pci 9pnet_virtio 9p overlay virtio_net virtio_console; do
   modprobe -S "$kver" --show-depends "$mod" | while read -r kind path _; do
     [ "$kind" = insmod ] || continue
     name=$(basename "$path")
@@ -29,5 +29,6 @@ for mod in virtio_pci 9pnet_virtio 9p overlay; do
 done
 
 install -m 0755 "$here/vm-initramfs-init.sh" "$work/init"
+install -m 0644 "$here/vm-agent.sh" "$work/agent.sh"
 (cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp"
 mv "$out.tmp" "$out"

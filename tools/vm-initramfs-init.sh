@@ -1,35 +1,50 @@
 #!/bin/sh
-# /init of the hyv test VM initramfs: mount the build machine's / (virtio-9p tag "host") read-only, put a tmpfs
-# overlay on it so the system is writable, and switch to the stage-2 script named on the kernel command line.
+# /init of the hyv test VM initramfs. The build machine's / arrives read-only over virtio-9p (tag "host").
+# Test host: a tmpfs overlay on it, then switch to stage 2 (tools/vm-init.sh, bash, from the shared root).
+# Nested guest: everything stays here in busybox, because every exec from the shared root costs seconds
+# under two levels of emulation; commands still run in a chroot of the shared root.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-
-fail() {
-  echo "hyv-init: $*" > /dev/console
-  echo o > /proc/sysrq-trigger
-  sleep 10
-}
+. /agent.sh
+hyv_console "initramfs"
 
 while read -r mod; do
-  insmod "/lib/modules/$mod" || fail "cannot load $mod"
+  insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
 done < /modules.load
 
-param() { sed -n "s/.*hyv\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
-stage2=$(param stage2)
-echo "hyv-init: [$(cut -d' ' -f1 /proc/uptime)] initramfs" > /dev/console
-if [ "$(param overlay)" = 0 ]; then
-  # Nested guests skip the overlay: every overlay lookup is several more 9p round trips through two
-  # levels of emulation; stage 2 puts tmpfs where a guest writes.
-  mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host /newroot || fail "cannot mount 9p tag host"
-else
-  mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host /lower || fail "cannot mount 9p tag host"
-  mount -t tmpfs -o mode=0755 tmpfs /upper || fail "cannot mount tmpfs"
-  mkdir -p /upper/data /upper/work
-  mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work /newroot || fail "cannot mount overlay"
+ninep="-t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host"
+role=$(hyv_param role)
+
+if [ "$role" = guest ]; then
+  mount $ninep /newroot || hyv_die "cannot mount 9p tag host"
+  mount -t proc proc /newroot/proc
+  mount -t sysfs sysfs /newroot/sys
+  mount -t devtmpfs devtmpfs /newroot/dev
+  mkdir -p /newroot/dev/pts && mount -t devpts devpts /newroot/dev/pts
+  mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
+  for d in /run /tmp /var/tmp /var/log /root; do
+    mount -t tmpfs tmpfs "/newroot$d"
+  done
+  hostname hyv-guest
+  ip link set lo up
+  if ip link show eth0 >/dev/null 2>&1; then
+    ip addr add 10.0.2.15/24 dev eth0
+    ip link set eth0 up
+    ip route add default via 10.0.2.2
+  fi
+  [ "$(hyv_param shell)" = 1 ] && hyv_shell /newroot
+  hyv_agent /newroot
 fi
-[ -x "/newroot$stage2" ] || fail "stage 2 script $stage2 not found in the shared root"
+
+mount $ninep /lower || hyv_die "cannot mount 9p tag host"
+mount -t tmpfs -o mode=0755 tmpfs /upper || hyv_die "cannot mount tmpfs"
+mkdir -p /upper/data /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work /newroot \
+  || hyv_die "cannot mount overlay"
+stage2=$(hyv_param stage2)
+[ -x "/newroot$stage2" ] || hyv_die "stage 2 script $stage2 not found in the shared root"
 umount /proc /sys
 mount --move /dev /newroot/dev
 exec switch_root /newroot "$stage2"

@@ -58,7 +58,8 @@ kernel_version() {
 # outer run must have built it (it always has: it booted with it).
 ensure_initramfs() {
   local kver=$1 img=$build/vm/initramfs-$1.cpio.gz
-  if [ ! -f "$img" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$img" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$img" ]; then
+  if [ ! -f "$img" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$img" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$img" ] \
+     || [ "$repo/tools/vm-agent.sh" -nt "$img" ]; then
     [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
     mkdir -p "$build/vm"
     "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2
@@ -102,7 +103,7 @@ qemu_command() {
   cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "/boot/vmlinuz-$kver" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell hyv.overlay=${HYV_VM_OVERLAY:-$([ "$role" = host ] && echo 1 || echo 0)}"
+    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
