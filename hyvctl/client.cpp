@@ -118,8 +118,15 @@ Result<std::string> exchange_raw(const std::string& socket_path, const std::stri
         return fd.error();
     }
     if (!send_all(fd->get(), bytes)) {
+        const int send_errno = errno;
+        // hyvd refuses some clients (permission, connection cap) with one error line and closes
+        // at once; that line is still readable and says more than EPIPE does.
+        auto refusal = read_line(fd->get(), socket_path, timeout);
+        if (refusal) {
+            return refusal;
+        }
         return make_error(unreachable_code, fmt::format("sending to hyvd at {} failed: {}", socket_path,
-                                                        std::strerror(errno)));
+                                                        std::strerror(send_errno)));
     }
     return read_line(fd->get(), socket_path, timeout);
 }

@@ -1,6 +1,8 @@
 // hyvd: the hyv management daemon. Wires the core service to its adapters (sqlite store,
 // sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT.
 #include "hyvd/adapters/ibverbs_inventory.hpp"
+#include "hyvd/adapters/libvirt_hotplug.hpp"
+#include "hyvd/adapters/qmp_hotplug.hpp"
 #include "hyvd/adapters/sqlite_store.hpp"
 #include "hyvd/adapters/sysfs_mdev.hpp"
 #include "hyvd/api/dispatcher.hpp"
@@ -110,11 +112,11 @@ int run_daemon(const DaemonConfig& config)
     ports.store = store->get();
     ports.mdev = &mdev;
     ports.inventory = &inventory;
-    // TODO(lead): wire the hypervisor adapters of engineer "qmp" here when they land:
-    //   QmpHotplug (hyvd/adapters/qmp_hotplug.hpp) for VmKind::qemu and
-    //   LibvirtHotplug (hyvd/adapters/libvirt_hotplug.hpp, uri config.libvirt_uri) for VmKind::libvirt:
-    //   ports.hypervisors[hyv::VmKind::qemu] = &qmp; ports.hypervisors[hyv::VmKind::libvirt] = &libvirt;
-    // Until then attach/detach answer that no hypervisor adapter serves the VM's kind.
+    hyv::adapters::QmpHotplug qmp;
+    // Connects lazily: hyvd starts (and serves raw QEMU VMs) while libvirtd is down.
+    hyv::adapters::LibvirtHotplug libvirt(hyv::adapters::LibvirtHotplugOptions{config.libvirt_uri});
+    ports.hypervisors[hyv::VmKind::qemu] = &qmp;
+    ports.hypervisors[hyv::VmKind::libvirt] = &libvirt;
     hyv::core::Service service(ports, service_config(config));
 
     if (config.reconcile_on_start) {
