@@ -1,10 +1,8 @@
 #include "hyvd/adapters/sqlite_store.hpp"
 
 #include "hyvd/adapters/sqlite_store_db.hpp"
-#include "schema_migrations.hpp"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -46,59 +44,6 @@ bool is_constraint(int code, int extended)
 Error db_error(const std::string& what, const Error& cause)
 {
     return make_error(cause.code, what + ": " + cause.message);
-}
-
-Result<int> read_user_version(SqliteConnection& db)
-{
-    auto stmt = SqliteStatement::prepare(db, "PRAGMA user_version");
-    if (!stmt) {
-        return stmt.error();
-    }
-    auto row = stmt->step();
-    if (!row) {
-        return row.error();
-    }
-    return static_cast<int>(stmt->integer(0));
-}
-
-Result<void> migrate(SqliteConnection& db, const std::string& path, std::optional<int> target)
-{
-    auto current = read_user_version(db);
-    if (!current) {
-        return current.error();
-    }
-    const int latest = SqliteStore::latest_schema_version();
-    if (*current > latest) {
-        return make_error("db-too-new", "database " + path + " has schema version " + std::to_string(*current) +
-                                            " but this hyvd knows only up to " + std::to_string(latest) +
-                                            "; run a newer hyvd");
-    }
-    for (const auto& migration : schema::migrations) {
-        if (migration.version <= *current || (target && migration.version > *target)) {
-            continue;
-        }
-        // The migration and the version bump commit together: a crash leaves the old version intact.
-        if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
-            return make_error("db-migrate", "cannot start migration of " + path + ": " + begin.error().message);
-        }
-        auto applied = db.exec(migration.sql);
-        if (applied) {
-            applied = db.exec("PRAGMA user_version = " + std::to_string(migration.version));
-        }
-        if (!applied) {
-            (void)db.exec("ROLLBACK");
-            return make_error("db-migrate", "migration " + std::string(migration.name) + " failed on " + path + ": " +
-                                                applied.error().message + "; the database was left at version " +
-                                                std::to_string(migration.version - 1));
-        }
-        if (auto commit = db.exec("COMMIT"); !commit) {
-            (void)db.exec("ROLLBACK");
-            return make_error("db-migrate", "cannot commit migration " + std::string(migration.name) + ": " +
-                                                commit.error().message);
-        }
-        spdlog::info("database {}: applied migration {}", path, migration.name);
-    }
-    return {};
 }
 
 HostDevice read_host_device(const SqliteStatement& s, int first)
@@ -203,7 +148,7 @@ void bind_assignment(SqliteStatement& s, const Assignment& a)
 
 int SqliteStore::latest_schema_version()
 {
-    return std::end(schema::migrations)[-1].version;
+    return latest_embedded_schema_version();
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, const SqliteStoreOptions& options)
@@ -233,7 +178,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     if (auto r = (*db)->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms)); !r) {
         return make_error("db-open", "database " + path + ": busy_timeout failed: " + r.error().message);
     }
-    if (auto migrated = migrate(**db, path, options.migrate_to); !migrated) {
+    if (auto migrated = apply_migrations(**db, path, options.migrate_to); !migrated) {
         return migrated.error();
     }
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db), lock.release(), path));

@@ -1,5 +1,9 @@
 #include "hyvd/adapters/sqlite_store_db.hpp"
 
+#include "schema_migrations.hpp"
+
+#include <spdlog/spdlog.h>
+
 #include <sqlite3.h>
 
 namespace hyv::adapters {
@@ -133,6 +137,64 @@ std::optional<std::int64_t> SqliteStatement::optional_integer(int column) const
         return std::nullopt;
     }
     return sqlite3_column_int64(stmt_, column);
+}
+
+int latest_embedded_schema_version()
+{
+    return std::end(schema::migrations)[-1].version;
+}
+
+Result<int> read_user_version(SqliteConnection& db)
+{
+    auto stmt = SqliteStatement::prepare(db, "PRAGMA user_version");
+    if (!stmt) {
+        return stmt.error();
+    }
+    auto row = stmt->step();
+    if (!row) {
+        return row.error();
+    }
+    return static_cast<int>(stmt->integer(0));
+}
+
+Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std::optional<int> target)
+{
+    auto current = read_user_version(db);
+    if (!current) {
+        return current.error();
+    }
+    const int latest = latest_embedded_schema_version();
+    if (*current > latest) {
+        return make_error("db-too-new", "database " + path + " has schema version " + std::to_string(*current) +
+                                            " but this hyvd knows only up to " + std::to_string(latest) +
+                                            "; run a newer hyvd");
+    }
+    for (const auto& migration : schema::migrations) {
+        if (migration.version <= *current || (target && migration.version > *target)) {
+            continue;
+        }
+        // The migration and the version bump commit together: a crash leaves the old version intact.
+        if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
+            return make_error("db-migrate", "cannot start migration of " + path + ": " + begin.error().message);
+        }
+        auto applied = db.exec(migration.sql);
+        if (applied) {
+            applied = db.exec("PRAGMA user_version = " + std::to_string(migration.version));
+        }
+        if (!applied) {
+            (void)db.exec("ROLLBACK");
+            return make_error("db-migrate", "migration " + std::string(migration.name) + " failed on " + path + ": " +
+                                                applied.error().message + "; the database was left at version " +
+                                                std::to_string(migration.version - 1));
+        }
+        if (auto commit = db.exec("COMMIT"); !commit) {
+            (void)db.exec("ROLLBACK");
+            return make_error("db-migrate", "cannot commit migration " + std::string(migration.name) + ": " +
+                                                commit.error().message);
+        }
+        spdlog::info("database {}: applied migration {}", path, migration.name);
+    }
+    return {};
 }
 
 }  // namespace hyv::adapters

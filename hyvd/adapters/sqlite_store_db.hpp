@@ -66,4 +66,11 @@ private:
     int last_code_ = 0;
 };
 
+// Schema migrations embedded from schema/*.sql (see docs/schema.md).
+int latest_embedded_schema_version();
+Result<int> read_user_version(SqliteConnection& db);
+// Applies every embedded migration newer than PRAGMA user_version (up to `target`), each in
+// its own transaction with its version bump. Errors "db-too-new", "db-migrate".
+Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std::optional<int> target);
+
 }  // namespace hyv::adapters

@@ -8,6 +8,7 @@
 
 #include "hyvd/core/ports.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 
 struct CrashPlan {
     int crash_at = 0;  // 0: never
-    int steps = 0;     // steps taken so far in this process
+    std::atomic<int> steps = 0;  // steps taken so far in this process (concurrent tests share it)
     static constexpr int crash_exit_code = 77;
 
     void step();
@@ -69,7 +70,7 @@ public:
     Result<std::vector<core::PresentDevice>> list_hyv_devices(const core::VmRecord& vm) override;
 
     bool fail_hot_add = false;
-    int hot_add_calls = 0;
+    std::atomic<int> hot_add_calls = 0;
 
 private:
     fs::path vm_dir(const std::string& vm) const { return root_ / "vms" / vm; }
