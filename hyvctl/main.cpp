@@ -55,7 +55,7 @@ int report_error(const Globals& globals, const hyv::Error& error)
     if (error.code == hyv::cli::unreachable_code) {
         return exit_codes::unreachable;
     }
-    if (error.code == hyv::cli::bad_reply_code) {
+    if (error.code == hyv::cli::bad_reply_code || error.code == "unsupported-api") {
         return exit_codes::bad_reply;
     }
     return exit_codes::refused;
