@@ -3,4 +3,4 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${HYV_BUILD_DIR:-$repo/build}
-exec "$repo/tools/vm.sh" run --timeout 900 -- "$build/tests/integration/hotplug_mdev_vm_test"
+exec "$repo/tools/vm.sh" run --timeout 1500 -- "$build/tests/integration/hotplug_mdev_vm_test"

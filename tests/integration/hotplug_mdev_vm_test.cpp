@@ -122,5 +122,46 @@ TEST(QmpHotplugRealMdev, HotAddsListsAndUnplugsTheHyvFunction)
     // QEMU is gone, so the mdev is free to be removed by ScopedMdev.
 }
 
+TEST(QmpHotplugRealMdev, BootedGuestReleasesTheFunctionAndTheMdevCanGo)
+{
+    ASSERT_TRUE(std::filesystem::exists(kMdevCreate)) << kMdevCreate << " is missing: run hotplug_mdev_vm.sh";
+    const MdevUuid uuid = MdevUuid::generate();
+    ScopedMdev mdev(uuid);
+    ASSERT_TRUE(mdev.created());
+    ScopedTempDir dir("hyv-mdev-guest");
+    const std::string marker = "HYV-MDEV-GUEST-READY";
+    auto guest = testing::build_sleeping_guest(dir.path(), marker);
+    ASSERT_TRUE(guest) << guest.error().message;
+    QemuOptions options;
+    options.hotplug_root_ports = 1;
+    options.memory = "256M";
+    options.startup_timeout = 60s;
+    options.extra_args = *guest;
+    auto qemu = start_qemu(options);
+    ASSERT_NE(qemu, nullptr);
+    ASSERT_TRUE(wait_for_console(*qemu, marker, 600s)) << "nested guest did not boot:\n" << qemu->console();
+
+    core::VmRecord vm;
+    vm.name = *VmId::parse("nested-booted");
+    vm.qmp_socket = qemu->qmp_socket();
+    adapters::QmpHotplug hotplug;
+    const std::string qdev_id = qdev_id_for_mdev(uuid.to_string());
+    auto address = hotplug.hot_add(vm, uuid, qdev_id);
+    ASSERT_TRUE(address) << address.error().message << "\n" << qemu->log();
+    // Let the guest's pciehp finish bringing the slot up before asking it to let go.
+    std::this_thread::sleep_for(5s);
+    auto removed = hotplug.hot_remove(vm, qdev_id, 180s);
+    ASSERT_TRUE(removed) << removed.error().message << "\n" << qemu->console();
+    auto present = hotplug.list_hyv_devices(vm);
+    ASSERT_TRUE(present);
+    EXPECT_TRUE(present->empty());
+    // QEMU closed the vfio device, so the mdev is no longer busy even while QEMU runs.
+    std::ofstream remove("/sys/bus/mdev/devices/" + uuid.to_string() + "/remove");
+    remove << "1\n";
+    remove.flush();
+    EXPECT_TRUE(static_cast<bool>(remove)) << "mdev " << uuid.to_string() << " still busy after unplug";
+    EXPECT_FALSE(std::filesystem::exists("/sys/bus/mdev/devices/" + uuid.to_string()));
+}
+
 }  // namespace
 }  // namespace hyv::qmp::test
