@@ -49,6 +49,10 @@ void add_options(CLI::App& app, DaemonConfig& config)
     app.add_option("--max-connections", config.max_connections, "concurrent API clients")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
+    app.add_option("--client-idle-timeout", config.client_idle_timeout_s,
+                   "seconds an API client may stay silent before it is disconnected")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 86400u));
     app.add_option("--libvirt-uri", config.libvirt_uri, "libvirt connection for VMs of kind libvirt")
         ->capture_default_str();
     app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error")

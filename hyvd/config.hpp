@@ -25,6 +25,7 @@ struct DaemonConfig {
     std::string group;                    // empty: only root (and hyvd's own user) may use the socket
     std::string socket_mode = "0660";     // octal
     std::size_t max_connections = 32;
+    unsigned client_idle_timeout_s = 300;
     std::string libvirt_uri = "qemu:///system";
     std::string log_level = "info";
     unsigned detach_timeout_s = 10;

@@ -135,6 +135,7 @@ int run_daemon(const DaemonConfig& config)
     options.socket_mode = config.socket_mode_bits;
     options.group = config.group_id;
     options.max_connections = config.max_connections;
+    options.idle_timeout = std::chrono::seconds(config.client_idle_timeout_s);
     auto server = hyv::api::SocketServer::listen(
         options, [&dispatcher](std::string_view line, const hyv::api::PeerCredentials& peer) {
             return dispatcher.handle(line, peer);

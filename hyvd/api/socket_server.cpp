@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -298,12 +299,17 @@ void SocketServer::accept_one()
                                                                  options_.max_connections))));
         return;
     }
+    timeval idle{};
+    idle.tv_sec = static_cast<time_t>(options_.idle_timeout.count());
+    ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
     std::lock_guard lock(connections_mutex_);
     auto& connection = connections_.emplace_back();
     connection.fd = std::move(client);
     connection.peer = peer;
     connection.thread = std::thread([this, &connection] {
         serve(connection);
+        // The fd is closed when the thread is reaped; the client learns now that we are done.
+        ::shutdown(connection.fd.get(), SHUT_RDWR);
         connection.finished.store(true);
     });
     spdlog::debug("API: client pid {} uid {} connected", peer.pid, peer.uid);
@@ -320,6 +326,11 @@ void SocketServer::serve(Connection& connection)
         const ssize_t received = ::recv(fd, chunk.data(), chunk.size(), 0);
         if (received < 0 && errno == EINTR) {
             continue;
+        }
+        if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            spdlog::debug("API: client pid {} idle for {} s; disconnected", connection.peer.pid,
+                          options_.idle_timeout.count());
+            break;
         }
         if (received <= 0) {
             break;

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <list>
@@ -36,6 +37,9 @@ struct ServerOptions {
     std::optional<gid_t> group;          // members (primary or supplementary) may connect
     std::size_t max_connections = 32;    // further clients get "too-many-connections" and are closed
     std::size_t max_request_bytes = 0;   // 0: protocol.hpp's max_request_bytes
+    // A client silent this long between requests is disconnected, so idle clients cannot hold
+    // every slot; a request being handled is never cut short by it.
+    std::chrono::seconds idle_timeout{300};
 };
 
 class SocketServer {

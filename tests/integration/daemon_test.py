@@ -351,6 +351,25 @@ class Lifecycle(DaemonTestCase):
         self.assertIn("sockett", bad.stderr)
 
 
+    def test_the_shipped_example_config_is_valid(self):
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hyvd", "hyvd.conf.example")
+        sock = os.path.join(self.workdir, "example.sock")
+        with open(example) as f:
+            text = f.read()
+        self.assertIn('db = "/var/lib/hyv/hyv.db"', text)
+        self.assertIn('socket = "/run/hyv/hyvd.sock"', text)
+        text = text.replace("/var/lib/hyv/hyv.db", os.path.join(self.workdir, "example.db"))
+        text = text.replace("/run/hyv/hyvd.sock", sock)
+        text = text.replace('sysfs-root = "/sys"', f'sysfs-root = "{os.path.join(self.workdir, "sys")}"')
+        config = os.path.join(self.workdir, "example.conf")
+        with open(config, "w") as f:
+            f.write(text)
+        daemon = Daemon(self.workdir, sock=sock, config=config)
+        self.daemons.append(daemon)
+        daemon.wait_ready()
+        self.assert_exit(hyvctl(sock, "status"), EXIT_OK)
+
+
 class Permissions(DaemonTestCase):
     def setUp(self):
         super().setUp()
