@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential meson ninja-build pkg-config kmod cpio
+  build-essential meson ninja-build pkg-config kmod cpio util-linux python3 libxml2-dev
   libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
   # RDMA userspace
