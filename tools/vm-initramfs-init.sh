@@ -24,8 +24,16 @@ if [ "$role" = guest ]; then
   mount -t devtmpfs devtmpfs /newroot/dev
   mkdir -p /newroot/dev/pts && mount -t devpts devpts /newroot/dev/pts
   mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
+  # The shared root stays visible at /lower so the checkout and build dir can be bound back in
+  # when they live under a directory that gets a tmpfs here (CI may clone into /tmp).
+  mount --bind /newroot /lower
   for d in /run /tmp /var/tmp /var/log /root; do
     mount -t tmpfs tmpfs "/newroot$d"
+  done
+  for p in $(hyv_param repo) $(hyv_param build); do
+    if [ -d "/lower$p" ] && [ ! -d "/newroot$p" ]; then
+      mkdir -p "/newroot$p" && mount --bind "/lower$p" "/newroot$p"
+    fi
   done
   hostname hyv-guest
   ip link set lo up

@@ -34,6 +34,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${HYV_BUILD_DIR:-$repo/build}
 build=$(cd "$build" 2>/dev/null && pwd) || die "build dir ${HYV_BUILD_DIR:-$repo/build} missing; run: meson setup build && ninja -C build"
 
+case "$repo/:$build/" in
+  /run/*|/proc/*|/sys/*|/dev/*|*:/run/*|*:/proc/*|*:/sys/*|*:/dev/*)
+    die "the checkout ($repo) and build dir ($build) cannot live under /run, /proc, /sys or /dev: the test VMs mount their own there" ;;
+esac
+
 current_role() { sed -n 's/.*hyv\.role=\([a-z]*\).*/\1/p' /proc/cmdline; }
 default_role() {
   case "$(current_role)" in
@@ -103,7 +108,7 @@ qemu_command() {
   cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "/boot/vmlinuz-$kver" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
+    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
