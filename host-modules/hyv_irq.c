@@ -95,6 +95,7 @@ void hyv_irqs_release(struct hyv_instance *inst)
 	for (i = 0; i < HYV_MSIX_VECTORS; i++)
 		hyv_eventfd_put(&inst->irqs.msix[i]);
 	hyv_eventfd_put(&inst->irqs.req);
+	hyv_eventfd_put(&inst->irqs.err);
 }
 
 static u32 hyv_irq_count(u32 index)
@@ -102,6 +103,7 @@ static u32 hyv_irq_count(u32 index)
 	switch (index) {
 	case VFIO_PCI_INTX_IRQ_INDEX:
 	case VFIO_PCI_REQ_IRQ_INDEX:
+	case VFIO_PCI_ERR_IRQ_INDEX:
 		return 1;
 	case VFIO_PCI_MSIX_IRQ_INDEX:
 		return HYV_MSIX_VECTORS;
@@ -117,6 +119,7 @@ static u32 hyv_irq_flags(u32 index)
 		return VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
 	case VFIO_PCI_MSIX_IRQ_INDEX:
 	case VFIO_PCI_REQ_IRQ_INDEX:
+	case VFIO_PCI_ERR_IRQ_INDEX:
 		return VFIO_IRQ_INFO_EVENTFD;
 	default:
 		return 0;
@@ -183,6 +186,10 @@ static int hyv_set_irqs(struct hyv_instance *inst, struct vfio_irq_set *hdr, con
 		if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
 			return -EINVAL;
 		return hyv_set_triggers(inst, hdr, data, &inst->irqs.req);
+	case VFIO_PCI_ERR_IRQ_INDEX:
+		if (action != VFIO_IRQ_SET_ACTION_TRIGGER || !(hdr->flags & VFIO_IRQ_SET_DATA_EVENTFD))
+			return -EINVAL;
+		return hyv_set_triggers(inst, hdr, data, &inst->irqs.err);
 	default:
 		return -EINVAL;
 	}

@@ -82,6 +82,8 @@ struct hyv_irqs {
 	bool intx_masked;
 	struct eventfd_ctx *msix[HYV_MSIX_VECTORS];
 	struct eventfd_ctx *req;
+	/* Accepted so QEMU arms error recovery; never signalled: QEMU stops the VM on it. */
+	struct eventfd_ctx *err;
 };
 
 struct hyv_instance {

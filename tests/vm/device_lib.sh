@@ -56,9 +56,11 @@ wait_for() {
   done
 }
 
+# Nested TCG under a busy 2-core machine can take 20+ minutes to boot; HYV_GUEST_BOOT_TIMEOUT overrides.
 guest_start() { # NAME [vm.sh options...]
   local name=$1; shift
-  "$vm" start "$name" --role guest "$@" || fail "nested guest $name did not boot"
+  "$vm" start "$name" --role guest --boot-timeout "${HYV_GUEST_BOOT_TIMEOUT:-2400}" "$@" ||
+    fail "nested guest $name did not boot"
   started_guests+=("$name")
 }
 guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout 120 -- "$@"; }
