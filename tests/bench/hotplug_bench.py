@@ -11,6 +11,7 @@ Prints a table and one `RESULT_JSON {...}` line."""
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from qmp_timing import Qmp  # noqa: E402
 HYV_FUNCTION_IDS = "1af4:107f"  # virtio-pci modern, virtio id 63 (docs/device.md)
 MDEV_TYPE = "hyv-vrdma"
 RAW_QDEV_ID = "bench-raw"
+GUEST_SETTLE_S = 1.0  # after the probe, so that the guest is idle when the timed unplug starts
 
 
 def log(message):
@@ -44,6 +46,7 @@ class Bench:
         self.samples = {}   # name -> [ms]
         self.throughput = {}  # name -> {"total_ms", "per_second", "latencies_ms"}
         self.breakdown = {}
+        self.guest_probes = 0
 
     def record(self, name, value_ms):
         self.samples.setdefault(name, []).append(value_ms)
@@ -68,37 +71,72 @@ class Bench:
         except FileNotFoundError:
             return 0
 
-    def ctl(self, *argv, check=True):
+    def ctl_pid(self, *argv, check=True):
+        """Runs hyvctl; returns (parsed --json output, hyvctl's pid: hyvd logs each request with it)."""
         cmd = [self.args.hyvctl, "--socket", self.args.socket, "--json", *argv]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if check and done.returncode != 0:
-            fail(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
-        return json.loads(done.stdout) if done.stdout.strip() else None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate()
+        if check and proc.returncode != 0:
+            fail(f"hyvctl {' '.join(argv)} exited {proc.returncode}: {err.strip() or out.strip()}")
+        return (json.loads(out) if out.strip() else None), proc.pid
+
+    def ctl(self, *argv, check=True):
+        return self.ctl_pid(*argv, check=check)[0]
+
+    def vm_add(self, name, qmp):
+        """Registers a VM; one registered before with the same QMP socket (a re-run on the same db) is fine."""
+        known = {vm["name"]: vm for vm in self.ctl("vms")}
+        if name in known and known[name]["qmp"] == qmp:
+            return
+        self.ctl("vm", "add", name, "--qmp", qmp)
 
     def timed_ctl(self, *argv):
-        """Runs hyvctl end to end (process start to exit), returns (ms, result, wall start, wall end)."""
+        """Runs hyvctl end to end (process start to exit): (ms, result, pid, wall start, wall end)."""
         wall_start = time.time()
         start = time.monotonic()
-        result = self.ctl(*argv)
+        result, pid = self.ctl_pid(*argv)
         elapsed = ms_since(start)
-        return elapsed, result, wall_start, time.time()
+        return elapsed, result, pid, wall_start, time.time()
 
-    def guest_lists_function(self):
-        probe = f"lspci -nn | grep -q '\\[{HYV_FUNCTION_IDS}\\]'"
-        done = subprocess.run([self.args.vm_sh, "exec", self.args.guest, "--timeout", "60", "--", "sh", "-c", probe],
+    def hyvd_request_times(self, log_offset):
+        """hyvd's own time per request (its `API: CMD ... by uid U pid P ok in N ms` debug lines), by pid."""
+        with open(self.args.hyvd_log, errors="replace") as f:
+            f.seek(log_offset)
+            text = f.read()
+        return {int(m.group(2)): (m.group(1), float(m.group(3)))
+                for m in re.finditer(r"API: (attach|detach) .* by uid \d+ pid (\d+) ok in (\d+) ms", text)}
+
+    def guest_probed(self, probes):
+        """The guest lists the function and its driver logged at least `probes` probes with our GUID."""
+        check = (f"lspci -nn | grep -q '\\[{HYV_FUNCTION_IDS}\\]' && "
+                 f"[ $(dmesg | grep -c 'virtio_hyv: host device GUID {self.args.guid} ') -ge {probes} ]")
+        done = subprocess.run([self.args.vm_sh, "exec", self.args.guest, "--timeout", "120", "--", "sh", "-c", check],
                               capture_output=True, text=True)
         return done.returncode == 0
 
-    def wait_guest_sees_function(self, what):
-        """Not timed: the next device_del only makes sense once the guest has enumerated the function."""
-        deadline = time.monotonic() + 240
-        while not self.guest_lists_function():
+    def guest_probe_count(self):
+        done = subprocess.run([self.args.vm_sh, "exec", self.args.guest, "--timeout", "120", "--", "sh", "-c",
+                               f"dmesg | grep -c 'virtio_hyv: host device GUID {self.args.guid} ' || true"],
+                              capture_output=True, text=True, check=True)
+        return int(done.stdout.strip() or 0)
+
+    def wait_guest_probed(self, what):
+        """Not timed. Unplug is only comparable once the guest driver finished probing: a device_del
+        that races the probe waits for it."""
+        self.guest_probes += 1
+        deadline = time.monotonic() + self.args.guest_wait
+        while not self.guest_probed(self.guest_probes):
             if time.monotonic() > deadline:
-                fail(f"guest {self.args.guest} never listed [{HYV_FUNCTION_IDS}] after {what}")
+                fail(f"guest {self.args.guest} did not list [{HYV_FUNCTION_IDS}] and probe it within "
+                     f"{self.args.guest_wait} s after {what} (machine too busy? raise --guest-wait)")
             time.sleep(1)
+        time.sleep(GUEST_SETTLE_S)
 
     # --- latency: raw QMP and hyvd, interleaved ----------------------------------------------
     def raw_cycle(self, i):
+        """One connection per command, as hyvd does: a connection held open across the guest's probe
+        made the later device_del -> DEVICE_DELETED 2-3x slower in trials (unexplained), which would
+        flatter hyvd."""
         start = time.monotonic()
         uuid = self.mdev_create()
         self.record("sysfs mdev create", ms_since(start))
@@ -110,7 +148,8 @@ class Bench:
             qmp.execute("device_add", {"driver": "vfio-pci", "sysfsdev": f"/sys/bus/mdev/devices/{uuid}",
                                        "id": RAW_QDEV_ID, "bus": "hp0"})
             self.record("raw device_add", ms_since(start))
-            self.wait_guest_sees_function(f"raw device_add #{i}")
+        self.wait_guest_probed(f"raw device_add #{i}")
+        with Qmp(self.args.guest_qmp) as qmp:
             start = time.monotonic()
             qmp.execute("device_del", {"id": RAW_QDEV_ID})
             qmp.wait_device_deleted(RAW_QDEV_ID, timeout=180)
@@ -120,20 +159,26 @@ class Bench:
         self.record("sysfs mdev remove", ms_since(start))
 
     def hyvd_cycle(self, i, guest_ops):
-        elapsed, result, w0, w1 = self.timed_ctl("attach", self.args.guest, self.args.guid)
+        elapsed, result, pid, w0, w1 = self.timed_ctl("attach", self.args.guest, self.args.guid)
         if result["assignment"]["state"] != "attached":
             fail(f"hyvctl attach #{i} ended in state {result['assignment']['state']}")
         self.record("hyvctl attach", elapsed)
-        guest_ops.append((result["op_id"], w0, w1))
-        self.wait_guest_sees_function(f"hyvctl attach #{i}")
-        elapsed, result, w0, w1 = self.timed_ctl("detach", self.args.guest, self.args.guid)
+        guest_ops.append((result["op_id"], pid, w0, w1))
+        self.wait_guest_probed(f"hyvctl attach #{i}")
+        elapsed, result, pid, w0, w1 = self.timed_ctl("detach", self.args.guest, self.args.guid)
         self.record("hyvctl detach", elapsed)
-        guest_ops.append((result["op_id"], w0, w1))
+        guest_ops.append((result["op_id"], pid, w0, w1))
+        # What a hyvctl invocation costs by itself (process start over 9p, connect, one trivial request).
+        start = time.monotonic()
+        self.ctl("version")
+        self.record("hyvctl version", ms_since(start))
 
     def latency(self):
         a = self.args
-        self.ctl("vm", "add", a.guest, "--qmp", a.guest_qmp)
+        self.vm_add(a.guest, a.guest_qmp)
+        self.guest_probes = self.guest_probe_count()
         first_event = self.ctl("status")["last_event_id"]
+        log_offset = os.path.getsize(a.hyvd_log)
         baseline_mdevs = self.mdev_count()
         guest_ops = []
         for i in range(1, a.iterations + 1):
@@ -144,6 +189,12 @@ class Bench:
             log(f"latency iteration {i}/{a.iterations}: raw add {self.samples['raw device_add'][-1]:.0f} ms, "
                 f"del {self.samples['raw device_del'][-1]:.0f} ms; hyvctl attach "
                 f"{self.samples['hyvctl attach'][-1]:.0f} ms, detach {self.samples['hyvctl detach'][-1]:.0f} ms")
+        served = self.hyvd_request_times(log_offset)
+        for _, pid, _, _ in guest_ops:
+            if pid not in served:
+                fail(f"no `API: ... pid {pid} ok in N ms` line in {a.hyvd_log} (is hyvd at --log-level debug?)")
+            command, ms = served[pid]
+            self.record(f"hyvd {command} (in hyvd)", ms)
         self.breakdown = self.event_breakdown(first_event, guest_ops)
 
     def event_breakdown(self, since, ops):
@@ -155,7 +206,7 @@ class Bench:
         for e in events:
             by_op.setdefault(e["op_id"], []).append(e)
         steps = {}
-        for op_id, w0, w1 in ops:
+        for op_id, _, w0, w1 in ops:
             op_events = sorted(by_op.get(op_id, []), key=lambda e: e["id"])
             if not op_events:
                 continue
@@ -273,7 +324,7 @@ class Bench:
     def throughput_runs(self):
         baseline_mdevs = self.mdev_count()
         for n in range(self.args.vms):
-            self.ctl("vm", "add", f"tp{n}", "--qmp", self.vm_qmp(n))
+            self.vm_add(f"tp{n}", self.vm_qmp(n))
         for parallel in (False, True):
             self.raw_throughput(parallel)
             self.hyvd_throughput(parallel)
@@ -295,6 +346,10 @@ class Bench:
         ratios = {
             "attach: hyvctl attach / raw device_add": med["hyvctl attach"] / med["raw device_add"],
             "detach: hyvctl detach / raw device_del": med["hyvctl detach"] / med["raw device_del"],
+            "attach: hyvd attach (in hyvd) / raw device_add":
+                med["hyvd attach (in hyvd)"] / med["raw device_add"],
+            "detach: hyvd detach (in hyvd) / raw device_del":
+                med["hyvd detach (in hyvd)"] / med["raw device_del"],
             "attach: hyvctl attach / (raw device_add + mdev create + QMP connect)":
                 med["hyvctl attach"] / (med["raw device_add"] + med["sysfs mdev create"] +
                                         med["QMP connect+negotiate"]),
@@ -318,7 +373,7 @@ class Bench:
         print("\n== ratios of medians (target: hyvd adds under 10% over raw QMP) ==")
         for name, ratio in s["ratios"].items():
             verdict = "within target" if ratio < 1.10 else f"over target by {(ratio - 1.10) * 100:.0f} points"
-            print(f"{name:<72}{ratio:>7.2f}  (+{(ratio - 1) * 100:.0f}%, {verdict})")
+            print(f"{name:<72}{ratio:>7.2f}  ({(ratio - 1) * 100:+.0f}%, {verdict})")
         print("\n== where hyvd's time goes (median ms between audit events of one operation) ==")
         for step, value in s["hyvd_breakdown_median_ms"].items():
             print(f"{step:<72}{value:>8.0f}")
@@ -340,6 +395,8 @@ def main():
     p.add_argument("--ibdev", default="rxe0")
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--vms", type=int, default=16)
+    p.add_argument("--hyvd-log", required=True, help="hyvd's stderr at --log-level debug")
+    p.add_argument("--guest-wait", type=int, default=600, help="seconds the guest may take to enumerate")
     p.add_argument("--work", required=True, help="writable directory for QMP sockets")
     args = p.parse_args()
     bench = Bench(args)

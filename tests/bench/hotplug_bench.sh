@@ -77,6 +77,6 @@ echo "nested guest $guest booted in $((SECONDS - boot_start)) s (virtio_hyv load
 
 bench_status=0
 python3 "$here/hotplug_bench.py" --hyvctl "$hyvctl" --socket "$sock" --guest "$guest" \
-  --guest-qmp "$work/$guest.qmp" --vm-sh "$vm" --guid "$guid" --iterations "$iterations" --vms "$vms" \
+  --guest-qmp "$work/$guest.qmp" --hyvd-log "$work/hyvd.log" --vm-sh "$vm" --guid "$guid" --iterations "$iterations" --vms "$vms" \
   --work "$work" || bench_status=$?
 exit "$bench_status"
