@@ -1,7 +1,7 @@
 #include "hyvctl/client.hpp"
 
 #include "hyvd/api/protocol.hpp"
-#include "hyvd/api/unique_fd.hpp"
+#include <hyv/unique_fd.hpp>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -41,7 +41,7 @@ Error unreachable(const std::string& path, int error)
                       fmt::format("cannot reach hyvd at {}: {}; {}", path, std::strerror(error), hint));
 }
 
-Result<api::UniqueFd> connect_to(const std::string& path, std::chrono::seconds timeout)
+Result<UniqueFd> connect_to(const std::string& path, std::chrono::seconds timeout)
 {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -49,7 +49,7 @@ Result<api::UniqueFd> connect_to(const std::string& path, std::chrono::seconds t
         return make_error(unreachable_code, fmt::format("socket path \"{}\" is empty or too long", path));
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    api::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
         return unreachable(path, errno);
     }

@@ -1,6 +1,6 @@
 #include "hyvd/adapters/sysfs_mdev.hpp"
 
-#include "hyvd/api/unique_fd.hpp"
+#include <hyv/unique_fd.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -47,7 +47,7 @@ fs::path canonical_or_self(const fs::path& path)
 
 Result<void> write_sysfs_attribute(const fs::path& path, std::string_view text, int* error_number)
 {
-    api::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd.valid()) {
         const int open_errno = errno;
         if (error_number != nullptr) {

@@ -3,7 +3,7 @@
 // connection, capped; the protocol itself lives in protocol.hpp and the handler.
 #pragma once
 
-#include "hyvd/api/unique_fd.hpp"
+#include <hyv/unique_fd.hpp>
 #include "hyv/result.hpp"
 
 #include <sys/types.h>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <hyv/result.hpp>
-#include <hyv/qmp/unique_fd.hpp>
+#include <hyv/unique_fd.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace hyv::qmp {
+namespace hyv {
 
 class UniqueFd {
 public:
@@ -37,4 +37,4 @@ private:
     int fd_ = -1;
 };
 
-}  // namespace hyv::qmp
+}  // namespace hyv
