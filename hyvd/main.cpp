@@ -8,6 +8,7 @@
 #include "hyvd/api/dispatcher.hpp"
 #include "hyvd/api/socket_server.hpp"
 #include "hyvd/config.hpp"
+#include "hyvd/port_hooks.hpp"
 #include "hyvd/core/service.hpp"
 
 #include <csignal>
@@ -117,6 +118,7 @@ int run_daemon(const DaemonConfig& config)
     hyv::adapters::LibvirtHotplug libvirt(hyv::adapters::LibvirtHotplugOptions{config.libvirt_uri});
     ports.hypervisors[hyv::VmKind::qemu] = &qmp;
     ports.hypervisors[hyv::VmKind::libvirt] = &libvirt;
+    const auto hooks = hyv::daemon::install_port_hooks(ports);
     hyv::core::Service service(ports, service_config(config));
 
     if (config.reconcile_on_start) {
@@ -143,6 +145,7 @@ int run_daemon(const DaemonConfig& config)
     if (!server) {
         return fail(server.error());
     }
+    hooks->serving();
     std::thread accept_thread([&server] { (*server)->run(); });
     spdlog::info("hyvd {} ready: db {}, socket {}, group {}", HYV_VERSION, config.db_path, config.socket_path,
                  config.group.empty() ? "(root only)" : config.group);

@@ -31,13 +31,6 @@ void write_all(const fs::path& path, const std::string& text)
 
 }  // namespace
 
-void CrashPlan::step()
-{
-    if (++steps == crash_at) {
-        _exit(crash_exit_code);  // no destructors, no rollback: a crash
-    }
-}
-
 FakeMdevControl::FakeMdevControl(fs::path root, CrashPlan& crash) : root_(std::move(root)), crash_(crash)
 {
     fs::create_directories(root_ / "mdevs");
@@ -229,66 +222,6 @@ Result<std::vector<core::PresentDevice>> FakeHypervisor::list_hyv_devices(const 
         out.push_back(present);
     }
     return out;
-}
-
-Result<void> CrashingStore::transaction(const std::function<Result<void>()>& body)
-{
-    crash_.step();
-    return inner_.transaction(body);
-}
-
-Result<void> CrashingStore::upsert_device(const core::HostDevice& device, core::TimeMs now)
-{
-    crash_.step();
-    return inner_.upsert_device(device, now);
-}
-
-Result<void> CrashingStore::mark_device_vanished(const Guid& guid, core::TimeMs now)
-{
-    crash_.step();
-    return inner_.mark_device_vanished(guid, now);
-}
-
-Result<void> CrashingStore::insert_vm(const core::VmRecord& vm)
-{
-    crash_.step();
-    return inner_.insert_vm(vm);
-}
-
-Result<void> CrashingStore::delete_vm(const VmId& vm)
-{
-    crash_.step();
-    return inner_.delete_vm(vm);
-}
-
-Result<void> CrashingStore::set_vm_observed_state(const VmId& vm, bool running, core::TimeMs now)
-{
-    crash_.step();
-    return inner_.set_vm_observed_state(vm, running, now);
-}
-
-Result<void> CrashingStore::insert_assignment(const core::Assignment& assignment)
-{
-    crash_.step();
-    return inner_.insert_assignment(assignment);
-}
-
-Result<void> CrashingStore::update_assignment(const core::Assignment& assignment, AssignmentState expected)
-{
-    crash_.step();
-    return inner_.update_assignment(assignment, expected);
-}
-
-Result<void> CrashingStore::delete_assignment(const VmId& vm, const Guid& guid)
-{
-    crash_.step();
-    return inner_.delete_assignment(vm, guid);
-}
-
-Result<std::int64_t> CrashingStore::append_event(const core::Event& event)
-{
-    crash_.step();
-    return inner_.append_event(event);
 }
 
 TempDir::TempDir()

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "hyvd/core/ports.hpp"
+#include "crash_points.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -17,14 +18,6 @@
 namespace hyv::test {
 
 namespace fs = std::filesystem;
-
-struct CrashPlan {
-    int crash_at = 0;  // 0: never
-    std::atomic<int> steps = 0;  // steps taken so far in this process (concurrent tests share it)
-    static constexpr int crash_exit_code = 77;
-
-    void step();
-};
 
 // Fake /sys/bus/mdev: root/mdevs/<uuid> holds "parent type", root/quota/<uuid> the quota.
 // Removing an mdev that a fake VM still holds is recorded in root/violations.
@@ -76,41 +69,6 @@ private:
     fs::path vm_dir(const std::string& vm) const { return root_ / "vms" / vm; }
     fs::path root_;
     fs::path mdev_root_;
-    CrashPlan& crash_;
-};
-
-// Wraps the real store: each mutating call is a crash step (before it runs).
-class CrashingStore final : public core::Store {
-public:
-    CrashingStore(core::Store& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
-
-    Result<void> transaction(const std::function<Result<void>()>& body) override;
-    Result<void> upsert_device(const core::HostDevice& device, core::TimeMs now) override;
-    Result<void> mark_device_vanished(const Guid& guid, core::TimeMs now) override;
-    Result<std::optional<core::DeviceRecord>> device(const Guid& guid) override { return inner_.device(guid); }
-    Result<std::vector<core::DeviceRecord>> devices() override { return inner_.devices(); }
-    Result<void> insert_vm(const core::VmRecord& vm) override;
-    Result<void> delete_vm(const VmId& vm) override;
-    Result<std::optional<core::VmRecord>> vm(const VmId& vm) override { return inner_.vm(vm); }
-    Result<std::vector<core::VmRecord>> vms() override { return inner_.vms(); }
-    Result<void> set_vm_observed_state(const VmId& vm, bool running, core::TimeMs now) override;
-    Result<void> insert_assignment(const core::Assignment& assignment) override;
-    Result<void> update_assignment(const core::Assignment& assignment, AssignmentState expected) override;
-    Result<void> delete_assignment(const VmId& vm, const Guid& guid) override;
-    Result<std::optional<core::Assignment>> assignment(const VmId& vm, const Guid& guid) override
-    {
-        return inner_.assignment(vm, guid);
-    }
-    Result<std::vector<core::Assignment>> assignments() override { return inner_.assignments(); }
-    Result<std::int64_t> append_event(const core::Event& event) override;
-    Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override
-    {
-        return inner_.events(since_id, limit);
-    }
-    Result<std::int64_t> last_event_id() override { return inner_.last_event_id(); }
-
-private:
-    core::Store& inner_;
     CrashPlan& crash_;
 };
 

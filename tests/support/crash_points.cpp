@@ -1,0 +1,127 @@
+#include "crash_points.hpp"
+
+#include <unistd.h>
+
+namespace hyv::test {
+
+void CrashPlan::step(const char* what)
+{
+    if (!armed) {
+        return;
+    }
+    const int now = ++steps;
+    if (observe) {
+        observe(now, what);
+    }
+    if (now != crash_at) {
+        return;
+    }
+    if (crash) {
+        crash(now);
+    }
+    _exit(crash_exit_code);
+}
+
+namespace {
+
+// Runs `call` between two crash steps: one before its effect, one after it.
+template <typename Call>
+auto around(CrashPlan& crash, const char* what, Call&& call)
+{
+    crash.step(what);
+    auto result = call();
+    crash.step(what);
+    return result;
+}
+
+}  // namespace
+
+Result<void> CrashingStore::transaction(const std::function<Result<void>()>& body)
+{
+    crash_.step("store.transaction");
+    return inner_.transaction(body);
+}
+
+Result<void> CrashingStore::upsert_device(const core::HostDevice& device, core::TimeMs now)
+{
+    crash_.step("store.upsert_device");
+    return inner_.upsert_device(device, now);
+}
+
+Result<void> CrashingStore::mark_device_vanished(const Guid& guid, core::TimeMs now)
+{
+    crash_.step("store.mark_device_vanished");
+    return inner_.mark_device_vanished(guid, now);
+}
+
+Result<void> CrashingStore::insert_vm(const core::VmRecord& vm)
+{
+    crash_.step("store.insert_vm");
+    return inner_.insert_vm(vm);
+}
+
+Result<void> CrashingStore::delete_vm(const VmId& vm)
+{
+    crash_.step("store.delete_vm");
+    return inner_.delete_vm(vm);
+}
+
+Result<void> CrashingStore::set_vm_observed_state(const VmId& vm, bool running, core::TimeMs now)
+{
+    crash_.step("store.set_vm_observed_state");
+    return inner_.set_vm_observed_state(vm, running, now);
+}
+
+Result<void> CrashingStore::insert_assignment(const core::Assignment& assignment)
+{
+    crash_.step("store.insert_assignment");
+    return inner_.insert_assignment(assignment);
+}
+
+Result<void> CrashingStore::update_assignment(const core::Assignment& assignment, AssignmentState expected)
+{
+    crash_.step("store.update_assignment");
+    return inner_.update_assignment(assignment, expected);
+}
+
+Result<void> CrashingStore::delete_assignment(const VmId& vm, const Guid& guid)
+{
+    crash_.step("store.delete_assignment");
+    return inner_.delete_assignment(vm, guid);
+}
+
+Result<std::int64_t> CrashingStore::append_event(const core::Event& event)
+{
+    crash_.step("store.append_event");
+    return inner_.append_event(event);
+}
+
+Result<void> CrashingMdevControl::create(const std::string& parent_path, const std::string& type,
+                                         const MdevUuid& uuid)
+{
+    return around(crash_, "mdev.create", [&] { return inner_.create(parent_path, type, uuid); });
+}
+
+Result<void> CrashingMdevControl::set_quota(const MdevUuid& uuid, const Quota& quota)
+{
+    return around(crash_, "mdev.set_quota", [&] { return inner_.set_quota(uuid, quota); });
+}
+
+Result<void> CrashingMdevControl::remove(const MdevUuid& uuid)
+{
+    return around(crash_, "mdev.remove", [&] { return inner_.remove(uuid); });
+}
+
+Result<std::string> CrashingHypervisor::hot_add(const core::VmRecord& vm, const MdevUuid& mdev,
+                                                const std::string& qdev_id)
+{
+    return around(crash_, "hypervisor.hot_add", [&] { return inner_.hot_add(vm, mdev, qdev_id); });
+}
+
+Result<void> CrashingHypervisor::hot_remove(const core::VmRecord& vm, const std::string& qdev_id,
+                                            std::chrono::milliseconds timeout)
+{
+    return around(crash_, "hypervisor.hot_remove", [&] { return inner_.hot_remove(vm, qdev_id, timeout); });
+}
+
+}  // namespace hyv::test

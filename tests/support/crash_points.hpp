@@ -1,0 +1,98 @@
+// Crash injection for hyvd's ports: every mutating call is a numbered "step" (once before its
+// effect, once after); when the step number reaches CrashPlan::crash_at the process dies on the
+// spot. Used by the unit crash test (forked children over fakes, _exit) and by the crash-point
+// build of the real hyvd (real sqlite, sysfs and QEMU, SIGKILL).
+#pragma once
+
+#include "hyvd/core/ports.hpp"
+
+#include <atomic>
+#include <functional>
+
+namespace hyv::test {
+
+struct CrashPlan {
+    static constexpr int crash_exit_code = 77;
+
+    int crash_at = 0;            // 0: never
+    std::atomic<int> steps = 0;  // steps taken so far in this process (concurrent tests share it)
+    std::atomic<bool> armed = true;
+    // How to die; the default _exit()s with crash_exit_code (no destructors, no rollback).
+    std::function<void(int step)> crash;
+    // Called at every step while armed, before the crash decision (the crash-point hyvd logs them).
+    std::function<void(int step, const char* what)> observe;
+
+    void step(const char* what = "");
+};
+
+// Wraps a store: each mutating call is a crash step (before it runs).
+class CrashingStore final : public core::Store {
+public:
+    CrashingStore(core::Store& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
+
+    Result<void> transaction(const std::function<Result<void>()>& body) override;
+    Result<void> upsert_device(const core::HostDevice& device, core::TimeMs now) override;
+    Result<void> mark_device_vanished(const Guid& guid, core::TimeMs now) override;
+    Result<std::optional<core::DeviceRecord>> device(const Guid& guid) override { return inner_.device(guid); }
+    Result<std::vector<core::DeviceRecord>> devices() override { return inner_.devices(); }
+    Result<void> insert_vm(const core::VmRecord& vm) override;
+    Result<void> delete_vm(const VmId& vm) override;
+    Result<std::optional<core::VmRecord>> vm(const VmId& vm) override { return inner_.vm(vm); }
+    Result<std::vector<core::VmRecord>> vms() override { return inner_.vms(); }
+    Result<void> set_vm_observed_state(const VmId& vm, bool running, core::TimeMs now) override;
+    Result<void> insert_assignment(const core::Assignment& assignment) override;
+    Result<void> update_assignment(const core::Assignment& assignment, AssignmentState expected) override;
+    Result<void> delete_assignment(const VmId& vm, const Guid& guid) override;
+    Result<std::optional<core::Assignment>> assignment(const VmId& vm, const Guid& guid) override
+    {
+        return inner_.assignment(vm, guid);
+    }
+    Result<std::vector<core::Assignment>> assignments() override { return inner_.assignments(); }
+    Result<std::int64_t> append_event(const core::Event& event) override;
+    Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override
+    {
+        return inner_.events(since_id, limit);
+    }
+    Result<std::int64_t> last_event_id() override { return inner_.last_event_id(); }
+
+private:
+    core::Store& inner_;
+    CrashPlan& crash_;
+};
+
+// Wraps real mdev control: a step before and after each create/set_quota/remove.
+class CrashingMdevControl final : public core::MdevControl {
+public:
+    CrashingMdevControl(core::MdevControl& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
+
+    Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) override;
+    Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) override;
+    Result<void> remove(const MdevUuid& uuid) override;
+    Result<bool> exists(const MdevUuid& uuid) override { return inner_.exists(uuid); }
+    Result<std::vector<core::MdevInstance>> list() override { return inner_.list(); }
+
+private:
+    core::MdevControl& inner_;
+    CrashPlan& crash_;
+};
+
+// Wraps a real hypervisor adapter: a step before and after each hot_add/hot_remove.
+class CrashingHypervisor final : public core::Hypervisor {
+public:
+    CrashingHypervisor(core::Hypervisor& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
+
+    Result<bool> is_running(const core::VmRecord& vm) override { return inner_.is_running(vm); }
+    Result<std::string> hot_add(const core::VmRecord& vm, const MdevUuid& mdev, const std::string& qdev_id) override;
+    Result<void> hot_remove(const core::VmRecord& vm, const std::string& qdev_id,
+                            std::chrono::milliseconds timeout) override;
+    Result<std::vector<core::PresentDevice>> list_hyv_devices(const core::VmRecord& vm) override
+    {
+        return inner_.list_hyv_devices(vm);
+    }
+
+private:
+    core::Hypervisor& inner_;
+    CrashPlan& crash_;
+};
+
+}  // namespace hyv::test

@@ -1,0 +1,82 @@
+// Port hooks of `hyvd-crashpoints`, the real hyvd linked with crash points around its real
+// adapters (sqlite, sysfs mdevs, QMP/libvirt). HYV_CRASH_AT_STEP=N makes the daemon SIGKILL
+// itself at the N-th step counted from the moment it serves the API (start-up reconcile is not
+// counted); every step is logged as "crash point N: WHAT" so a test knows how many there are.
+// Never installed: tests/integration/daemon_crash_vm.sh is its only user.
+#include "hyvd/port_hooks.hpp"
+
+#include "crash_points.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace hyv::daemon {
+namespace {
+
+int crash_step_from_environment()
+{
+    const char* text = std::getenv("HYV_CRASH_AT_STEP");
+    if (text == nullptr || *text == '\0') {
+        return 0;
+    }
+    try {
+        std::size_t used = 0;
+        const int step = std::stoi(text, &used);
+        if (used == std::string(text).size() && step >= 0) {
+            return step;
+        }
+    } catch (const std::exception&) {
+    }
+    fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_STEP={} is not a step number; use 0 (never) or N >= 1\n",
+               text);
+    std::exit(2);
+}
+
+class CrashHooks final : public PortHooks {
+public:
+    explicit CrashHooks(core::Ports& ports)
+    {
+        plan_.crash_at = crash_step_from_environment();
+        plan_.armed = false;
+        plan_.observe = [](int step, const char* what) { spdlog::warn("crash point {}: {}", step, what); };
+        plan_.crash = [](int step) {
+            spdlog::warn("crash point {}: SIGKILL", step);
+            spdlog::default_logger()->flush();
+            ::kill(::getpid(), SIGKILL);
+        };
+        store_ = std::make_unique<test::CrashingStore>(*ports.store, plan_);
+        ports.store = store_.get();
+        mdev_ = std::make_unique<test::CrashingMdevControl>(*ports.mdev, plan_);
+        ports.mdev = mdev_.get();
+        for (auto& [kind, hypervisor] : ports.hypervisors) {
+            hypervisors_.push_back(std::make_unique<test::CrashingHypervisor>(*hypervisor, plan_));
+            hypervisor = hypervisors_.back().get();
+        }
+    }
+
+    void serving() override
+    {
+        spdlog::warn("crash points armed: SIGKILL at step {}", plan_.crash_at);
+        plan_.armed = true;
+    }
+
+private:
+    test::CrashPlan plan_;
+    std::unique_ptr<test::CrashingStore> store_;
+    std::unique_ptr<test::CrashingMdevControl> mdev_;
+    std::vector<std::unique_ptr<test::CrashingHypervisor>> hypervisors_;
+};
+
+}  // namespace
+
+std::unique_ptr<PortHooks> install_port_hooks(core::Ports& ports)
+{
+    return std::make_unique<CrashHooks>(ports);
+}
+
+}  // namespace hyv::daemon

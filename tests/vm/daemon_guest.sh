@@ -1,0 +1,130 @@
+#!/bin/bash
+# hyvd + hyvctl against a running raw-QEMU nested guest in the test host (rdma_rxe + hyv_mdev):
+#  1. `hyvctl attach g1 GUID` makes the function appear in the guest (virtio_hyv logs the host GUID),
+#     `hyvctl list --json` names the guest PCI address the guest itself shows; `hyvctl detach` takes
+#     it away and the guest no longer lists it.
+#  2. Crash safety with the real daemon: hyvd-crashpoints (the real hyvd with crash points around its
+#     real sqlite/sysfs/QMP adapters) is SIGKILLed at every step of attach and of detach in turn; a
+#     restarted hyvd must leave a consistent state (daemon_consistency.py: rows resting and matching
+#     sysfs and QEMU, no orphan mdev, nothing in the VM without a row) and a second reconcile has
+#     nothing left to do.
+source "$(dirname "$0")/device_lib.sh"
+require_host
+
+hyvd=$build/hyvd/hyvd
+crashy=$build/tests/support/hyvd-crashpoints
+hyvctl=$build/hyvctl/hyvctl
+for f in "$hyvd" "$crashy" "$hyvctl"; do [ -x "$f" ] || fail "$f missing; run ninja -C $build"; done
+sock=$work/hyvd.sock
+qmp_sock=$work/g1.qmp
+guid=$(cat /sys/class/infiniband/rxe0/node_guid)
+ids=$(printf '1af4:%04x' $((0x1040 + 63)))
+# Unplug needs the nested guest's acknowledgement, which takes seconds under nested TCG.
+daemon_flags=(--config /dev/null --db "$work/hyv.db" --socket "$sock" --log-level debug --detach-timeout 300)
+hyvd_pid=
+
+ctl() { "$hyvctl" --socket "$sock" "$@"; }
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+
+start_daemon() { # BINARY [ENV...]
+  local binary=$1; shift
+  env "$@" "$binary" "${daemon_flags[@]}" >>"$work/hyvd.log" 2>&1 &
+  hyvd_pid=$!
+  for _ in $(seq 200); do [ -S "$sock" ] && ctl status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  fail "hyvd ($binary) did not serve $sock: $(tail -n 20 "$work/hyvd.log")"
+}
+stop_daemon() {
+  [ -n "$hyvd_pid" ] || return 0
+  kill -TERM "$hyvd_pid" 2>/dev/null || true
+  wait "$hyvd_pid" || fail "hyvd exited $? on SIGTERM: $(tail -n 20 "$work/hyvd.log")"
+  hyvd_pid=
+}
+daemon_cleanup() {
+  [ -n "$hyvd_pid" ] && kill -TERM "$hyvd_pid" 2>/dev/null || true
+  [ "${passed:-0}" = 1 ] || { echo "--- hyvd log (tail)"; tail -n 60 "$work/hyvd.log" 2>/dev/null || true; }
+  cleanup
+}
+trap daemon_cleanup EXIT
+
+check_consistent() { # WHAT
+  python3 "$(dirname "$0")/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --vm g1 --qmp "$qmp_sock" ||
+    fail "inconsistent after $1"
+}
+guest_lists_function() { guest_exec g1 sh -c "lspci -nn | grep -q '\[$ids\]'"; }
+
+dmesg_mark
+baseline_mdevs=$(mdev_count)
+log "booting nested guest g1"
+guest_start g1 --qmp "$qmp_sock"
+guest_load_driver g1
+
+# --- 1. attach / detach into a running guest, and what the guest sees
+: >"$work/hyvd.log"
+start_daemon "$hyvd"
+ctl vm add g1 --qmp "$qmp_sock" >/dev/null || fail "hyvctl vm add g1"
+attach=$(ctl --json attach g1 "$guid") || fail "hyvctl attach g1 $guid: $attach"
+address=$(json_field 'd["assignment"]["guest_pci_address"]' <<<"$attach")
+[ "$(json_field 'd["assignment"]["state"]' <<<"$attach")" = attached ] || fail "attach state: $attach"
+wait_for 600 "guest g1 lists $ids at $address" \
+  "'$vm' exec g1 --timeout 120 -- sh -c \"lspci -D -nn | grep -q '^$address .*\[$ids\]'\""
+wait_for 600 "virtio_hyv in g1 logs the host GUID" \
+  "'$vm' exec g1 --timeout 120 -- sh -c \"dmesg | grep -q 'virtio_hyv: host device GUID $guid '\""
+listed=$(ctl --json list)
+[ "$(json_field 'len(d)' <<<"$listed")" = 1 ] || fail "list after attach: $listed"
+[ "$(json_field 'd[0]["guest_pci_address"]' <<<"$listed")" = "$address" ] || fail "list address: $listed"
+check_consistent "attach"
+log "ok: hyvctl attach put the function at $address in g1, the guest driver read GUID $guid"
+
+ctl detach g1 "$guid" >/dev/null || fail "hyvctl detach g1 $guid"
+if guest_lists_function; then fail "g1 still lists $ids after hyvctl detach"; fi
+[ "$(ctl --json list)" = "[]" ] || fail "assignment left after detach: $(ctl list)"
+[ "$(mdev_count)" = "$baseline_mdevs" ] || fail "mdev left after detach"
+check_consistent "detach"
+stop_daemon
+log "ok: hyvctl detach removed it from g1 and removed its mdev"
+
+# --- 2. SIGKILL at every step of attach, then of detach
+crash_loop() { # OPERATION: attach | detach
+  local op=$1 step crashes=0 rc
+  for step in $(seq 1 80); do
+    # Resting state before the operation: detached for attach, attached for detach.
+    start_daemon "$hyvd"
+    if [ "$op" = detach ] && [ "$(ctl --json list)" = "[]" ]; then ctl attach g1 "$guid" >/dev/null || fail "re-attach"; fi
+    if [ "$op" = attach ] && [ "$(ctl --json list)" != "[]" ]; then ctl detach g1 "$guid" >/dev/null || fail "re-detach"; fi
+    stop_daemon
+
+    start_daemon "$crashy" HYV_CRASH_AT_STEP="$step"
+    ctl "$op" g1 "$guid" >/dev/null 2>&1 || true
+    rc=0
+    if kill -0 "$hyvd_pid" 2>/dev/null; then
+      stop_daemon
+      log "$op: completed without a crash at step $step; $crashes crash points recovered"
+      [ "$crashes" -ge 6 ] || fail "$op: only $crashes crash points before it completed; crash points not wired?"
+      return 0
+    fi
+    wait "$hyvd_pid" || rc=$?
+    hyvd_pid=
+    [ "$rc" = 137 ] || fail "$op: hyvd-crashpoints exited $rc at step $step, expected SIGKILL (137)"
+    grep -q "crash point $step: SIGKILL" "$work/hyvd.log" || fail "$op: no SIGKILL line for step $step"
+    crashes=$((crashes + 1))
+
+    start_daemon "$hyvd"   # reconciles at start
+    check_consistent "$op killed at step $step ($(grep "crash point $step:" "$work/hyvd.log" | head -n 1 | sed 's/.*crash point //'))"
+    again=$(ctl --json reconcile) || fail "reconcile after $op step $step"
+    [ "$(json_field 'len(d["actions"]) + len(d["orphan_mdevs_removed"])' <<<"$again")" = 0 ] ||
+      fail "second reconcile after $op step $step still acted: $again"
+    stop_daemon
+  done
+  fail "$op never completed within 80 crash points"
+}
+crash_loop attach
+crash_loop detach
+
+start_daemon "$hyvd"
+[ "$(ctl --json list)" = "[]" ] || ctl detach g1 "$guid" >/dev/null || fail "final detach"
+check_consistent "the crash loops"
+stop_daemon
+[ "$(mdev_count)" = "$baseline_mdevs" ] || fail "mdev count $(mdev_count) != baseline $baseline_mdevs"
+assert_kernel_clean
+passed=1
+log "PASS daemon_guest"
