@@ -96,11 +96,7 @@ Result<DomainFlags> flags_of(virDomainPtr domain, const core::VmRecord& vm)
 
 Result<void> LibvirtHotplug::record(const core::VmRecord& vm, const core::Assignment& a)
 {
-    auto connected = connection();
-    if (!connected) {
-        return connected.error();
-    }
-    auto domain = lookup(connected->get(), vm);
+    auto domain = open_domain(connection(), vm);
     if (!domain) {
         return domain.error();
     }
@@ -143,11 +139,7 @@ Result<void> LibvirtHotplug::record(const core::VmRecord& vm, const core::Assign
 
 Result<void> LibvirtHotplug::forget(const core::VmRecord& vm, const core::Assignment& a)
 {
-    auto connected = connection();
-    if (!connected) {
-        return connected.error();
-    }
-    auto domain = lookup(connected->get(), vm);
+    auto domain = open_domain(connection(), vm);
     if (!domain) {
         return domain.error().code == "vm-not-found" ? Result<void>() : Result<void>(domain.error());
     }

@@ -84,11 +84,7 @@ LibvirtHotplug::~LibvirtHotplug()
 
 Result<bool> LibvirtHotplug::is_running(const VmRecord& vm)
 {
-    auto connected = connection();
-    if (!connected) {
-        return connected.error();
-    }
-    auto domain = lookup(connected->get(), vm);
+    auto domain = open_domain(connection(), vm);
     if (!domain) {
         if (domain.error().code == "vm-not-found") {
             return false;
@@ -104,11 +100,7 @@ Result<bool> LibvirtHotplug::is_running(const VmRecord& vm)
 
 Result<std::string> LibvirtHotplug::hot_add(const VmRecord& vm, const MdevUuid& mdev, const std::string& qdev_id)
 {
-    auto connected = connection();
-    if (!connected) {
-        return connected.error();
-    }
-    auto domain = lookup(connected->get(), vm);
+    auto domain = open_domain(connection(), vm);
     if (!domain) {
         return domain.error();
     }
@@ -205,11 +197,7 @@ Result<void> LibvirtHotplug::hot_remove(const VmRecord& vm, const std::string& q
 
 Result<std::vector<PresentDevice>> LibvirtHotplug::list_hyv_devices(const VmRecord& vm)
 {
-    auto connected = connection();
-    if (!connected) {
-        return connected.error();
-    }
-    auto domain = lookup(connected->get(), vm);
+    auto domain = open_domain(connection(), vm);
     if (!domain) {
         return domain.error();
     }

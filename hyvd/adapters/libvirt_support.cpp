@@ -71,6 +71,14 @@ Result<Domain> lookup(virConnectPtr connection, const core::VmRecord& vm)
     return Domain(domain);
 }
 
+Result<Domain> open_domain(const Result<std::shared_ptr<virConnect>>& connected, const core::VmRecord& vm)
+{
+    if (!connected) {
+        return connected.error();
+    }
+    return lookup(connected->get(), vm);
+}
+
 Result<std::string> domain_xml(virDomainPtr domain, const core::VmRecord& vm, unsigned int flags)
 {
     CString xml(virDomainGetXMLDesc(domain, flags));

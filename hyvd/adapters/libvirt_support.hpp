@@ -33,6 +33,9 @@ void ensure_event_loop();
 
 // The domain of `vm` (by uuid when known); "vm-not-found" when libvirt has none.
 Result<Domain> lookup(virConnectPtr connection, const core::VmRecord& vm);
+// lookup() on a connection that may have failed to open: one error path for both.
+Result<Domain> open_domain(const Result<std::shared_ptr<virConnect>>& connected, const core::VmRecord& vm);
+
 // Domain XML; `flags` as for virDomainGetXMLDesc (VIR_DOMAIN_XML_INACTIVE: the persistent definition).
 Result<std::string> domain_xml(virDomainPtr domain, const core::VmRecord& vm, unsigned int flags = 0);
 
