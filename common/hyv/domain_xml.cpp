@@ -182,6 +182,11 @@ Result<std::vector<Device>> devices_at(xmlDocPtr doc, const char* xpath)
 
 }  // namespace
 
+// <device> children of <hyv:devices>, in hyv's namespace or in none: libvirt keeps only the root's
+// namespace when it stores and returns the element (virDomainGetMetadata gives
+// <hyv:devices xmlns:hyv='...'><device .../></hyv:devices>).
+#define DEVICE_CHILD "*[local-name()='device' and (namespace-uri()='' or namespace-uri()=namespace-uri(..))]"
+
 Result<Domain> parse_domain(const std::string& xml)
 {
     auto doc = read(xml, "domain XML");
@@ -203,7 +208,7 @@ Result<Domain> parse_domain(const std::string& xml)
         domain.uuid = text != nullptr ? reinterpret_cast<const char*>(text) : "";
         xmlFree(text);
     }
-    auto devices = devices_at(doc->get(), "/domain/metadata/hyv:devices/hyv:device");
+    auto devices = devices_at(doc->get(), "/domain/metadata/hyv:devices/" DEVICE_CHILD);
     if (!devices) {
         return devices.error();
     }
@@ -245,15 +250,15 @@ Result<std::vector<Device>> parse_metadata(const std::string& element_xml)
     if (!doc) {
         return doc.error();
     }
-    return devices_at(doc->get(), "/hyv:devices/hyv:device");
+    return devices_at(doc->get(), "/hyv:devices/" DEVICE_CHILD);
 }
 
 std::string metadata_xml(const std::vector<Device>& devices)
 {
-    std::string xml = std::string("<devices xmlns='") + kNamespace + "'>";
+    std::string xml = std::string("<") + kPrefix + ":devices xmlns:" + kPrefix + "='" + kNamespace + "'>";
     for (const auto& device : devices) {
         // GUIDs, UUIDs and numbers only: nothing to escape.
-        xml += "<device guid='" + device.guid.to_string() + "'";
+        xml += std::string("<") + kPrefix + ":device guid='" + device.guid.to_string() + "'";
         if (device.mdev) {
             xml += " mdev='" + device.mdev->to_string() + "'";
         }
@@ -267,7 +272,7 @@ std::string metadata_xml(const std::vector<Device>& devices)
         }
         xml += "/>";
     }
-    return xml + "</devices>";
+    return xml + "</" + kPrefix + ":devices>";
 }
 
 std::string alias_for(const std::string& qdev_id)

@@ -63,7 +63,22 @@ TEST(DomainXml, MetadataRoundTripsThroughTheElementLibvirtStores)
     auto domain = parse_domain(in_domain);
     ASSERT_TRUE(domain) << domain.error().message;
     EXPECT_EQ(domain->devices, devices);
-    EXPECT_TRUE(metadata_xml({}).find("<devices") == 0);
+    EXPECT_TRUE(metadata_xml({}).find("<hyv:devices") == 0);
+
+    // As virDomainGetMetadata returns it: only the root keeps the namespace.
+    auto returned = parse_metadata("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>"
+                                   "<device guid='5054:00ff:fe12:3456' mdev='c2177883-f1bb-47f0-914d-32a22e3a8804' "
+                                   "qps='64' mrs='128' pinned_bytes='8589934592'/><device guid='0002:c903:00a1:b2c3'/>"
+                                   "</hyv:devices>");
+    ASSERT_TRUE(returned) << returned.error().message;
+    EXPECT_EQ(*returned, devices);
+    // As virsh dumpxml shows it after virDomainSetMetadata.
+    auto dumped = parse_domain(domain_with("<devices xmlns='https://hyv.dev/xmlns/libvirt/1' "
+                                           "xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><device guid='0002:c903:00a1:b2c3'/>"
+                                           "</devices>"));
+    ASSERT_TRUE(dumped) << dumped.error().message;
+    ASSERT_EQ(dumped->devices.size(), 1u);
+    EXPECT_EQ(dumped->devices[0].guid, kOtherGuid);
     EXPECT_TRUE(parse_metadata(metadata_xml({}))->empty());
 }
 
