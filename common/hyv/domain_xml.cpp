@@ -255,10 +255,12 @@ Result<std::vector<Device>> parse_metadata(const std::string& element_xml)
 
 std::string metadata_xml(const std::vector<Device>& devices)
 {
-    std::string xml = std::string("<") + kPrefix + ":devices xmlns:" + kPrefix + "='" + kNamespace + "'>";
+    // Default namespace, no prefix: libvirt declares its own prefix (the key) on the root and refuses
+    // an element that already declares it ("failed to create a new XML namespace").
+    std::string xml = std::string("<devices xmlns='") + kNamespace + "'>";
     for (const auto& device : devices) {
         // GUIDs, UUIDs and numbers only: nothing to escape.
-        xml += std::string("<") + kPrefix + ":device guid='" + device.guid.to_string() + "'";
+        xml += "<device guid='" + device.guid.to_string() + "'";
         if (device.mdev) {
             xml += " mdev='" + device.mdev->to_string() + "'";
         }
@@ -272,7 +274,7 @@ std::string metadata_xml(const std::vector<Device>& devices)
         }
         xml += "/>";
     }
-    return xml + "</" + kPrefix + ":devices>";
+    return xml + "</devices>";
 }
 
 std::string alias_for(const std::string& qdev_id)

@@ -61,7 +61,8 @@ Result<bool> has_device_alias(const std::string& xml, const std::string& alias);
 // Parses the metadata element alone (what virDomainGetMetadata returns).
 Result<std::vector<Device>> parse_metadata(const std::string& element_xml);
 
-// The metadata element for virDomainSetMetadata (namespace declared on it; libvirt re-prefixes it).
+// The metadata element for virDomainSetMetadata: <devices xmlns='kNamespace'>, unprefixed (libvirt
+// adds its prefix and refuses an element that declares one).
 std::string metadata_xml(const std::vector<Device>& devices);
 
 // "ua-" + qdev_id, unless qdev_id already has that prefix.
