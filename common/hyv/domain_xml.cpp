@@ -182,9 +182,8 @@ Result<std::vector<Device>> devices_at(xmlDocPtr doc, const char* xpath)
 
 }  // namespace
 
-// <device> children of <hyv:devices>, in hyv's namespace or in none: libvirt keeps only the root's
-// namespace when it stores and returns the element (virDomainGetMetadata gives
-// <hyv:devices xmlns:hyv='...'><device .../></hyv:devices>).
+// <device> children of <hyv:devices>, in hyv's namespace or in none (hand-written XML may prefix
+// only the root).
 #define DEVICE_CHILD "*[local-name()='device' and (namespace-uri()='' or namespace-uri()=namespace-uri(..))]"
 
 Result<Domain> parse_domain(const std::string& xml)
@@ -250,7 +249,9 @@ Result<std::vector<Device>> parse_metadata(const std::string& element_xml)
     if (!doc) {
         return doc.error();
     }
-    return devices_at(doc->get(), "/hyv:devices/" DEVICE_CHILD);
+    // libvirt selected the element by hyv's namespace already, and returns it without it:
+    // <devices xmlns:hyv='...'><device .../></devices>.
+    return devices_at(doc->get(), "/*[local-name()='devices']/*[local-name()='device']");
 }
 
 std::string metadata_xml(const std::vector<Device>& devices)
