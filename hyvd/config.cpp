@@ -62,6 +62,10 @@ void add_options(CLI::App& app, DaemonConfig& config)
                    "seconds detach waits for a guest to release a device before reporting hot-remove-timeout")
         ->capture_default_str()
         ->check(CLI::Range(1u, 3600u));
+    app.add_option("--reconcile-detach-timeout", config.reconcile_detach_timeout_s,
+                   "seconds reconcile waits for a guest to release each device it finishes detaching")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 3600u));
     app.add_option("--reconcile-on-start", config.reconcile_on_start,
                    "finish or roll back half-done operations at start (true/false)")
         ->capture_default_str();

@@ -10,6 +10,7 @@
 #include "hyvd/config.hpp"
 #include "hyvd/port_hooks.hpp"
 #include "hyvd/core/service.hpp"
+#include "hyvd/reconcile_trigger.hpp"
 
 #include <csignal>
 #include <pthread.h>
@@ -72,21 +73,8 @@ hyv::core::ServiceConfig service_config(const DaemonConfig& config)
     hyv::core::ServiceConfig service;
     service.default_quota = config.default_quota;
     service.default_detach_timeout = std::chrono::seconds(config.detach_timeout_s);
+    service.reconcile_detach_timeout = std::chrono::seconds(config.reconcile_detach_timeout_s);
     return service;
-}
-
-void log_reconcile(const hyv::core::ReconcileReport& report)
-{
-    for (const auto& action : report.actions) {
-        spdlog::info("reconcile op {}: vm {} guid {} mdev {}: {}", report.op_id, action.vm.str(),
-                     action.guid.to_string(), action.mdev.to_string(), action.what);
-    }
-    for (const auto& uuid : report.orphan_mdevs_removed) {
-        spdlog::info("reconcile op {}: removed orphan mdev {}", report.op_id, uuid.to_string());
-    }
-    for (const auto& problem : report.problems) {
-        spdlog::warn("reconcile op {}: {}", report.op_id, problem);
-    }
 }
 
 int run_daemon(const DaemonConfig& config)
@@ -124,11 +112,28 @@ int run_daemon(const DaemonConfig& config)
     if (config.reconcile_on_start) {
         auto report = service.reconcile();
         if (report) {
-            log_reconcile(*report);
+            hyv::daemon::log_reconcile(*report);
         } else {
             spdlog::warn("reconcile at start failed: {}; state may be stale until `hyvctl reconcile` succeeds",
                          report.error().message);
         }
+    }
+
+    // libvirt domain events (and a restarted libvirtd) keep the database true without polling.
+    constexpr auto kLibvirtRetry = std::chrono::seconds(5);
+    hyv::daemon::ReconcileTrigger trigger(
+        service,
+        [&libvirt] {
+            if (auto watching = libvirt.keep_watching(); !watching) {
+                spdlog::debug("libvirt events: {}", watching.error().message);
+            }
+        },
+        kLibvirtRetry);
+    auto watching = libvirt.watch([&trigger](const std::string& domain, const std::string& what) {
+        trigger.request(domain.empty() ? "libvirt " + what : "domain " + domain + " " + what);
+    });
+    if (!watching) {
+        spdlog::debug("libvirt events: {}; retrying every {} s", watching.error().message, kLibvirtRetry.count());
     }
 
     hyv::api::Dispatcher dispatcher(service);
@@ -156,6 +161,7 @@ int run_daemon(const DaemonConfig& config)
     (*server)->stop();
     accept_thread.join();
     server->reset();  // waits for requests in flight, removes the socket
+    (void)libvirt.watch({});  // no event may reach the trigger while it is destroyed
     spdlog::info("hyvd stopped");
     return exit_ok;
 }

@@ -147,6 +147,18 @@ struct PresentDevice {
     std::string guest_pci_address;
 };
 
+// A hyv device a VM's own definition asks for (libvirt: a <hyv:device> in the persistent domain XML).
+struct DeclaredDevice {
+    Guid guid;
+    std::optional<MdevUuid> mdev;  // empty: written by hand, hyvd has not completed it yet
+    Quota quota;                   // zero fields: defaults
+};
+
+struct DeclaredVm {
+    VmRecord vm;
+    std::vector<DeclaredDevice> devices;
+};
+
 // Hot-plug of hyv mdevs into one kind of VM (QMP for raw QEMU, libvirt for domains).
 class Hypervisor {
 public:
@@ -161,6 +173,19 @@ public:
                                     std::chrono::milliseconds timeout) = 0;
     // Every vfio-pci device of this VM whose sysfsdev is an mdev (for reconciliation).
     virtual Result<std::vector<PresentDevice>> list_hyv_devices(const VmRecord& vm) = 0;
+
+    // True when the VM's own definition carries its persistent hyv devices across restarts
+    // (libvirt: hostdev + hyv metadata in the domain XML; the libvirt hook creates the mdevs when
+    // the VM starts and removes them when it stops). The core then keeps no mdev for a stopped VM
+    // and writes every attach into the definition with record().
+    virtual bool defines_devices() const { return false; }
+    // Writes `a` into the VM's definition: the running VM's metadata, and when a.persistent the
+    // persistent definition (device + metadata). Idempotent.
+    virtual Result<void> record(const VmRecord&, const Assignment&) { return {}; }
+    // Removes what record() wrote, live and persistent. Idempotent.
+    virtual Result<void> forget(const VmRecord&, const Assignment&) { return {}; }
+    // Every VM of this kind whose persistent definition declares hyv devices (adopted by reconcile).
+    virtual Result<std::vector<DeclaredVm>> declared_vms() { return std::vector<DeclaredVm>{}; }
 };
 
 // Wall clock, injectable so tests are deterministic.

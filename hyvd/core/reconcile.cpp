@@ -36,6 +36,7 @@ Result<ReconcileReport> Service::Impl::reconcile()
     ReconcileReport report;
     report.op_id = journal.op_id();
 
+    adopt_declared(journal, report);
     auto vms = ports.store->vms();
     if (!vms) {
         return vms.error();
@@ -122,7 +123,7 @@ Result<ReconcileReport> Service::Impl::reconcile()
                 }
             } else if (a.persistent) {
                 what = "interrupted attach of a persistent assignment parked";
-                outcome = ensure_mdev(journal, a);
+                outcome = reality.running ? ensure_mdev(journal, a) : keep_for_stopped_vm(journal, a, reality.vm);
                 if (outcome) {
                     outcome = journal.transition(a, S::inactive, "reconcile.inactive", "not in the VM; mdev kept");
                 }
@@ -136,11 +137,18 @@ Result<ReconcileReport> Service::Impl::reconcile()
             break;
         case S::attached:
             if (held) {
-                continue;  // consistent
+                // Consistent; make sure the VM's definition says so too (a crash may have come
+                // between the hot-add and writing the definition).
+                if (auto recorded = record(a, reality.vm); !recorded) {
+                    report.problems.push_back("VM " + a.vm.str() + ", device " + a.guid.to_string() +
+                                              ": cannot record it in the VM's definition: " +
+                                              recorded.error().message);
+                }
+                continue;
             }
             if (a.persistent && !reality.running) {
                 what = "VM stopped; persistent assignment parked";
-                outcome = ensure_mdev(journal, a);
+                outcome = keep_for_stopped_vm(journal, a, reality.vm);
                 if (outcome) {
                     outcome = journal.transition(a, S::inactive, "reconcile.inactive", "VM not running; mdev kept");
                 }
@@ -167,7 +175,7 @@ Result<ReconcileReport> Service::Impl::reconcile()
                     outcome = plug(journal, a, reality.vm);
                 }
             } else {
-                outcome = ensure_mdev(journal, a);
+                outcome = keep_for_stopped_vm(journal, a, reality.vm);
                 if (outcome) {
                     continue;
                 }

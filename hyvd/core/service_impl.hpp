@@ -47,6 +47,14 @@ public:
     Result<void> release_mdev(Journal& journal, Assignment& a);
     // Makes sure the mdev of `a` exists with its quota (re-plug of persistent assignments).
     Result<void> ensure_mdev(Journal& journal, const Assignment& a);
+    // What a persistent assignment of a stopped VM keeps: its mdev (ensure_mdev), unless the VM's
+    // definition carries the device (Hypervisor::defines_devices), whose start hook makes the mdev.
+    Result<void> keep_for_stopped_vm(Journal& journal, const Assignment& a, const VmRecord& vm);
+    // Hypervisor::record for VMs whose definition carries devices; nothing for the others.
+    Result<void> record(const Assignment& a, const VmRecord& vm);
+    // Registers VMs and persistent assignments that VM definitions declare and hyvd lacks
+    // (libvirt: <hyv:device> written by hand); problems go to `report`.
+    void adopt_declared(Journal& journal, ReconcileReport& report);
     // inactive/mdev_created -> hot-add -> hotplugged -> attached, for a running VM.
     Result<void> plug(Journal& journal, Assignment& a, const VmRecord& vm);
 

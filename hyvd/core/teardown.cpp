@@ -25,6 +25,12 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
     if (!hypervisor) {
         return hypervisor.error();
     }
+    // Out of the VM's definition first: a domain started meanwhile must not ask for it again.
+    if ((*hypervisor)->defines_devices()) {
+        if (auto r = (*hypervisor)->forget(vm, a); !r) {
+            return r;
+        }
+    }
     auto running = (*hypervisor)->is_running(vm);
     if (!running) {
         return running.error();
@@ -117,6 +123,30 @@ Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
     return ports.mdev->set_quota(a.mdev, a.quota);
 }
 
+Result<void> Service::Impl::keep_for_stopped_vm(Journal& journal, const Assignment& a, const VmRecord& vm)
+{
+    auto hypervisor = hypervisor_for(vm);
+    if (!hypervisor) {
+        return hypervisor.error();
+    }
+    if ((*hypervisor)->defines_devices()) {
+        return {};  // the VM's definition keeps it; its start hook makes the mdev
+    }
+    return ensure_mdev(journal, a);
+}
+
+Result<void> Service::Impl::record(const Assignment& a, const VmRecord& vm)
+{
+    auto hypervisor = hypervisor_for(vm);
+    if (!hypervisor) {
+        return hypervisor.error();
+    }
+    if (!(*hypervisor)->defines_devices()) {
+        return {};
+    }
+    return (*hypervisor)->record(vm, a);
+}
+
 Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord& vm)
 {
     auto hypervisor = hypervisor_for(vm);
@@ -154,8 +184,16 @@ Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord
                                                " but does not list it; see `hyvctl events` and the QEMU log");
     }
     const std::string verified_address = found->guest_pci_address.empty() ? *address : found->guest_pci_address;
-    return journal.transition(a, S::attached, "attach.done", "in the VM at " + verified_address,
-                              [&](Assignment& row) { row.guest_pci_address = verified_address; });
+    if (auto r = journal.transition(a, S::attached, "attach.done", "in the VM at " + verified_address,
+                                    [&](Assignment& row) { row.guest_pci_address = verified_address; });
+        !r) {
+        return r;
+    }
+    if (auto r = record(a, vm); !r) {
+        return make_error(r.error().code, "cannot record " + a.guid.to_string() + " in the definition of VM " +
+                                              vm.name.str() + ": " + r.error().message);
+    }
+    return {};
 }
 
 }  // namespace hyv::core

@@ -3,6 +3,8 @@
 // its socket in a temp dir. Nothing of the machine's libvirt setup is used or changed.
 #include "hyvd/adapters/libvirt_hotplug.hpp"
 
+#include <hyv/domain_xml.hpp>
+
 #include "qmp_test_support.hpp"
 
 #include <libvirt/libvirt.h>
@@ -222,7 +224,7 @@ TEST_F(LibvirtHotplugTest, DetachWaitsForTheGuestAndTheDeviceRemovedEvent)
     ASSERT_NE(domain, nullptr);
     // vfio needs a live mdev, so a virtio-rng stands in: same PCIe hot-plug path, same alias scheme.
     const std::string rng = "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
-                            "<alias name='" + LibvirtHotplug::alias_for("hyv-probe") + "'/></rng>";
+                            "<alias name='" + domain_xml::alias_for("hyv-probe") + "'/></rng>";
     const int attached = virDomainAttachDeviceFlags(domain, rng.c_str(), VIR_DOMAIN_AFFECT_LIVE);
     char* xml_with = virDomainGetXMLDesc(domain, 0);
     const std::string with(xml_with != nullptr ? xml_with : "");
@@ -230,7 +232,7 @@ TEST_F(LibvirtHotplugTest, DetachWaitsForTheGuestAndTheDeviceRemovedEvent)
     virDomainFree(domain);
     virConnectClose(connection);
     ASSERT_EQ(attached, 0) << virGetLastErrorMessage();
-    auto has = adapters::domain_xml_has_alias(with, "ua-hyv-probe");
+    auto has = domain_xml::has_device_alias(with, "ua-hyv-probe");
     ASSERT_TRUE(has);
     ASSERT_TRUE(*has);
 
@@ -240,37 +242,12 @@ TEST_F(LibvirtHotplugTest, DetachWaitsForTheGuestAndTheDeviceRemovedEvent)
     connection = virConnectOpen(libvirtd_->uri().c_str());
     domain = virDomainLookupByName(connection, kDomainName);
     char* xml_after = virDomainGetXMLDesc(domain, 0);
-    auto still = adapters::domain_xml_has_alias(xml_after, "ua-hyv-probe");
+    auto still = domain_xml::has_device_alias(xml_after, "ua-hyv-probe");
     std::free(xml_after);
     virDomainFree(domain);
     virConnectClose(connection);
     ASSERT_TRUE(still);
     EXPECT_FALSE(*still);
-}
-
-TEST(LibvirtDomainXml, ReadsMdevHostdevsAliasesAndAddresses)
-{
-    // The shape libvirt 9.0 writes for a live mdev hostdev (see its formatdomain documentation).
-    const std::string xml =
-        "<domain type='qemu' id='1'><name>vm</name><devices>"
-        "<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>"
-        "<source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source>"
-        "<alias name='ua-hyv-c2177883-f1bb-47f0-914d-32a22e3a8804'/>"
-        "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></hostdev>"
-        "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
-        "<address domain='0x0000' bus='0x3b' slot='0x00' function='0x1'/></source><alias name='hostdev0'/></hostdev>"
-        "<rng model='virtio'><alias name='rng0'/></rng></devices></domain>";
-    auto hostdevs = adapters::mdev_hostdevs_in_domain_xml(xml);
-    ASSERT_TRUE(hostdevs) << hostdevs.error().message;
-    ASSERT_EQ(hostdevs->size(), 1u);
-    EXPECT_EQ((*hostdevs)[0].mdev_uuid, "c2177883-f1bb-47f0-914d-32a22e3a8804");
-    EXPECT_EQ((*hostdevs)[0].alias, "ua-hyv-c2177883-f1bb-47f0-914d-32a22e3a8804");
-    EXPECT_EQ((*hostdevs)[0].pci_address, "0000:02:00.0");
-    EXPECT_TRUE(*adapters::domain_xml_has_alias(xml, "rng0"));
-    EXPECT_FALSE(*adapters::domain_xml_has_alias(xml, "rng1"));
-    EXPECT_FALSE(adapters::mdev_hostdevs_in_domain_xml("<domain"));
-    EXPECT_EQ(LibvirtHotplug::alias_for("hyv-x"), "ua-hyv-x");
-    EXPECT_EQ(LibvirtHotplug::alias_for("ua-hyv-x"), "ua-hyv-x");
 }
 
 }  // namespace

@@ -124,4 +124,14 @@ Result<void> CrashingHypervisor::hot_remove(const core::VmRecord& vm, const std:
     return around(crash_, "hypervisor.hot_remove", [&] { return inner_.hot_remove(vm, qdev_id, timeout); });
 }
 
+Result<void> CrashingHypervisor::record(const core::VmRecord& vm, const core::Assignment& a)
+{
+    return around(crash_, "hypervisor.record", [&] { return inner_.record(vm, a); });
+}
+
+Result<void> CrashingHypervisor::forget(const core::VmRecord& vm, const core::Assignment& a)
+{
+    return around(crash_, "hypervisor.forget", [&] { return inner_.forget(vm, a); });
+}
+
 }  // namespace hyv::test

@@ -76,7 +76,7 @@ private:
     CrashPlan& crash_;
 };
 
-// Wraps a real hypervisor adapter: a step before and after each hot_add/hot_remove.
+// Wraps a real hypervisor adapter: a step before and after each hot_add/hot_remove/record/forget.
 class CrashingHypervisor final : public core::Hypervisor {
 public:
     CrashingHypervisor(core::Hypervisor& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
@@ -89,6 +89,10 @@ public:
     {
         return inner_.list_hyv_devices(vm);
     }
+    bool defines_devices() const override { return inner_.defines_devices(); }
+    Result<void> record(const core::VmRecord& vm, const core::Assignment& a) override;
+    Result<void> forget(const core::VmRecord& vm, const core::Assignment& a) override;
+    Result<std::vector<core::DeclaredVm>> declared_vms() override { return inner_.declared_vms(); }
 
 private:
     core::Hypervisor& inner_;

@@ -19,7 +19,8 @@ sock=$work/hyvd.sock
 guid=$(cat /sys/class/infiniband/rxe0/node_guid)
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
 # Unplug needs the nested guest's acknowledgement, which takes seconds under nested TCG.
-daemon_flags=(--config /dev/null --db "$work/hyv.db" --socket "$sock" --log-level debug --detach-timeout 300)
+daemon_flags=(--config /dev/null --db "$work/hyv.db" --socket "$sock" --log-level debug --detach-timeout 300
+  --reconcile-detach-timeout 300)
 hyvd_pid=
 
 ctl() { "$hyvctl" --socket "$sock" "$@"; }

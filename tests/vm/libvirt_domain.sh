@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# hyv with a real libvirtd 9.0 in the test host VM (issue 6, docs/libvirt.md): the qemu hook installed
+# in /etc/libvirt/hooks/qemu.d, hyvd following libvirt's events, nested TCG domains with a busybox
+# guest that prints the hyv PCI functions it sees. One boot of the test host for every step.
+# usage: libvirt_domain.sh   (on the build machine; boots the test host VM and runs itself inside)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+if [ "${1:-}" != --inside ]; then
+  build=$(cd "${HYV_BUILD_DIR:-$repo/build}" && pwd)
+  exec "$repo/tools/vm.sh" run --timeout 2400 -- "$here/libvirt_domain.sh" --inside "$build"
+fi
+build=$2
+hyvd_bin=$build/hyvd/hyvd
+hyvctl=$build/hyvctl/hyvctl
+work=$(mktemp -d /tmp/hyv-libvirt-test.XXXXXX)
+sock=$work/hyvd.sock
+hyvd_pid=
+libvirtd_pid=
+t0=$(date +%s)
+
+# Progress also goes to the test host's console, so `tail -f $(tools/vm.sh path run-*)/console.log` follows it.
+log() { echo "[$(( $(date +%s) - t0 ))s] $*"; echo "libvirt test: [$(( $(date +%s) - t0 ))s] $*" >/dev/console 2>/dev/null || true; }
+show_logs() {
+  echo "--- hyvd log"; tail -n 60 "$work/hyvd.log" 2>/dev/null || true
+  echo "--- libvirtd log"; tail -n 30 "$work/libvirtd.log" 2>/dev/null || true
+  for c in "$work"/*.console; do [ -e "$c" ] && { echo "--- $c"; tail -n 5 "$c"; }; done
+  for q in /var/log/libvirt/qemu/*.log; do [ -e "$q" ] && { echo "--- $q"; tail -n 5 "$q"; }; done
+}
+fail() { log "FAIL: $*"; echo "FAIL: $*" >&2; show_logs >&2; exit 1; }
+cleanup() {
+  for d in $(virsh list --name 2>/dev/null); do virsh destroy "$d" >/dev/null 2>&1 || true; done
+  [ -n "$hyvd_pid" ] && kill -TERM "$hyvd_pid" 2>/dev/null && wait "$hyvd_pid" 2>/dev/null || true
+  [ -n "$libvirtd_pid" ] && kill -TERM "$libvirtd_pid" 2>/dev/null && wait "$libvirtd_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+ctl() { "$hyvctl" --socket "$sock" "$@"; }
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.5 s.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  local end=$(( $(date +%s) + seconds ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || fail "timed out after ${seconds}s waiting for $what"
+    sleep 0.5
+  done
+}
+row() {  # row VM GUID -> "state persistent" or "none"
+  ctl --json list "$1" | python3 -c "import json,sys
+rows=[r for r in json.load(sys.stdin) if r['guid']==sys.argv[1]]
+print(f\"{rows[0]['state']} {str(rows[0]['persistent']).lower()}\" if rows else 'none')" "$2"
+}
+row_is() { [ "$(row "$1" "$2")" = "$3" ]; }
+mdev_of() { ctl --json list "$1" | python3 -c "import json,sys
+print(next(r['mdev'] for r in json.load(sys.stdin) if r['guid']==sys.argv[1]))" "$2"; }
+mdev_exists() { [ -e "/sys/bus/mdev/devices/$1" ]; }
+mdev_gone() { [ ! -e "/sys/bus/mdev/devices/$1" ]; }
+domstate_is() { [ "$(virsh domstate "$1" 2>/dev/null)" = "$2" ]; }
+# The guest prints "HYV-PCI n: <bus addresses of 1af4:107f functions>" whenever the list changes.
+guest_sees() { grep -a "^HYV-PCI" "$work/$1.console" 2>/dev/null | tail -n1 | grep -q "^HYV-PCI $2:"; }
+guest_boots() { grep -ac "^HYV-GUEST-READY" "$work/$1.console" 2>/dev/null || true; }
+
+# --- libvirtd as ARCHITECTURE.md describes it without systemd, with hyv's hook installed
+cat > /etc/libvirt/qemu.conf <<'EOF'
+user = "root"
+group = "root"
+namespaces = [ ]
+security_driver = "none"
+cgroup_controllers = [ ]
+stdio_handler = "file"
+EOF
+rm -f /etc/libvirt/qemu/networks/autostart/*.xml
+mkdir -p /etc/libvirt/hooks/qemu.d /var/lib/libvirt /var/cache/libvirt /var/log/libvirt/qemu
+ln -sf "$build/libvirt-hooks/hyv-libvirt-hook" /etc/libvirt/hooks/qemu.d/hyv
+start_libvirtd() {
+  /usr/sbin/libvirtd >>"$work/libvirtd.log" 2>&1 &
+  libvirtd_pid=$!
+  wait_for 60 "libvirtd" virsh -q version
+}
+start_hyvd() {
+  "$hyvd_bin" --config "$work/empty.conf" --db "$work/hyv.db" --socket "$sock" --log-level debug >>"$work/hyvd.log" 2>&1 &
+  hyvd_pid=$!
+  wait_for 30 "hyvd socket" test -S "$sock"
+}
+stop_hyvd() { kill -TERM "$hyvd_pid"; wait "$hyvd_pid" || fail "hyvd exited $? on SIGTERM"; hyvd_pid=; }
+: > "$work/empty.conf"
+start_libvirtd
+start_hyvd
+log "libvirtd and hyvd up"
+
+# --- two RDMA devices: rxe0 on eth0, rxe1 on a veth
+ip link add hyvveth0 type veth peer name hyvveth1
+ip link set hyvveth0 up && ip link set hyvveth1 up
+rdma link add rxe1 type rxe netdev hyvveth0
+wait_for 10 "hyv parent of rxe1" test -e /sys/class/hyv/rxe1/node_guid
+guid0=$(cat /sys/class/hyv/rxe0/node_guid)
+guid1=$(cat /sys/class/hyv/rxe1/node_guid)
+[ "$guid0" != "$guid1" ] || fail "rxe0 and rxe1 have the same GUID $guid0"
+
+# --- the guest: busybox, ACPI power button handled by powering off, hyv functions printed on change
+kver=$(uname -r)
+mkdir -p "$work/initramfs/bin" "$work/initramfs/proc" "$work/initramfs/sys" "$work/initramfs/dev"
+cp /bin/busybox "$work/initramfs/bin/busybox"
+cp "/lib/modules/$kver/kernel/drivers/acpi/button.ko" "$work/initramfs/button.ko"
+cat > "$work/initramfs/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
+insmod /button.ko
+echo "HYV-GUEST-READY" > /dev/ttyS0
+last=
+while true; do
+  now=
+  for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x107f ] && now="$now ${d##*/}"
+  done
+  n=$(echo $now | wc -w)
+  [ "$now" != "$last" ] && echo "HYV-PCI $n:$now" > /dev/ttyS0 && last=$now
+  read presses _ < /sys/firmware/acpi/interrupts/ff_pwr_btn
+  [ "$presses" != 0 ] && poweroff -f
+  sleep 1
+done
+EOF
+chmod +x "$work/initramfs/init"
+(cd "$work/initramfs" && find . | cpio -o -H newc --quiet > "$work/guest.cpio")
+
+guest_booted() { [ "$(guest_boots "$1")" -ge 1 ]; }
+# domain_xml NAME METADATA DEVICES: a q35 TCG domain with free hot-plug ports and a console file.
+domain_xml() {
+  cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <metadata>$2</metadata>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>/boot/vmlinuz-$kver</kernel>
+    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet</cmdline></os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='pci' model='pcie-root'/><controller type='usb' model='none'/>
+    <controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>
+    <serial type='file'><source path='$work/$1.console'/><target port='0'/></serial>
+    <memballoon model='none'/>$3
+  </devices>
+</domain>
+EOF
+}
+
+# Nested TCG boots are the slow part (about a minute idle, many on a loaded machine), so only vm1's
+# guest OS boots, once, in the background while vm2 (firmware only: QEMU's PCI bus is what libvirt and
+# hyv act on) goes through the rest; vm1 serves the guest-visible hot-plug and `virsh shutdown` at the end.
+domain_xml vm1 "" "" > "$work/vm1.xml"
+virsh define "$work/vm1.xml" >/dev/null
+rm -f "$work/vm1.console"
+virsh start vm1 >/dev/null || fail "virsh start vm1 failed"
+in_qemu() { virsh qemu-monitor-command "$1" --hmp "info pci" | grep -c "PCI device 1af4:107f"; }
+qemu_has() { [ "$(in_qemu "$1")" = "$2" ]; }
+mdev_guid() { cat "$(readlink -f "/sys/bus/mdev/devices/$1")/../node_guid"; }
+
+# --- 1. persistent and transient attach to a running domain
+domain_xml vm2 "" "" > "$work/vm2.xml"
+virsh define "$work/vm2.xml" >/dev/null
+virsh start vm2 >/dev/null || fail "virsh start vm2 failed"
+ctl attach vm2 "$guid0" --persistent --quota-qps 32 >/dev/null || fail "attach --persistent: $(ctl attach vm2 "$guid0" --persistent 2>&1)"
+ctl attach vm2 "$guid1" >/dev/null || fail "transient attach failed"
+mdev0=$(mdev_of vm2 "$guid0"); mdev1=$(mdev_of vm2 "$guid1")
+qemu_has vm2 2 || fail "QEMU of vm2 does not have both hyv functions: $(virsh qemu-monitor-command vm2 --hmp 'info pci')"
+live=$(virsh dumpxml vm2); inactive=$(virsh dumpxml --inactive vm2)
+for m in "$mdev0" "$mdev1"; do grep -q "uuid='$m'" <<<"$live" || fail "live XML lacks hostdev $m: $live"; done
+grep -Eq "guid=.$guid0. mdev=.$mdev0. qps=.32." <<<"$live" || fail "live XML lacks hyv metadata of $guid0: $live"
+grep -Eq "guid=.$guid1. mdev=.$mdev1." <<<"$live" || fail "live XML lacks hyv metadata of $guid1: $live"
+grep -q "uuid='$mdev0'" <<<"$inactive" || fail "persistent XML lacks hostdev $mdev0: $inactive"
+grep -Eq "guid=.$guid0. mdev=.$mdev0." <<<"$inactive" || fail "persistent XML lacks metadata of $guid0: $inactive"
+! grep -q "$mdev1\|$guid1" <<<"$inactive" || fail "transient attach leaked into the persistent XML: $inactive"
+log "ok: attach --persistent and transient attach: devices in QEMU, live and persistent XML right"
+
+# --- 2. destroy + start: the hook removes both mdevs, then re-creates the persistent one
+virsh destroy vm2 >/dev/null
+wait_for 20 "hook release to remove $mdev0" mdev_gone "$mdev0"
+mdev_gone "$mdev1" || fail "transient mdev $mdev1 survived virsh destroy"
+wait_for 30 "hyvd to park $guid0" row_is vm2 "$guid0" "inactive true"
+wait_for 30 "hyvd to drop the transient assignment" row_is vm2 "$guid1" none
+log "ok: virsh destroy: mdevs gone, persistent assignment inactive, transient gone"
+virsh start vm2 >/dev/null || fail "virsh start vm2 (persistent hyv device) failed"
+mdev_exists "$mdev0" || fail "virsh start did not re-create $mdev0"
+[ "$(mdev_guid "$mdev0")" = "$guid0" ] || fail "re-created mdev $mdev0 is not on $guid0's parent"
+qemu_has vm2 1 || fail "vm2 started without its hyv function: $(virsh qemu-monitor-command vm2 --hmp 'info pci')"
+wait_for 30 "hyvd to mark $guid0 attached" row_is vm2 "$guid0" "attached true"
+[ "$(mdev_of vm2 "$guid0")" = "$mdev0" ] || fail "mdev changed across restart"
+log "ok: virsh start: device back with the same GUID and mdev"
+
+# --- 3. libvirtd restart while the domain runs: nothing changes
+kill -TERM "$libvirtd_pid"; wait "$libvirtd_pid" || true; libvirtd_pid=
+start_libvirtd
+domstate_is vm2 running || fail "vm2 not running after libvirtd restart: $(virsh domstate vm2)"
+mdev_exists "$mdev0" || fail "mdev $mdev0 gone after libvirtd restart"
+grep -q "uuid='$mdev0'" <<<"$(virsh dumpxml vm2)" || fail "live XML lost $mdev0 after libvirtd restart"
+grep -q "libvirt connection-lost" "$work/hyvd.log" || fail "hyvd did not notice that libvirtd went away"
+# hyvd reconnects within its 5 s retry and reconciles: its second "connected".
+wait_for 30 "hyvd to reconnect to libvirtd" test "$(grep -c "libvirt connected" "$work/hyvd.log")" -ge 2
+row_is vm2 "$guid0" "attached true" || fail "assignment after libvirtd restart: $(row vm2 "$guid0")"
+log "ok: libvirtd restart: domain, device and assignment unchanged"
+
+# --- 4. migration is refused with the documented message
+migrate_out=$(virsh migrate --live vm2 qemu:///system 2>&1) && fail "virsh migrate succeeded: $migrate_out"
+echo "virsh migrate said: $migrate_out"
+# docs/libvirt.md: libvirt refuses on the source; the hook would on the destination.
+grep -Eq "cannot migrate domain: VFIO device doesn't support migration|which cannot migrate: detach them" <<<"$migrate_out" ||
+  fail "virsh migrate refused without the documented reason: $migrate_out"
+domstate_is vm2 running || fail "vm2 not running after the refused migration"
+log "ok: virsh migrate refused"
+
+# --- 5. hyvd down while the domain stops and starts: reconciled at its start
+stop_hyvd
+virsh destroy vm2 >/dev/null
+mdev_gone "$mdev0" || fail "the hook did not remove $mdev0 while hyvd was down"
+start_hyvd
+wait_for 30 "reconcile to park $guid0" row_is vm2 "$guid0" "inactive true"
+stop_hyvd
+virsh start vm2 >/dev/null || fail "virsh start with hyvd down failed"
+mdev_exists "$mdev0" || fail "the hook did not create $mdev0 while hyvd was down"
+start_hyvd
+wait_for 30 "reconcile to mark $guid0 attached" row_is vm2 "$guid0" "attached true"
+virsh destroy vm2 >/dev/null
+wait_for 30 "hyvd to park $guid0" row_is vm2 "$guid0" "inactive true"
+log "ok: hyvd restarts around domain stop/start: database reconciled"
+
+# --- 6. the operator's hand-written metadata (docs/libvirt.md, tested as written there)
+operator_xml=$(awk '/<!-- tested: operator-metadata -->/ {f=1; next} f && /^```xml/ {g=1; next} g && /^```/ {exit} g' \
+  "$repo/docs/libvirt.md")
+[ -n "$operator_xml" ] || fail "docs/libvirt.md has no operator-metadata example"
+operator_xml=${operator_xml//5054:00ff:fe12:3456/$guid1}
+domain_xml vm3 "$operator_xml" "" > "$work/vm3.xml"
+virsh define "$work/vm3.xml" >/dev/null
+wait_for 20 "hyvd to adopt vm3's declared device" row_is vm3 "$guid1" "inactive true"
+mdev3=$(mdev_of vm3 "$guid1")
+inactive_has() { virsh dumpxml --inactive "$1" | grep -Eq "$2"; }
+wait_for 20 "hyvd to complete vm3's definition" inactive_has vm3 "uuid='$mdev3'"
+inactive_has vm3 "guid=.$guid1. mdev=.$mdev3. qps=.64." || fail "metadata not completed: $(virsh dumpxml --inactive vm3)"
+virsh start vm3 >/dev/null || fail "vm3 (hand-written metadata) did not start"
+mdev_exists "$mdev3" || fail "vm3's mdev $mdev3 was not created at start"
+wait_for 20 "hyvd to mark vm3's device attached" row_is vm3 "$guid1" "attached true"
+virsh destroy vm3 >/dev/null
+log "ok: hand-written <hyv:device guid=...> from docs/libvirt.md took effect at the next start"
+
+# --- 7. a domain naming a GUID that is not on this host fails to start with the hook's line
+bogus_mdev=$(cat /proc/sys/kernel/random/uuid)
+domain_xml vm4 "<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='dead:beef:0000:0001' mdev='$bogus_mdev'/></hyv:devices>" \
+  "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'><source><address uuid='$bogus_mdev'/></source></hostdev>" \
+  > "$work/vm4.xml"
+virsh define "$work/vm4.xml" >/dev/null
+start_out=$(virsh start vm4 2>&1) && fail "vm4 started with a GUID that does not exist"
+echo "virsh start vm4 said: $start_out"
+grep -q "hyv: domain vm4: RDMA device dead:beef:0000:0001 is not on this host" <<<"$start_out" ||
+  fail "libvirt's error lacks the hook's message: $start_out"
+mdev_gone "$bogus_mdev" || fail "refused start left mdev $bogus_mdev behind"
+log "ok: unknown GUID: start refused with the hook's one-line message"
+
+# --- 8. the booted guest: a hot-plugged hyv function appears in the guest OS, `virsh shutdown` parks it
+wait_for 1200 "vm1's guest to boot" guest_booted vm1
+log "vm1's guest booted"
+ctl attach vm1 "$guid0" --persistent >/dev/null || fail "attach --persistent to vm1 failed"
+mdev_vm1=$(mdev_of vm1 "$guid0")
+wait_for 120 "vm1's guest to see the hyv function" guest_sees vm1 1
+virsh shutdown vm1 >/dev/null
+wait_for 300 "vm1 to shut down" domstate_is vm1 "shut off"
+wait_for 20 "hook release to remove $mdev_vm1" mdev_gone "$mdev_vm1"
+wait_for 30 "hyvd to park vm1's $guid0" row_is vm1 "$guid0" "inactive true"
+log "ok: guest saw the hot-plugged function; virsh shutdown: mdev gone, assignment persistent and inactive"
+
+ls /sys/bus/mdev/devices/ | grep -q . && fail "mdevs left at the end: $(ls /sys/bus/mdev/devices/)"
+stop_hyvd
+log "all libvirt steps passed"
