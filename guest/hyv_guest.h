@@ -73,6 +73,7 @@ int hyv_cmd_exec(struct hyv_dev *hdev, u32 op, u32 ctx, const void *in, u32 in_l
 		 u32 out_len, u32 *resp_len, u64 *value);
 int hyv_ctx_open(struct hyv_dev *hdev, u32 *ctx);
 void hyv_ctx_close(struct hyv_dev *hdev, u32 ctx);
+int hyv_device_ctx_open(struct hyv_dev *hdev);
 int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
 		   struct ib_udata *udata, void *resp, u32 resp_len);
 

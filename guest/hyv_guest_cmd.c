@@ -112,6 +112,23 @@ int hyv_ctx_open(struct hyv_dev *hdev, u32 *ctx)
 	return 0;
 }
 
+/* The device context: a host uverbs context for device-wide queries (uverbs runs them only in one). */
+int hyv_device_ctx_open(struct hyv_dev *hdev)
+{
+	struct ib_uverbs_get_context cmd = {};
+	struct ib_uverbs_get_context_resp r;
+	int ret;
+
+	ret = hyv_ctx_open(hdev, &hdev->dev_ctx);
+	if (ret)
+		return ret;
+	ret = hyv_uverbs_cmd(hdev, hdev->dev_ctx, IB_USER_VERBS_CMD_GET_CONTEXT, &cmd, sizeof(cmd),
+			     NULL, &r, sizeof(r));
+	if (ret)
+		hyv_ctx_close(hdev, hdev->dev_ctx);
+	return ret;
+}
+
 void hyv_ctx_close(struct hyv_dev *hdev, u32 ctx)
 {
 	int ret = hyv_cmd_exec(hdev, HYV_OP_CTX_CLOSE, ctx, NULL, 0, NULL, 0, NULL, NULL);

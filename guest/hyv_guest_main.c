@@ -99,9 +99,9 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 	ret = hyv_cmd_init(hdev, pdev);
 	if (ret)
 		goto err_reset;
-	ret = hyv_ctx_open(hdev, &hdev->dev_ctx);
+	ret = hyv_device_ctx_open(hdev);
 	if (ret) {
-		dev_err(&vdev->dev, "cannot open a host context: %d\n", ret);
+		dev_err(&vdev->dev, "cannot open the host device context: %d\n", ret);
 		goto err_cmd;
 	}
 	ret = hyv_ib_register(hdev);
