@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cmd_fuzz: a misbehaving guest. Runs inside a nested guest as root, next to
- * a bound virtio_hyv driver, and drives the hyv command channel directly
- * through the function's BAR0 (sysfs resource0), with commands placed in its
- * own locked page (guest-physical address from /proc/self/pagemap). Checks
+ * cmd_fuzz: a misbehaving guest. Two ways to reach the hyv command channel:
+ *  - pci BDF: inside a nested guest as root, next to a bound virtio_hyv
+ *    driver, through the function's BAR0 (sysfs resource0), with commands in
+ *    its own locked page (guest-physical address from /proc/self/pagemap);
+ *  - vfio UUID: in the test host, opening the mdev the way QEMU does and
+ *    playing QEMU and guest at once: its page is DMA-mapped into the VFIO
+ *    container at a chosen IOVA ("guest-physical"), registers go through
+ *    pread/pwrite of the device fd. Fast: no nested guest.
+ * Checks
  * that each malformed command is rejected with the right errno, in the status
  * register and, when the host could reach it, in the command header; that a
  * well-formed one still works; that contexts hit their quota; then throws
  * random commands at the host.
  *
- * usage: cmd_fuzz PCI_BDF [SEED]
+ * usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]
  * exit 0: every check passed; 1: a check failed; 2: setup failed.
  */
 #define _GNU_SOURCE
@@ -22,8 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <linux/vfio.h>
 
 #include <rdma/ib_user_verbs.h>
 
@@ -38,8 +48,13 @@
 #define IB_PORT_ACTIVE 4
 #define IB_LINK_LAYER_ETHERNET 2
 
+#define REGION_SHIFT 40
+/* Where vfio mode maps its page in the container: any page-aligned IOVA. */
+#define VFIO_PAGE_IOVA 0x100000ull
+
 static int failures, checks;
-static volatile uint32_t *ctrl;
+static volatile uint32_t *ctrl;	/* pci mode */
+static int vfio_device = -1;	/* vfio mode */
 static uint8_t *page;
 static uint64_t page_gpa;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -73,14 +88,31 @@ static void expect(int ok, const char *fmt, ...)
 	failures++;
 }
 
+static off_t vfio_reg(uint32_t off)
+{
+	return ((off_t)VFIO_PCI_BAR0_REGION_INDEX << REGION_SHIFT) + HYV_BAR0_CONTROL_OFFSET + off;
+}
+
 static uint32_t reg_read(uint32_t off)
 {
-	return ctrl[off / 4];
+	uint32_t value = 0;
+
+	if (vfio_device < 0)
+		return ctrl[off / 4];
+	if (pread(vfio_device, &value, sizeof(value), vfio_reg(off)) != sizeof(value))
+		die("pread BAR0");
+	return le32toh(value);
 }
 
 static void reg_write(uint32_t off, uint32_t value)
 {
-	ctrl[off / 4] = value;
+	if (vfio_device < 0) {
+		ctrl[off / 4] = value;
+		return;
+	}
+	value = htole32(value);
+	if (pwrite(vfio_device, &value, sizeof(value), vfio_reg(off)) != sizeof(value))
+		die("pwrite BAR0");
 }
 
 /* Rings the doorbell for a command at gpa, len bytes; returns the status register. */
@@ -169,7 +201,50 @@ static void get_context(uint32_t ctx)
 			  sizeof(struct ib_uverbs_get_context_resp)), 0, "GET_CONTEXT");
 }
 
-static void setup(const char *bdf)
+/* vfio mode: the process is QEMU; its page is "guest RAM" at VFIO_PAGE_IOVA. */
+static void setup_vfio(const char *uuid)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+	int container, group;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		die(path);
+	link[n] = '\0';
+	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		die("/dev/vfio/vfio");
+	group = open(path, O_RDWR);
+	if (group < 0)
+		die(path);
+	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		die("VFIO_GROUP_GET_STATUS (group not viable)");
+	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		die("VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		die("VFIO_SET_IOMMU type1v2");
+	vfio_device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (vfio_device < 0)
+		die("VFIO_GROUP_GET_DEVICE_FD");
+
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		die("mmap page");
+	map.vaddr = (uintptr_t)page;
+	map.size = PAGE;
+	map.iova = VFIO_PAGE_IOVA;
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+		die("VFIO_IOMMU_MAP_DMA");
+	page_gpa = VFIO_PAGE_IOVA;
+}
+
+static void setup_pci(const char *bdf)
 {
 	char path[256];
 	uint64_t entry;
@@ -349,13 +424,16 @@ static void random_commands(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: cmd_fuzz PCI_BDF [SEED]\n");
+	if (argc < 3 || (strcmp(argv[1], "pci") && strcmp(argv[1], "vfio"))) {
+		fprintf(stderr, "usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]\n");
 		return 2;
 	}
-	if (argc > 2)
-		rng_state ^= strtoull(argv[2], NULL, 0) * 0x2545f4914f6cdd1dull;
-	setup(argv[1]);
+	if (argc > 3)
+		rng_state ^= strtoull(argv[3], NULL, 0) * 0x2545f4914f6cdd1dull;
+	if (!strcmp(argv[1], "pci"))
+		setup_pci(argv[2]);
+	else
+		setup_vfio(argv[2]);
 	directed_checks();
 	random_commands();
 	printf("cmd_fuzz: %d checks, %d failed; commands %u, failed %u\n", checks, failures,

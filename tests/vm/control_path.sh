@@ -12,8 +12,6 @@ fuzz=${1:-$build/tests/vm/cmd_fuzz}
 guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
-# "rdma resource show" of rxe0 as "pd N ... ctx N"; the host objects every guest context holds.
-host_res() { rdma resource show rxe0 | grep -o "$1 [0-9]*" | awk '{print $2}'; }
 devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
 
 dmesg_mark
@@ -62,7 +60,7 @@ log "guest process: context + PD forwarded (pingpong stops at REG_MR as expected
 bdf=$(guest_exec gc sh -c "grep -l 0x107f /sys/bus/pci/devices/*/device" | head -n 1 | xargs dirname | xargs basename)
 [ -n "$bdf" ] || fail "no hyv function in the guest's /sys/bus/pci/devices"
 errors_before=$(counter "$uuid" command_errors) bad_before=$(counter "$uuid" bad_accesses)
-guest_exec gc "$fuzz" "$bdf" "$RANDOM" > "$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; fail "cmd_fuzz reported failures"; }
+guest_exec gc "$fuzz" pci "$bdf" "$RANDOM" > "$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; fail "cmd_fuzz reported failures"; }
 cat "$work/fuzz.out"
 [ "$(counter "$uuid" command_errors)" -gt $((errors_before + 10)) ] || fail "host command_errors did not grow"
 [ "$(counter "$uuid" bad_accesses)" -gt "$bad_before" ] || fail "host bad_accesses did not count the bad doorbell"
