@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Host contexts and the uverbs relay. A guest context is backed by the host
- * device's own uverbs file, opened in QEMU's process context (uverbs insists
- * that the writer's credentials are the opener's), and by a scratch page
+ * device's own uverbs file, opened for QEMU with QEMU's credentials (uverbs
+ * insists that the writer's credentials are the opener's), and by a scratch page
  * mapped into QEMU's address space: uverbs reads commands from and writes
  * responses to user pointers, and the scratch page is where those live.
  * Closing the file destroys every host object of the context, which is what
@@ -16,9 +16,11 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mman.h>
+#include <linux/namei.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_user_verbs.h>
 
 #include "hyv_mdev.h"
@@ -58,19 +60,28 @@ static const struct hyv_uverbs_cmd_desc *hyv_uverbs_lookup(u32 command)
 	return NULL;
 }
 
-/* Finds uverbs<N> of the host device by name, in QEMU's mount namespace. */
-static int hyv_uverbs_index(struct hyv_parent *parent, unsigned int *index)
+/*
+ * Finding the host device's uverbs node runs in a kernel worker, whose root is
+ * the init mount namespace's: QEMU's own namespace (libvirt gives it a private
+ * /dev) need not have /dev/infiniband at all. The file is then opened in
+ * QEMU's context from the resolved path, with QEMU's credentials.
+ */
+struct hyv_uverbs_lookup {
+	struct work_struct work;
+	char ibdev[HYV_IBDEV_NAME_MAX];
+	struct path path;
+	int ret;
+};
+
+/* uverbs<N> whose sysfs ibdev is the host device's name. */
+static int hyv_uverbs_index(const char *ibdev, unsigned int *index)
 {
-	char ibdev[HYV_IBDEV_NAME_MAX], name[HYV_IBDEV_NAME_MAX], path[HYV_PATH_MAX];
+	char name[HYV_IBDEV_NAME_MAX], path[HYV_PATH_MAX];
 	struct file *f;
 	unsigned int i;
 	loff_t pos;
 	ssize_t n;
-	int ret;
 
-	ret = hyv_parent_ibdev_name(parent, ibdev, sizeof(ibdev));
-	if (ret)
-		return ret;
 	for (i = 0; i < HYV_UVERBS_SCAN_MAX; i++) {
 		snprintf(path, sizeof(path), HYV_UVERBS_SYSFS_FMT, i);
 		f = filp_open(path, O_RDONLY, 0);
@@ -82,8 +93,7 @@ static int hyv_uverbs_index(struct hyv_parent *parent, unsigned int *index)
 		if (n <= 0)
 			continue;
 		name[n] = '\0';
-		strim(name);
-		if (!strcmp(name, ibdev)) {
+		if (!strcmp(strim(name), ibdev)) {
 			*index = i;
 			return 0;
 		}
@@ -91,26 +101,60 @@ static int hyv_uverbs_index(struct hyv_parent *parent, unsigned int *index)
 	return -ENODEV;
 }
 
+static void hyv_uverbs_lookup_fn(struct work_struct *work)
+{
+	struct hyv_uverbs_lookup *l = container_of(work, struct hyv_uverbs_lookup, work);
+	char path[HYV_PATH_MAX];
+	unsigned int index;
+
+	l->ret = hyv_uverbs_index(l->ibdev, &index);
+	if (l->ret)
+		return;
+	snprintf(path, sizeof(path), HYV_UVERBS_DEV_FMT, index);
+	l->ret = kern_path(path, LOOKUP_FOLLOW, &l->path);
+}
+
+static struct file *hyv_uverbs_open(struct hyv_parent *parent)
+{
+	struct hyv_uverbs_lookup l = {};
+	struct file *f;
+	int ret;
+
+	ret = hyv_parent_ibdev_name(parent, l.ibdev, sizeof(l.ibdev));
+	if (ret)
+		return ERR_PTR(ret);
+	INIT_WORK_ONSTACK(&l.work, hyv_uverbs_lookup_fn);
+	queue_work(system_unbound_wq, &l.work);
+	flush_work(&l.work);
+	destroy_work_on_stack(&l.work);
+	if (l.ret)
+		return ERR_PTR(l.ret);
+	/*
+	 * dentry_open skips open(2)'s permission check: QEMU must be allowed the
+	 * node (mode, ACLs, device cgroup) as if it opened it itself.
+	 */
+	ret = inode_permission(mnt_user_ns(l.path.mnt), d_inode(l.path.dentry),
+			       MAY_READ | MAY_WRITE);
+	/* uverbs accepts writes only from the opener's credentials: QEMU's. */
+	f = ret ? ERR_PTR(ret) : dentry_open(&l.path, O_RDWR | O_CLOEXEC, current_cred());
+	path_put(&l.path);
+	return f;
+}
+
 int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
 {
-	char path[HYV_PATH_MAX];
 	struct hyv_context *ctx;
-	unsigned int index;
 	unsigned long addr;
 	int ret;
 
 	/* Only a process with an address space (QEMU) can hold contexts. */
 	if (!current->mm || (current->flags & PF_KTHREAD))
 		return -EPERM;
-	ret = hyv_uverbs_index(inst->parent, &index);
-	if (ret)
-		return ret;
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), HYV_UVERBS_DEV_FMT, index);
-	ctx->uverbs = filp_open(path, O_RDWR | O_CLOEXEC, 0);
+	ctx->uverbs = hyv_uverbs_open(inst->parent);
 	if (IS_ERR(ctx->uverbs)) {
 		ret = PTR_ERR(ctx->uverbs);
 		goto err_free;

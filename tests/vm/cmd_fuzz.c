@@ -397,6 +397,12 @@ static void random_commands(void)
 		uint32_t in_len = rng() % 512, out_len = rng() % 512, len, st;
 		struct ib_uverbs_cmd_hdr *h;
 
+		/* Half of them word-aligned with matching word counts: deep into uverbs. */
+		if (rng() % 2) {
+			in_len = (in_len | sizeof(*h)) & ~3u;
+			out_len &= ~3u;
+		}
+
 		memset(page, 0, PAGE);
 		for (uint32_t j = 0; j < PAGE; j++)
 			page[j] = (uint8_t)rng();
