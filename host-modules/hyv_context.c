@@ -265,7 +265,8 @@ ssize_t hyv_context_uverbs_write(struct hyv_instance *inst, struct hyv_context *
 	if (copy_from_user(resp, (void __user *)(ctx->scratch + resp_off), resp_size))
 		return -EFAULT;
 
-	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT) {
+	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT &&
+	    resp_size >= sizeof(struct ib_uverbs_get_context_resp)) {
 		struct ib_uverbs_get_context_resp *r = (void *)resp;
 
 		hyv_close_async_fd(inst, r->async_fd);

@@ -184,7 +184,8 @@ static int hyv_doorbell(struct hyv_instance *inst)
 	u8 *buf;
 	int ret, wret;
 
-	if (inst->dead)
+	/* Set under inst->lock by the host device's removal; a stale read only delays ENODEV. */
+	if (READ_ONCE(inst->dead))
 		return -ENODEV;
 	if (ctrl->cmd_len < sizeof(cmd.hdr) || ctrl->cmd_len > HYV_CMD_MAX_LEN ||
 	    ctrl->cmd_addr + ctrl->cmd_len < ctrl->cmd_addr)
