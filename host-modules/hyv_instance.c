@@ -125,6 +125,13 @@ static ssize_t hyv_access(struct hyv_instance *inst, char __user *ubuf, size_t c
 		return -EFAULT;
 	}
 
+	if (index == VFIO_PCI_BAR0_REGION_INDEX && offset >= HYV_BAR0_CONTROL_OFFSET &&
+	    offset - HYV_BAR0_CONTROL_OFFSET < HYV_BAR0_CONTROL_SIZE) {
+		/* The command channel: its own lock, never inst->lock (commands are slow). */
+		hyv_ctrl_access(inst, offset - HYV_BAR0_CONTROL_OFFSET, kbuf, count, is_write);
+		goto done;
+	}
+
 	mutex_lock(&inst->lock);
 	for (done = 0; done < count;) {
 		u32 size = hyv_chunk_size(offset + done, count - done);
@@ -144,6 +151,7 @@ static ssize_t hyv_access(struct hyv_instance *inst, char __user *ubuf, size_t c
 	}
 	mutex_unlock(&inst->lock);
 
+done:
 	atomic64_inc(is_write ? &inst->counters.trapped_writes : &inst->counters.trapped_reads);
 	if (!is_write && copy_to_user(ubuf, kbuf, count))
 		count = -EFAULT;
@@ -192,11 +200,26 @@ static void hyv_close_device(struct vfio_device *vdev)
 {
 	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
 
+	/* Every host context, and with it every host object of the guest, goes. */
+	hyv_ctrl_release(inst);
 	mutex_lock(&inst->lock);
 	hyv_irqs_release(inst);
 	hyv_window_release(inst);
 	hyv_virtio_reset(inst);
 	mutex_unlock(&inst->lock);
+}
+
+/*
+ * QEMU unmapped guest RAM from the container. Nothing to drop: the command
+ * channel translates guest addresses per access with vfio_dma_rw() and holds
+ * no VFIO pins. VFIO requires the callback of drivers that use its
+ * translation (vfio_pin_pages/vfio_dma_rw).
+ */
+static void hyv_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
+{
+	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+
+	dev_dbg(&inst->mdev->dev, "guest RAM %#llx+%#llx unmapped\n", iova, length);
 }
 
 static int hyv_vfio_init(struct vfio_device *vdev)
@@ -207,6 +230,7 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	inst->mdev = mdev;
 	inst->parent = hyv_parent_of(mdev);
 	mutex_init(&inst->lock);
+	hyv_ctrl_init(inst);
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
 	hyv_pci_config_init(inst);
@@ -218,6 +242,7 @@ static void hyv_vfio_release(struct vfio_device *vdev)
 {
 	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
 
+	mutex_destroy(&inst->ctrl.lock);
 	mutex_destroy(&inst->lock);
 	vfio_free_device(vdev);
 }
@@ -233,6 +258,7 @@ static const struct vfio_device_ops hyv_vfio_ops = {
 	.ioctl = hyv_ioctl,
 	.mmap = hyv_mmap,
 	.request = hyv_request,
+	.dma_unmap = hyv_dma_unmap,
 };
 
 static int hyv_mdev_probe(struct mdev_device *mdev)
@@ -343,6 +369,8 @@ HYV_COUNTER_ATTR(trapped_reads);
 HYV_COUNTER_ATTR(trapped_writes);
 HYV_COUNTER_ATTR(interrupts);
 HYV_COUNTER_ATTR(bad_accesses);
+HYV_COUNTER_ATTR(commands);
+HYV_COUNTER_ATTR(command_errors);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -361,6 +389,8 @@ static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_trapped_writes.attr,
 	&dev_attr_interrupts.attr,
 	&dev_attr_bad_accesses.attr,
+	&dev_attr_commands.attr,
+	&dev_attr_command_errors.attr,
 	&dev_attr_state.attr,
 	NULL,
 };

@@ -53,9 +53,11 @@ struct hyv_parent {
 	struct mdev_type *types[1];
 	struct hyv_host_identity identity;
 
-	struct mutex lock;		/* protects instances, dead */
+	struct mutex lock;		/* protects instances, dead, ibdev */
 	struct list_head instances;
 	bool dead;
+	/* Valid between the ib_client add and remove callbacks; NULL once dead. */
+	struct ib_device *ibdev;
 	atomic_t live_instances;
 };
 
@@ -64,6 +66,8 @@ struct hyv_counters {
 	atomic64_t trapped_writes;
 	atomic64_t interrupts;
 	atomic64_t bad_accesses;
+	atomic64_t commands;
+	atomic64_t command_errors;
 };
 
 struct hyv_virtio_state {
@@ -86,6 +90,30 @@ struct hyv_irqs {
 	struct eventfd_ctx *err;
 };
 
+/*
+ * A host context: the host device's uverbs file opened in QEMU's context for
+ * one guest context, and a scratch page in QEMU's address space that carries
+ * each uverbs command and its response (uverbs wants user pointers).
+ */
+struct hyv_context {
+	struct file *uverbs;
+	struct mm_struct *mm;		/* QEMU's, mmgrab()ed; scratch lives there */
+	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
+};
+
+#define HYV_CONTEXT_SCRATCH_SIZE PAGE_ALIGN(HYV_CMD_MAX_LEN)
+
+/* The command channel in BAR0's control area. */
+struct hyv_ctrl {
+	struct mutex lock;		/* everything below; never held with inst->lock */
+	u64 cmd_addr;
+	u32 cmd_len;
+	u32 status;
+	u32 commands;
+	u32 failed;
+	struct hyv_context *contexts[HYV_MAX_CONTEXTS];
+};
+
 struct hyv_instance {
 	struct vfio_device vdev;	/* first: vfio_alloc_device needs it */
 	struct mdev_device *mdev;
@@ -101,6 +129,7 @@ struct hyv_instance {
 	struct hyv_irqs irqs;
 	struct page *window[HYV_BAR2_PAGES];
 
+	struct hyv_ctrl ctrl;
 	struct hyv_counters counters;
 };
 
@@ -109,6 +138,9 @@ void hyv_module_instances_add(int delta);
 
 /* hyv_parent.c */
 int hyv_parent_add(struct ib_device *ibdev);
+int hyv_parent_query_gid(struct hyv_parent *parent, u32 port, u32 index, struct hyv_gid_entry *out);
+int hyv_parent_query_pkey(struct hyv_parent *parent, u32 port, u32 index, u16 *pkey);
+int hyv_parent_ibdev_name(struct hyv_parent *parent, char *name, size_t size);
 void hyv_parent_remove(struct ib_device *ibdev, void *client_data);
 void hyv_parent_rename(struct ib_device *ibdev, void *client_data);
 extern const struct attribute_group *hyv_parent_groups[];
@@ -129,6 +161,18 @@ int hyv_bar0_read(struct hyv_instance *inst, u32 offset, u32 size, u32 *value);
 int hyv_bar0_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value);
 int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 region_offset);
 void hyv_window_release(struct hyv_instance *inst);
+
+/* hyv_ctrl.c: the command channel */
+void hyv_ctrl_init(struct hyv_instance *inst);
+void hyv_ctrl_release(struct hyv_instance *inst);
+ssize_t hyv_ctrl_access(struct hyv_instance *inst, u32 offset, u8 *buf, size_t count,
+			bool is_write);
+
+/* hyv_context.c: host contexts and the uverbs relay */
+int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out);
+void hyv_context_close(struct hyv_context *ctx);
+ssize_t hyv_context_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
+				 u32 in_len, u8 *resp, u32 out_len);
 
 /* hyv_irq.c */
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);

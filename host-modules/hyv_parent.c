@@ -4,6 +4,7 @@
  * ib_device, carrying the node GUID so tooling maps GUID -> parent directly.
  */
 #include <linux/slab.h>
+#include <rdma/ib_cache.h>
 
 #include "hyv_mdev.h"
 
@@ -80,6 +81,7 @@ int hyv_parent_add(struct ib_device *ibdev)
 		return -ENOMEM;
 
 	hyv_identity_from_ibdev(&parent->identity, ibdev);
+	parent->ibdev = ibdev;
 	mutex_init(&parent->lock);
 	INIT_LIST_HEAD(&parent->instances);
 	atomic_set(&parent->live_instances, 0);
@@ -132,6 +134,7 @@ void hyv_parent_remove(struct ib_device *ibdev, void *client_data)
 	 */
 	mutex_lock(&parent->lock);
 	parent->dead = true;
+	parent->ibdev = NULL;
 	list_for_each_entry(inst, &parent->instances, parent_entry)
 		hyv_instance_mark_dead(inst);
 	mutex_unlock(&parent->lock);
@@ -158,4 +161,64 @@ void hyv_parent_rename(struct ib_device *ibdev, void *client_data)
 	ret = device_rename(&parent->dev, dev_name(&ibdev->dev));
 	if (ret)
 		dev_warn(&parent->dev, "cannot follow rename to %s: %d\n", dev_name(&ibdev->dev), ret);
+}
+
+/*
+ * Queries the host ib_device in the kernel for what uverbs' write ABI has no
+ * command for. parent->lock keeps the device from going away meanwhile.
+ */
+int hyv_parent_query_gid(struct hyv_parent *parent, u32 port, u32 index, struct hyv_gid_entry *out)
+{
+	const struct ib_gid_attr *attr;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	mutex_lock(&parent->lock);
+	if (!parent->ibdev) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (!rdma_is_port_valid(parent->ibdev, port) ||
+	    index >= parent->ibdev->port_data[port].immutable.gid_tbl_len) {
+		ret = -EINVAL;
+		goto out;
+	}
+	attr = rdma_get_gid_attr(parent->ibdev, port, index);
+	if (IS_ERR(attr))
+		goto out;	/* an empty entry reads as the zero GID */
+	memcpy(out->raw, attr->gid.raw, sizeof(out->raw));
+	out->gid_type = cpu_to_le32(attr->gid_type);
+	rdma_put_gid_attr(attr);
+out:
+	mutex_unlock(&parent->lock);
+	return ret;
+}
+
+int hyv_parent_query_pkey(struct hyv_parent *parent, u32 port, u32 index, u16 *pkey)
+{
+	int ret;
+
+	mutex_lock(&parent->lock);
+	if (!parent->ibdev)
+		ret = -ENODEV;
+	else if (!rdma_is_port_valid(parent->ibdev, port) ||
+		 index >= parent->ibdev->port_data[port].immutable.pkey_tbl_len)
+		ret = -EINVAL;
+	else
+		ret = ib_get_cached_pkey(parent->ibdev, port, index, pkey);
+	mutex_unlock(&parent->lock);
+	return ret;
+}
+
+int hyv_parent_ibdev_name(struct hyv_parent *parent, char *name, size_t size)
+{
+	int ret = 0;
+
+	mutex_lock(&parent->lock);
+	if (parent->dead)
+		ret = -ENODEV;
+	else
+		strscpy(name, parent->identity.ibdev_name, size);
+	mutex_unlock(&parent->lock);
+	return ret;
 }

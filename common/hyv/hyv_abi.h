@@ -41,7 +41,7 @@
 #define HYV_NOTIFY_OFF_MULTIPLIER 4u
 #define HYV_BAR0_MSIX_TABLE_OFFSET 0x4000u
 #define HYV_BAR0_MSIX_PBA_OFFSET 0x5000u
-/* Reserved for the control-path command registers (later issue). */
+/* Control-path command registers (HYV_CTRL_*, below). */
 #define HYV_BAR0_CONTROL_OFFSET 0x6000u
 #define HYV_BAR0_CONTROL_SIZE 0x2000u
 
@@ -76,6 +76,88 @@ struct hyv_device_config {
 	__le32 phys_port_cnt;
 	__le32 reserved;
 	__u8 host_ibdev[HYV_IBDEV_NAME_MAX];	/* NUL-terminated, diagnostics only */
+};
+
+/*
+ * Command channel (docs/control-path.md). Registers at HYV_BAR0_CONTROL_OFFSET
+ * + HYV_CTRL_*, 32-bit accesses only. The guest lays a command out in its own
+ * memory (struct hyv_cmd_hdr, the payload, the response buffer), writes the
+ * command's DMA address and length, then writes HYV_CTRL_DOORBELL_RUN to the
+ * doorbell. The write traps; the host executes the command before the write
+ * completes, so when the guest reads HYV_CTRL_STATUS the response is in memory.
+ */
+#define HYV_CTRL_CMD_ADDR_LO 0x00u	/* RW: command address, bits 0..31 */
+#define HYV_CTRL_CMD_ADDR_HI 0x04u	/* RW: command address, bits 32..63 */
+#define HYV_CTRL_CMD_LEN 0x08u		/* RW: command length in bytes */
+#define HYV_CTRL_DOORBELL 0x0cu		/* W: HYV_CTRL_DOORBELL_RUN executes the command */
+#define HYV_CTRL_STATUS 0x10u		/* R: 0 or positive errno of the last doorbell */
+#define HYV_CTRL_COMMANDS 0x14u		/* R: doorbells since the device was opened (wraps) */
+#define HYV_CTRL_FAILED 0x18u		/* R: of those, how many failed (wraps) */
+#define HYV_CTRL_REGS_END 0x1cu
+/* Any other doorbell value is a bad access: a stray write must not run a command. */
+#define HYV_CTRL_DOORBELL_RUN 1u
+
+/*
+ * A command is one physically contiguous buffer of at most HYV_CMD_MAX_LEN
+ * bytes: the header, in_len payload bytes, padding to 8 bytes, out_len
+ * response bytes. One page: every uverbs command rxe needs is far smaller, and
+ * the host copies the payload into one scratch page in QEMU's address space.
+ */
+#define HYV_CMD_MAX_LEN 4096u
+#define HYV_CMD_ALIGN 8u
+
+/* hyv_cmd_hdr.op */
+enum hyv_cmd_op {
+	/* Open a host context: a host uverbs file private to this guest context.
+	 * value <- context handle. No payload, no response. */
+	HYV_OP_CTX_OPEN = 1,
+	/* Close context ctx: the host destroys every object made through it. */
+	HYV_OP_CTX_CLOSE = 2,
+	/* Run payload (uverbs write ABI: struct ib_uverbs_cmd_hdr, the command,
+	 * provider udata) on context ctx. The host replaces the command's response
+	 * pointer with its own buffer and returns the response in the response
+	 * buffer. Only allow-listed commands run (docs/control-path.md). */
+	HYV_OP_UVERBS_WRITE = 3,
+	/* struct hyv_query_gid -> struct hyv_gid_entry. ctx unused (0). */
+	HYV_OP_QUERY_GID = 4,
+	/* struct hyv_query_pkey -> struct hyv_pkey_entry. ctx unused (0). */
+	HYV_OP_QUERY_PKEY = 5,
+};
+
+struct hyv_cmd_hdr {
+	__le32 op;		/* enum hyv_cmd_op */
+	__le32 ctx;		/* context handle (HYV_OP_CTX_OPEN's value) */
+	__le32 in_len;		/* payload bytes after this header */
+	__le32 out_len;		/* response buffer bytes, at ALIGN(in_len, 8) after the payload */
+	__le32 status;		/* host: 0 or positive errno */
+	__le32 resp_len;	/* host: response bytes written */
+	__le64 value;		/* host: op result (HYV_OP_CTX_OPEN: the context handle) */
+};
+
+/* Host contexts per instance: a quota on host uverbs files a VM can hold open.
+ * A guest uses one for device queries plus one per RDMA process. */
+#define HYV_MAX_CONTEXTS 64u
+
+struct hyv_query_gid {
+	__le32 port;
+	__le32 index;
+};
+
+/* An empty host GID table entry reads as the zero GID with status 0. */
+struct hyv_gid_entry {
+	__u8 raw[16];
+	__le32 gid_type;	/* host enum ib_gid_type */
+	__le32 reserved;
+};
+
+struct hyv_query_pkey {
+	__le32 port;
+	__le32 index;
+};
+
+struct hyv_pkey_entry {
+	__le16 pkey;
+	__le16 reserved[3];
 };
 
 #endif /* HYV_ABI_H */

@@ -45,6 +45,8 @@ mdev_count() { ls /sys/bus/mdev/devices 2>/dev/null | wc -l; }
 counter() { cat "/sys/bus/mdev/devices/$1/hyv/$2"; }
 live_instances() { cat /sys/class/hyv/live_instances; }
 module_refcnt() { cat /sys/module/hyv_mdev/refcnt; }
+# One count of "rdma resource show DEV" (pd, cq, qp, mr, ctx...): host objects guests hold.
+host_res() { rdma resource show "${2:-rxe0}" | grep -o "$1 [0-9]*" | awk '{print $2}'; }
 
 # Polls CMD (a string run with bash) until it succeeds or TIMEOUT seconds pass.
 wait_for() {

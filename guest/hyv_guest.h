@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * virtio_hyv internals: the device (a virtio function plus the ib_device it
+ * registers), the command channel to the host and the verbs.
+ */
+#ifndef HYV_GUEST_H
+#define HYV_GUEST_H
+
+#include <linux/mutex.h>
+#include <linux/virtio.h>
+#include <rdma/ib_verbs.h>
+
+#include <hyv/hyv_abi.h>
+
+/*
+ * GID table entries the guest mirrors from the host, index for index, so a
+ * guest sgid_index means the same GID on the host. The host's table (rxe:
+ * 1024) is mostly empty; its first entries are the default and IP GIDs.
+ */
+#define HYV_GUEST_GID_TABLE_LEN 16
+
+struct hyv_dev {
+	struct ib_device ibdev;		/* first: ib_alloc_device needs it */
+	struct virtio_device *vdev;
+	struct device *dma_dev;		/* the PCI function */
+
+	/* Command channel (hyv_guest_cmd.c). */
+	void __iomem *ctrl;
+	struct mutex cmd_lock;		/* the one command buffer */
+	struct hyv_cmd_hdr *cmd;
+	dma_addr_t cmd_dma;
+	bool dead;			/* host device gone: every command fails */
+
+	/* Host identity (device config). */
+	u64 node_guid;
+	u32 host_driver_id;
+	u32 host_abi;
+	u32 ports;
+	/* Host context for device-wide queries, opened at probe. */
+	u32 dev_ctx;
+};
+
+struct hyv_ucontext {
+	struct ib_ucontext ibuc;
+	u32 host_ctx;
+};
+
+struct hyv_pd {
+	struct ib_pd ibpd;
+	u32 host_ctx;
+	u32 host_handle;
+};
+
+/* Not forwarded yet (next slice); exist because ib_core allocates them. */
+struct hyv_cq {
+	struct ib_cq ibcq;
+};
+
+struct hyv_qp {
+	struct ib_qp ibqp;
+};
+
+static inline struct hyv_dev *to_hdev(struct ib_device *ibdev)
+{
+	return container_of(ibdev, struct hyv_dev, ibdev);
+}
+
+/* hyv_guest_cmd.c */
+int hyv_cmd_init(struct hyv_dev *hdev, struct pci_dev *pdev);
+void hyv_cmd_cleanup(struct hyv_dev *hdev, struct pci_dev *pdev);
+void hyv_cmd_mark_dead(struct hyv_dev *hdev);
+int hyv_cmd_exec(struct hyv_dev *hdev, u32 op, u32 ctx, const void *in, u32 in_len, void *out,
+		 u32 out_len, u32 *resp_len, u64 *value);
+int hyv_ctx_open(struct hyv_dev *hdev, u32 *ctx);
+void hyv_ctx_close(struct hyv_dev *hdev, u32 ctx);
+int hyv_device_ctx_open(struct hyv_dev *hdev);
+int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
+		   struct ib_udata *udata, void *resp, u32 resp_len);
+
+/* hyv_guest_verbs.c */
+int hyv_ib_register(struct hyv_dev *hdev);
+void hyv_ib_unregister(struct hyv_dev *hdev);
+
+#endif /* HYV_GUEST_H */

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The guest's ib_device. It carries the host device's uverbs identity
+ * (driver id, ABI version) so the stock provider of the host device (librxe
+ * for rxe) binds to it unchanged, and forwards each verb to the host as the
+ * uverbs write command the host's own uverbs layer would run, with the
+ * provider's udata passed through untouched.
+ *
+ * Port model (docs/control-path.md, "GIDs"): the host port is RoCE, but the
+ * guest has no netdev behind it, and ib_core builds a RoCE GID table only from
+ * netdevs. So the port is registered as an IB-protocol port, whose GID table
+ * ib_core fills through query_gid, which mirrors the host table index for
+ * index; get_link_layer reports the host's real link layer (Ethernet) to
+ * userspace, so rdma-core and apps see a RoCE port with LID 0 and GIDs.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/pci.h>
+#include <rdma/ib_user_verbs.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "hyv_guest.h"
+
+static u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata)
+{
+	struct hyv_ucontext *uctx;
+
+	if (!udata)
+		return hdev->dev_ctx;
+	uctx = rdma_udata_to_drv_context(udata, struct hyv_ucontext, ibuc);
+	return uctx ? uctx->host_ctx : hdev->dev_ctx;
+}
+
+static int hyv_query_device(struct ib_device *ibdev, struct ib_device_attr *attr,
+			    struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(ibdev);
+	struct ib_uverbs_query_device cmd = {};
+	struct ib_uverbs_query_device_resp r;
+	int ret;
+
+	/* rxe takes no provider data here; neither do we. */
+	if (udata && (udata->inlen || udata->outlen))
+		return -EINVAL;
+	ret = hyv_uverbs_cmd(hdev, hdev->dev_ctx, IB_USER_VERBS_CMD_QUERY_DEVICE, &cmd,
+			     sizeof(cmd), NULL, &r, sizeof(r));
+	if (ret)
+		return ret;
+
+	memset(attr, 0, sizeof(*attr));
+	attr->fw_ver = r.fw_ver;
+	attr->sys_image_guid = r.sys_image_guid;
+	attr->max_mr_size = r.max_mr_size;
+	attr->page_size_cap = r.page_size_cap;
+	attr->vendor_id = r.vendor_id;
+	attr->vendor_part_id = r.vendor_part_id;
+	attr->hw_ver = r.hw_ver;
+	attr->max_qp = r.max_qp;
+	attr->max_qp_wr = r.max_qp_wr;
+	attr->device_cap_flags = r.device_cap_flags;
+	attr->max_send_sge = r.max_sge;
+	attr->max_recv_sge = r.max_sge;
+	attr->max_sge_rd = r.max_sge_rd;
+	attr->max_cq = r.max_cq;
+	attr->max_cqe = r.max_cqe;
+	attr->max_mr = r.max_mr;
+	attr->max_pd = r.max_pd;
+	attr->max_qp_rd_atom = r.max_qp_rd_atom;
+	attr->max_ee_rd_atom = r.max_ee_rd_atom;
+	attr->max_res_rd_atom = r.max_res_rd_atom;
+	attr->max_qp_init_rd_atom = r.max_qp_init_rd_atom;
+	attr->max_ee_init_rd_atom = r.max_ee_init_rd_atom;
+	attr->atomic_cap = r.atomic_cap;
+	attr->max_ee = r.max_ee;
+	attr->max_rdd = r.max_rdd;
+	attr->max_mw = r.max_mw;
+	attr->max_raw_ipv6_qp = r.max_raw_ipv6_qp;
+	attr->max_raw_ethy_qp = r.max_raw_ethy_qp;
+	attr->max_mcast_grp = r.max_mcast_grp;
+	attr->max_mcast_qp_attach = r.max_mcast_qp_attach;
+	attr->max_total_mcast_qp_attach = r.max_total_mcast_qp_attach;
+	attr->max_ah = r.max_ah;
+	attr->max_srq = r.max_srq;
+	attr->max_srq_wr = r.max_srq_wr;
+	attr->max_srq_sge = r.max_srq_sge;
+	attr->max_pkeys = r.max_pkeys;
+	attr->local_ca_ack_delay = r.local_ca_ack_delay;
+	return 0;
+}
+
+static int hyv_query_port(struct ib_device *ibdev, u32 port, struct ib_port_attr *attr)
+{
+	struct hyv_dev *hdev = to_hdev(ibdev);
+	struct ib_uverbs_query_port cmd = { .port_num = port };
+	struct ib_uverbs_query_port_resp r;
+	int ret;
+
+	ret = hyv_uverbs_cmd(hdev, hdev->dev_ctx, IB_USER_VERBS_CMD_QUERY_PORT, &cmd, sizeof(cmd),
+			     NULL, &r, sizeof(r));
+	if (ret)
+		return ret;
+
+	/* ib_core zeroed *attr. */
+	attr->ip_gids = !!(r.port_cap_flags & IB_UVERBS_PCF_IP_BASED_GIDS);
+	attr->port_cap_flags = r.port_cap_flags & ~IB_UVERBS_PCF_IP_BASED_GIDS;
+	attr->max_msg_sz = r.max_msg_sz;
+	attr->bad_pkey_cntr = r.bad_pkey_cntr;
+	attr->qkey_viol_cntr = r.qkey_viol_cntr;
+	attr->gid_tbl_len = min_t(u32, r.gid_tbl_len, HYV_GUEST_GID_TABLE_LEN);
+	attr->pkey_tbl_len = r.pkey_tbl_len;
+	attr->lid = r.lid;
+	attr->sm_lid = r.sm_lid;
+	attr->state = r.state;
+	attr->max_mtu = r.max_mtu;
+	attr->active_mtu = r.active_mtu;
+	attr->lmc = r.lmc;
+	attr->max_vl_num = r.max_vl_num;
+	attr->sm_sl = r.sm_sl;
+	attr->subnet_timeout = r.subnet_timeout;
+	attr->init_type_reply = r.init_type_reply;
+	attr->active_width = r.active_width;
+	attr->active_speed = r.active_speed;
+	attr->phys_state = r.phys_state;
+	return 0;
+}
+
+static int hyv_port_immutable(struct ib_device *ibdev, u32 port, struct ib_port_immutable *imm)
+{
+	struct ib_port_attr attr;
+	int ret;
+
+	ret = ib_query_port(ibdev, port, &attr);
+	if (ret)
+		return ret;
+	imm->pkey_tbl_len = attr.pkey_tbl_len;
+	imm->gid_tbl_len = attr.gid_tbl_len;
+	/* IB protocol only: the GID table comes from query_gid (see the top). */
+	imm->core_cap_flags = RDMA_CORE_CAP_PROT_IB;
+	imm->max_mad_size = 0;
+	return 0;
+}
+
+static enum rdma_link_layer hyv_link_layer(struct ib_device *ibdev, u32 port)
+{
+	/* Every host device hyv serves today (rxe) is RoCE. */
+	return IB_LINK_LAYER_ETHERNET;
+}
+
+static int hyv_query_gid(struct ib_device *ibdev, u32 port, int index, union ib_gid *gid)
+{
+	struct hyv_query_gid q = { .port = cpu_to_le32(port), .index = cpu_to_le32(index) };
+	struct hyv_gid_entry e;
+	u32 got;
+	int ret;
+
+	ret = hyv_cmd_exec(to_hdev(ibdev), HYV_OP_QUERY_GID, 0, &q, sizeof(q), &e, sizeof(e),
+			   &got, NULL);
+	if (ret)
+		return ret;
+	if (got != sizeof(e))
+		return -EPROTO;
+	memcpy(gid->raw, e.raw, sizeof(gid->raw));
+	return 0;
+}
+
+static int hyv_query_pkey(struct ib_device *ibdev, u32 port, u16 index, u16 *pkey)
+{
+	struct hyv_query_pkey q = { .port = cpu_to_le32(port), .index = cpu_to_le32(index) };
+	struct hyv_pkey_entry e;
+	u32 got;
+	int ret;
+
+	ret = hyv_cmd_exec(to_hdev(ibdev), HYV_OP_QUERY_PKEY, 0, &q, sizeof(q), &e, sizeof(e),
+			   &got, NULL);
+	if (ret)
+		return ret;
+	if (got != sizeof(e))
+		return -EPROTO;
+	*pkey = le16_to_cpu(e.pkey);
+	return 0;
+}
+
+static int hyv_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(ibuc->device);
+	struct hyv_ucontext *uctx = container_of(ibuc, struct hyv_ucontext, ibuc);
+	struct ib_uverbs_get_context cmd = {};
+	struct ib_uverbs_get_context_resp r;
+	int ret;
+
+	ret = hyv_ctx_open(hdev, &uctx->host_ctx);
+	if (ret)
+		return ret;
+	ret = hyv_uverbs_cmd(hdev, uctx->host_ctx, IB_USER_VERBS_CMD_GET_CONTEXT, &cmd,
+			     sizeof(cmd), udata, &r, sizeof(r));
+	if (ret)
+		goto err_close;
+	return 0;
+
+err_close:
+	hyv_ctx_close(hdev, uctx->host_ctx);
+	return ret;
+}
+
+/* ib_core destroyed the context's objects already; closing the host file ends the rest. */
+static void hyv_dealloc_ucontext(struct ib_ucontext *ibuc)
+{
+	struct hyv_ucontext *uctx = container_of(ibuc, struct hyv_ucontext, ibuc);
+
+	hyv_ctx_close(to_hdev(ibuc->device), uctx->host_ctx);
+}
+
+/* Device unplug while a process holds the context: nothing is mapped yet. */
+static void hyv_disassociate_ucontext(struct ib_ucontext *ibuc)
+{
+}
+
+static int hyv_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(ibpd->device);
+	struct hyv_pd *pd = container_of(ibpd, struct hyv_pd, ibpd);
+	struct ib_uverbs_alloc_pd cmd = {};
+	struct ib_uverbs_alloc_pd_resp r;
+	int ret;
+
+	pd->host_ctx = hyv_udata_ctx(hdev, udata);
+	ret = hyv_uverbs_cmd(hdev, pd->host_ctx, IB_USER_VERBS_CMD_ALLOC_PD, &cmd, sizeof(cmd),
+			     udata, &r, sizeof(r));
+	if (ret)
+		return ret;
+	pd->host_handle = r.pd_handle;
+	return 0;
+}
+
+static int hyv_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(ibpd->device);
+	struct hyv_pd *pd = container_of(ibpd, struct hyv_pd, ibpd);
+	struct ib_uverbs_dealloc_pd cmd = { .pd_handle = pd->host_handle };
+	int ret;
+
+	ret = hyv_uverbs_cmd(hdev, pd->host_ctx, IB_USER_VERBS_CMD_DEALLOC_PD, &cmd, sizeof(cmd),
+			     NULL, NULL, 0);
+	/* A gone host already destroyed it with the context. */
+	return ret == -ENODEV ? 0 : ret;
+}
+
+/* Verbs ib_core requires but this slice does not forward yet (CQ, QP, MR). */
+static int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
+			 struct ib_udata *udata)
+{
+	return -EOPNOTSUPP;
+}
+
+static int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
+{
+	return 0;
+}
+
+static int hyv_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
+{
+	return -EOPNOTSUPP;
+}
+
+static int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
+{
+	return -EOPNOTSUPP;
+}
+
+static int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata)
+{
+	return -EOPNOTSUPP;
+}
+
+static int hyv_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+			 struct ib_udata *udata)
+{
+	return -EOPNOTSUPP;
+}
+
+static int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
+{
+	return 0;
+}
+
+static int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+			 const struct ib_send_wr **bad_wr)
+{
+	*bad_wr = wr;
+	return -EOPNOTSUPP;
+}
+
+static int hyv_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+			 const struct ib_recv_wr **bad_wr)
+{
+	*bad_wr = wr;
+	return -EOPNOTSUPP;
+}
+
+static struct ib_mr *hyv_get_dma_mr(struct ib_pd *ibpd, int access)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt,
+				     int access, struct ib_udata *udata)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	return -EOPNOTSUPP;
+}
+
+static const struct ib_device_ops hyv_dev_ops = {
+	.owner = THIS_MODULE,
+	/* driver_id and uverbs_abi_ver are the host's, set per device. */
+
+	.alloc_pd = hyv_alloc_pd,
+	.alloc_ucontext = hyv_alloc_ucontext,
+	.create_cq = hyv_create_cq,
+	.create_qp = hyv_create_qp,
+	.dealloc_pd = hyv_dealloc_pd,
+	.dealloc_ucontext = hyv_dealloc_ucontext,
+	.dereg_mr = hyv_dereg_mr,
+	.destroy_cq = hyv_destroy_cq,
+	.destroy_qp = hyv_destroy_qp,
+	.disassociate_ucontext = hyv_disassociate_ucontext,
+	.get_dma_mr = hyv_get_dma_mr,
+	.get_link_layer = hyv_link_layer,
+	.get_port_immutable = hyv_port_immutable,
+	.modify_qp = hyv_modify_qp,
+	.poll_cq = hyv_poll_cq,
+	.post_recv = hyv_post_recv,
+	.post_send = hyv_post_send,
+	.query_device = hyv_query_device,
+	.query_gid = hyv_query_gid,
+	.query_pkey = hyv_query_pkey,
+	.query_port = hyv_query_port,
+	.reg_user_mr = hyv_reg_user_mr,
+	.req_notify_cq = hyv_req_notify_cq,
+
+	INIT_RDMA_OBJ_SIZE(ib_cq, hyv_cq, ibcq),
+	INIT_RDMA_OBJ_SIZE(ib_pd, hyv_pd, ibpd),
+	INIT_RDMA_OBJ_SIZE(ib_qp, hyv_qp, ibqp),
+	INIT_RDMA_OBJ_SIZE(ib_ucontext, hyv_ucontext, ibuc),
+};
+
+int hyv_ib_register(struct hyv_dev *hdev)
+{
+	struct ib_device *ibdev = &hdev->ibdev;
+	int ret;
+
+	ib_set_device_ops(ibdev, &hyv_dev_ops);
+	/* The host's uverbs identity, so the host device's provider binds. */
+	ibdev->ops.driver_id = hdev->host_driver_id;
+	ibdev->ops.uverbs_abi_ver = hdev->host_abi;
+	ibdev->node_type = RDMA_NODE_IB_CA;
+	ibdev->node_guid = cpu_to_be64(hdev->node_guid);
+	ibdev->phys_port_cnt = hdev->ports;
+	ibdev->num_comp_vectors = 1;
+	ibdev->dev.parent = &hdev->vdev->dev;
+	strscpy(ibdev->node_desc, "hyv", sizeof(ibdev->node_desc));
+
+	ret = ib_register_device(ibdev, "hyv%d", hdev->dma_dev);
+	if (ret)
+		return ret;
+	dev_info(&hdev->vdev->dev, "registered %s (driver_id %u, uverbs abi %u)\n",
+		 dev_name(&ibdev->dev), hdev->host_driver_id, hdev->host_abi);
+	return 0;
+}
+
+void hyv_ib_unregister(struct hyv_dev *hdev)
+{
+	ib_unregister_device(&hdev->ibdev);
+}

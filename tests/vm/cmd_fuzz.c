@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * cmd_fuzz: a misbehaving guest. Two ways to reach the hyv command channel:
+ *  - pci BDF: inside a nested guest as root, next to a bound virtio_hyv
+ *    driver, through the function's BAR0 (sysfs resource0), with commands in
+ *    its own locked page (guest-physical address from /proc/self/pagemap);
+ *  - vfio UUID: in the test host, opening the mdev the way QEMU does and
+ *    playing QEMU and guest at once: its page is DMA-mapped into the VFIO
+ *    container at a chosen IOVA ("guest-physical"), registers go through
+ *    pread/pwrite of the device fd. Fast: no nested guest.
+ * Checks
+ * that each malformed command is rejected with the right errno, in the status
+ * register and, when the host could reach it, in the command header; that a
+ * well-formed one still works; that contexts hit their quota; then throws
+ * random commands at the host.
+ *
+ * usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]
+ * exit 0: every check passed; 1: a check failed; 2: setup failed.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include <rdma/ib_user_verbs.h>
+
+#include <hyv/hyv_abi.h>
+
+#define PAGE 4096u
+#define RANDOM_COMMANDS 3000
+/* A guest-physical address far above any RAM the nested guest has. */
+#define UNMAPPED_GPA (1ull << 45)
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
+#define IB_PORT_ACTIVE 4
+#define IB_LINK_LAYER_ETHERNET 2
+
+#define REGION_SHIFT 40
+/* Where vfio mode maps its page in the container: any page-aligned IOVA. */
+#define VFIO_PAGE_IOVA 0x100000ull
+
+static int failures, checks;
+static volatile uint32_t *ctrl;	/* pci mode */
+static int vfio_device = -1;	/* vfio mode */
+static uint8_t *page;
+static uint64_t page_gpa;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "cmd_fuzz: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void expect(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	checks++;
+	if (ok)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "cmd_fuzz: FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	failures++;
+}
+
+static off_t vfio_reg(uint32_t off)
+{
+	return ((off_t)VFIO_PCI_BAR0_REGION_INDEX << REGION_SHIFT) + HYV_BAR0_CONTROL_OFFSET + off;
+}
+
+static uint32_t reg_read(uint32_t off)
+{
+	uint32_t value = 0;
+
+	if (vfio_device < 0)
+		return ctrl[off / 4];
+	if (pread(vfio_device, &value, sizeof(value), vfio_reg(off)) != sizeof(value))
+		die("pread BAR0");
+	return le32toh(value);
+}
+
+static void reg_write(uint32_t off, uint32_t value)
+{
+	if (vfio_device < 0) {
+		ctrl[off / 4] = value;
+		return;
+	}
+	value = htole32(value);
+	if (pwrite(vfio_device, &value, sizeof(value), vfio_reg(off)) != sizeof(value))
+		die("pwrite BAR0");
+}
+
+/* Rings the doorbell for a command at gpa, len bytes; returns the status register. */
+static uint32_t ring(uint64_t gpa, uint32_t len)
+{
+	reg_write(HYV_CTRL_CMD_ADDR_LO, (uint32_t)gpa);
+	reg_write(HYV_CTRL_CMD_ADDR_HI, (uint32_t)(gpa >> 32));
+	reg_write(HYV_CTRL_CMD_LEN, len);
+	reg_write(HYV_CTRL_DOORBELL, HYV_CTRL_DOORBELL_RUN);
+	return reg_read(HYV_CTRL_STATUS);
+}
+
+static struct hyv_cmd_hdr *hdr(void)
+{
+	return (struct hyv_cmd_hdr *)page;
+}
+
+static uint32_t resp_off(uint32_t in_len)
+{
+	return sizeof(struct hyv_cmd_hdr) + ((in_len + HYV_CMD_ALIGN - 1) & ~(HYV_CMD_ALIGN - 1));
+}
+
+/* Lays out a command in the page (payload copied in) and runs it. */
+static uint32_t run(uint32_t op, uint32_t ctx, const void *in, uint32_t in_len, uint32_t out_len)
+{
+	memset(page, 0, PAGE);
+	hdr()->op = htole32(op);
+	hdr()->ctx = htole32(ctx);
+	hdr()->in_len = htole32(in_len);
+	hdr()->out_len = htole32(out_len);
+	if (in_len)
+		memcpy(page + sizeof(struct hyv_cmd_hdr), in, in_len);
+	hdr()->status = htole32(0xffffffff);
+	return ring(page_gpa, resp_off(in_len) + out_len);
+}
+
+/* Expects status err in the register and in the header the host wrote. */
+static void expect_status(uint32_t got, uint32_t err, const char *what)
+{
+	expect(got == err, "%s: status %u, expected %u", what, got, err);
+	expect(le32toh(hdr()->status) == err, "%s: header status %u, expected %u", what,
+	       le32toh(hdr()->status), err);
+}
+
+/* The uverbs write layouts, spelled out (the uapi structs end in flexible arrays). */
+struct uverbs_query_port_cmd {
+	struct ib_uverbs_cmd_hdr hdr;
+	uint64_t response;	/* struct ib_uverbs_query_port */
+	uint8_t port_num;
+	uint8_t reserved[7];
+};
+
+struct uverbs_get_context_cmd {
+	struct ib_uverbs_cmd_hdr hdr;
+	uint64_t response;	/* struct ib_uverbs_get_context */
+};
+
+static uint32_t query_port(uint32_t ctx, uint8_t port, uint16_t in_words, uint16_t out_words,
+			   uint32_t out_len)
+{
+	struct uverbs_query_port_cmd c = {
+		.hdr = { .command = IB_USER_VERBS_CMD_QUERY_PORT, .in_words = in_words,
+			 .out_words = out_words },
+		/* Garbage the host must replace with its own buffer. */
+		.response = 0x4141414141414141ull,
+		.port_num = port,
+	};
+
+	return run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c), out_len);
+}
+
+static uint32_t ctx_open(uint32_t *ctx)
+{
+	uint32_t st = run(HYV_OP_CTX_OPEN, 0, NULL, 0, 0);
+
+	*ctx = (uint32_t)le64toh(hdr()->value);
+	return st;
+}
+
+static void get_context(uint32_t ctx)
+{
+	struct uverbs_get_context_cmd c = { .hdr = { .command = IB_USER_VERBS_CMD_GET_CONTEXT, .in_words = sizeof(c) / 4,
+			 .out_words = sizeof(struct ib_uverbs_get_context_resp) / 4 } };
+
+	expect_status(run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c),
+			  sizeof(struct ib_uverbs_get_context_resp)), 0, "GET_CONTEXT");
+}
+
+/* vfio mode: the process is QEMU; its page is "guest RAM" at VFIO_PAGE_IOVA. */
+static void setup_vfio(const char *uuid)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+	int container, group;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		die(path);
+	link[n] = '\0';
+	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		die("/dev/vfio/vfio");
+	group = open(path, O_RDWR);
+	if (group < 0)
+		die(path);
+	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		die("VFIO_GROUP_GET_STATUS (group not viable)");
+	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		die("VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		die("VFIO_SET_IOMMU type1v2");
+	vfio_device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (vfio_device < 0)
+		die("VFIO_GROUP_GET_DEVICE_FD");
+
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		die("mmap page");
+	map.vaddr = (uintptr_t)page;
+	map.size = PAGE;
+	map.iova = VFIO_PAGE_IOVA;
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+		die("VFIO_IOMMU_MAP_DMA");
+	page_gpa = VFIO_PAGE_IOVA;
+}
+
+static void setup_pci(const char *bdf)
+{
+	char path[256];
+	uint64_t entry;
+	void *bar;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", bdf);
+	fd = open(path, O_RDWR | O_SYNC);
+	if (fd < 0)
+		die(path);
+	bar = mmap(NULL, HYV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (bar == MAP_FAILED)
+		die("mmap resource0");
+	ctrl = (volatile uint32_t *)((uint8_t *)bar + HYV_BAR0_CONTROL_OFFSET);
+
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
+		    -1, 0);
+	if (page == MAP_FAILED)
+		die("mmap page");
+	memset(page, 0, PAGE);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		die("/proc/self/pagemap");
+	if (pread(fd, &entry, sizeof(entry), (uintptr_t)page / PAGE * sizeof(entry)) != sizeof(entry))
+		die("pagemap read");
+	close(fd);
+	if (!(entry & PAGEMAP_PRESENT) || !(entry & PAGEMAP_PFN_MASK)) {
+		errno = EFAULT;
+		die("page not present or PFN hidden (run as root)");
+	}
+	page_gpa = (entry & PAGEMAP_PFN_MASK) * PAGE;
+}
+
+static void directed_checks(void)
+{
+	uint32_t before = reg_read(HYV_CTRL_COMMANDS), failed = reg_read(HYV_CTRL_FAILED);
+	struct ib_uverbs_query_port_resp *pr;
+	uint32_t ctx, opened[HYV_MAX_CONTEXTS + 1], n, st, i;
+	struct hyv_query_gid qg;
+	uint32_t words = sizeof(struct uverbs_query_port_cmd) / 4;
+	uint32_t out_words = sizeof(*pr) / 4;
+
+	/* Registers and the doorbell itself. */
+	expect(ring(UNMAPPED_GPA, 64) != 0, "command at unmapped GPA %#llx accepted",
+	       (unsigned long long)UNMAPPED_GPA);
+	expect(ring(page_gpa, 0) == EINVAL, "zero-length command not EINVAL");
+	expect(ring(page_gpa, HYV_CMD_MAX_LEN + 1) == EINVAL, "oversized command not EINVAL");
+	expect(ring(~0ull - 8, 64) == EINVAL, "wrapping command address not EINVAL");
+	expect(reg_read(HYV_CTRL_COMMANDS) - before == 4, "COMMANDS counted %u of 4 doorbells",
+	       reg_read(HYV_CTRL_COMMANDS) - before);
+	before = reg_read(HYV_CTRL_COMMANDS);
+	reg_write(HYV_CTRL_DOORBELL, 2);	/* not RUN: a bad access, nothing runs */
+	reg_write(HYV_CTRL_STATUS, 0);		/* read-only */
+	expect(reg_read(HYV_CTRL_COMMANDS) == before, "doorbell value 2 ran a command");
+	expect(reg_read(HYV_CTRL_STATUS) == EINVAL, "STATUS was changed by a write");
+
+	/* Headers. */
+	expect_status(run(99, 0, NULL, 0, 0), EOPNOTSUPP, "op 99");
+	memset(page, 0, PAGE);
+	hdr()->op = htole32(HYV_OP_QUERY_GID);
+	hdr()->in_len = htole32(sizeof(qg));
+	expect(ring(page_gpa, 200) == EINVAL, "lengths not matching the buffer accepted");
+	hdr()->in_len = htole32(0xfffffff0);
+	expect(ring(page_gpa, 64) == EINVAL, "huge in_len accepted");
+
+	/* Contexts. */
+	expect_status(query_port(HYV_MAX_CONTEXTS - 1, 1, words, out_words, sizeof(*pr)), EINVAL,
+		      "QUERY_PORT on a context never opened");
+	expect_status(query_port(0xffffffff, 1, words, out_words, sizeof(*pr)), EINVAL,
+		      "QUERY_PORT on context 0xffffffff");
+	expect_status(ctx_open(&ctx), 0, "CTX_OPEN");
+	get_context(ctx);
+
+	/* uverbs commands: allow-list, word counts, response size. */
+	expect_status(query_port(ctx, 1, words, out_words, sizeof(*pr)), 0, "QUERY_PORT");
+	pr = (void *)(page + resp_off(sizeof(struct uverbs_query_port_cmd)));
+	expect(pr->state == IB_PORT_ACTIVE, "QUERY_PORT state %u, expected ACTIVE", pr->state);
+	expect(pr->link_layer == IB_LINK_LAYER_ETHERNET, "QUERY_PORT link_layer %u", pr->link_layer);
+	expect(le32toh(hdr()->resp_len) == sizeof(*pr), "QUERY_PORT resp_len %u",
+	       le32toh(hdr()->resp_len));
+	expect_status(query_port(ctx, 7, words, out_words, sizeof(*pr)), EINVAL,
+		      "QUERY_PORT of port 7");
+	expect_status(query_port(ctx, 1, words + 1, out_words, sizeof(*pr)), EINVAL,
+		      "in_words larger than the payload");
+	expect_status(query_port(ctx, 1, words, out_words + 64, sizeof(*pr)), EINVAL,
+		      "out_words larger than the response buffer");
+	{
+		struct ib_uverbs_cmd_hdr h = { .command = IB_USER_VERBS_CMD_REG_MR, .in_words = 2 };
+
+		expect_status(run(HYV_OP_UVERBS_WRITE, ctx, &h, sizeof(h), 0), EOPNOTSUPP,
+			      "REG_MR (not allow-listed)");
+		h.command = IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL;
+		expect_status(run(HYV_OP_UVERBS_WRITE, ctx, &h, sizeof(h), 0), EOPNOTSUPP,
+			      "CREATE_COMP_CHANNEL (not allow-listed)");
+		h.command = IB_USER_VERBS_CMD_QUERY_DEVICE;
+		expect_status(run(HYV_OP_UVERBS_WRITE, ctx, &h, 4, 0), EINVAL,
+			      "payload shorter than the uverbs header");
+	}
+
+	/* GIDs. */
+	qg.port = htole32(1);
+	qg.index = htole32(0);
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(struct hyv_gid_entry)), 0,
+		      "QUERY_GID 0");
+	qg.index = htole32(1u << 20);
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(struct hyv_gid_entry)),
+		      EINVAL, "QUERY_GID index 2^20");
+	qg.port = htole32(0);
+	qg.index = htole32(0);
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(struct hyv_gid_entry)),
+		      EINVAL, "QUERY_GID port 0");
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), 4), EINVAL,
+		      "QUERY_GID with a short response buffer");
+
+	/* Quota: contexts run out with EMFILE and come back when closed. */
+	for (n = 0; n <= HYV_MAX_CONTEXTS; n++) {
+		st = ctx_open(&opened[n]);
+		if (st)
+			break;
+	}
+	expect(st == EMFILE, "context quota: status %u after %u opens, expected EMFILE", st, n);
+	expect(n < HYV_MAX_CONTEXTS, "%u contexts opened beyond the driver's", n);
+	for (i = 0; i < n; i++)
+		expect_status(run(HYV_OP_CTX_CLOSE, opened[i], NULL, 0, 0), 0, "CTX_CLOSE");
+	expect_status(run(HYV_OP_CTX_CLOSE, opened[0], NULL, 0, 0), EINVAL, "double CTX_CLOSE");
+	printf("cmd_fuzz: context quota reached after %u opens (EMFILE)\n", n);
+
+	expect_status(run(HYV_OP_CTX_CLOSE, ctx, NULL, 0, 0), 0, "CTX_CLOSE");
+	expect(reg_read(HYV_CTRL_FAILED) - failed >= 10, "FAILED counted only %u",
+	       reg_read(HYV_CTRL_FAILED) - failed);
+}
+
+/* Random commands, never closing a context this program did not open. */
+static void random_commands(void)
+{
+	static const uint32_t commands[] = {
+		IB_USER_VERBS_CMD_GET_CONTEXT, IB_USER_VERBS_CMD_QUERY_DEVICE,
+		IB_USER_VERBS_CMD_QUERY_PORT, IB_USER_VERBS_CMD_ALLOC_PD,
+		IB_USER_VERBS_CMD_DEALLOC_PD, IB_USER_VERBS_CMD_CREATE_CQ,
+		IB_USER_VERBS_CMD_REG_MR, IB_USER_VERBS_CMD_CREATE_QP,
+	};
+	static const uint32_t ops[] = { HYV_OP_UVERBS_WRITE, HYV_OP_QUERY_GID, HYV_OP_QUERY_PKEY,
+					0, 6, 0xffffffff };
+	uint32_t ctx, ok = 0, rejected = 0;
+	int i;
+
+	expect_status(ctx_open(&ctx), 0, "CTX_OPEN for random commands");
+	get_context(ctx);
+	for (i = 0; i < RANDOM_COMMANDS; i++) {
+		uint32_t in_len = rng() % 512, out_len = rng() % 512, len, st;
+		struct ib_uverbs_cmd_hdr *h;
+
+		/* Half of them word-aligned with matching word counts: deep into uverbs. */
+		if (rng() % 2) {
+			in_len = (in_len | sizeof(*h)) & ~3u;
+			out_len &= ~3u;
+		}
+
+		memset(page, 0, PAGE);
+		for (uint32_t j = 0; j < PAGE; j++)
+			page[j] = (uint8_t)rng();
+		hdr()->op = htole32(ops[rng() % 6]);
+		hdr()->ctx = htole32(rng() % 4 ? ctx : (uint32_t)rng());
+		hdr()->in_len = htole32(in_len);
+		hdr()->out_len = htole32(out_len);
+		h = (void *)(page + sizeof(struct hyv_cmd_hdr));
+		h->command = commands[rng() % 8];
+		if (rng() % 2) {
+			h->in_words = in_len / 4;
+			h->out_words = out_len / 4;
+		}
+		len = rng() % 8 ? resp_off(in_len) + out_len : (uint32_t)rng() % 8192;
+		st = ring(rng() % 16 ? page_gpa : rng(), len);
+		if (st)
+			rejected++;
+		else
+			ok++;
+	}
+	expect_status(run(HYV_OP_CTX_CLOSE, ctx, NULL, 0, 0), 0, "CTX_CLOSE after random commands");
+	printf("cmd_fuzz: %d random commands: %u ran, %u rejected\n", RANDOM_COMMANDS, ok, rejected);
+	expect(rejected > 0, "no random command was rejected");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || (strcmp(argv[1], "pci") && strcmp(argv[1], "vfio"))) {
+		fprintf(stderr, "usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]\n");
+		return 2;
+	}
+	if (argc > 3)
+		rng_state ^= strtoull(argv[3], NULL, 0) * 0x2545f4914f6cdd1dull;
+	if (!strcmp(argv[1], "pci"))
+		setup_pci(argv[2]);
+	else
+		setup_vfio(argv[2]);
+	directed_checks();
+	random_commands();
+	printf("cmd_fuzz: %d checks, %d failed; commands %u, failed %u\n", checks, failures,
+	       reg_read(HYV_CTRL_COMMANDS), reg_read(HYV_CTRL_FAILED));
+	return failures ? 1 : 0;
+}

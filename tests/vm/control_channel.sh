@@ -1,0 +1,31 @@
+#!/bin/bash
+# The command channel without a nested guest: cmd_fuzz opens an instance the way QEMU does, maps its
+# own page into the VFIO container as "guest RAM" and sends well-formed and malformed commands
+# through the BAR0 control registers (tests/vm/cmd_fuzz.c). Then: every malformed command rejected
+# with its errno and counted, no oops or warning, and no host context or PD left once the process
+# (our "QEMU") closed the device.
+source "$(dirname "$0")/device_lib.sh"
+require_host
+
+fuzz=${1:-$build/tests/vm/cmd_fuzz}
+[ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
+dmesg_mark
+base_ctx=$(host_res ctx) base_pd=$(host_res pd)
+uuid=$(mdev_create rxe0)
+
+for run in 1 2; do
+  "$fuzz" vfio "$uuid" "$RANDOM" > "$work/fuzz.$run" 2>&1 || { cat "$work/fuzz.$run"; fail "cmd_fuzz run $run failed"; }
+  cat "$work/fuzz.$run"
+  assert_kernel_clean
+  [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] ||
+    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd)"
+done
+[ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"
+[ "$(counter "$uuid" command_errors)" -gt 20 ] || fail "command_errors $(counter "$uuid" command_errors) <= 20"
+[ "$(counter "$uuid" bad_accesses)" -ge 4 ] || fail "bad_accesses $(counter "$uuid" bad_accesses) < 4 (bad doorbell, read-only write)"
+log "counters: commands $(counter "$uuid" commands) command_errors $(counter "$uuid" command_errors) bad_accesses $(counter "$uuid" bad_accesses)"
+
+mdev_remove "$uuid"
+[ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
+assert_kernel_clean
+log "PASS control_channel"

@@ -1,0 +1,92 @@
+#!/bin/bash
+# Control path, first slice (issue 5): one instance on rxe0 cold-plugged into a nested guest. In the
+# guest, virtio_hyv registers an ib_device that stock rdma-core (librxe) binds: ibv_devinfo -v shows the
+# host's node GUID and the host device's attributes; a process gets a context and a PD (forwarded
+# to the host, torn down on exit); cmd_fuzz drives the command channel as a hostile guest would. On the
+# test host: every malformed command counted, no oops, no host object left once the guest is gone.
+source "$(dirname "$0")/device_lib.sh"
+require_host
+
+fuzz=${1:-$build/tests/vm/cmd_fuzz}
+[ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
+guid=$(ibv_guid rxe0)
+[ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
+ids=$(printf '1af4:%04x' $((0x1040 + 63)))
+devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
+# Loading ib_core over 9p or running rdma-core under two levels of TCG takes minutes on a busy machine.
+gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
+
+dmesg_mark
+base_ctx=$(host_res ctx) base_pd=$(host_res pd)
+uuid=$(mdev_create rxe0)
+log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
+guest_start gc --mem 1024 --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
+
+gexec gc modprobe ib_uverbs > "$work/modprobe.out" 2>&1 ||
+  { cat "$work/modprobe.out"; fail "modprobe ib_uverbs in the guest failed"; }
+gexec gc insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in the guest failed"
+gexec gc dmesg > "$work/dmesg.gc"
+grep -q 'registered hyv0 (driver_id' "$work/dmesg.gc" ||
+  { grep -i hyv "$work/dmesg.gc"; fail "guest did not register hyv0"; }
+log "guest: $(grep 'registered hyv0' "$work/dmesg.gc")"
+[ "$(host_res ctx)" = $((base_ctx + 1)) ] || fail "host ctx count $(host_res ctx), expected $((base_ctx + 1)) (the driver's device context)"
+
+# ibv_devinfo -v in the guest, unmodified rdma-core with the stock librxe.
+ibv_devinfo -v -d rxe0 > "$work/devinfo.host"
+gexec gc ibv_devinfo -v > "$work/devinfo.gc" ||
+  { cat "$work/devinfo.gc"; fail "ibv_devinfo -v failed in the guest"; }
+sed 's/^/  guest| /' "$work/devinfo.gc" | head -n 60
+grep -qP '^hca_id:\thyv0$' "$work/devinfo.gc" || fail "guest ibv_devinfo lists no hca_id hyv0"
+grep -qP '^\ttransport:\t+InfiniBand \(0\)$' "$work/devinfo.gc" || fail "guest transport is not InfiniBand (0)"
+[ "$(devinfo_field "$work/devinfo.gc" node_guid)" = "$guid" ] ||
+  fail "guest node_guid $(devinfo_field "$work/devinfo.gc" node_guid) != host $guid"
+grep -qP '^\t+state:\t+PORT_ACTIVE \(4\)$' "$work/devinfo.gc" || fail "guest port is not PORT_ACTIVE (4)"
+grep -qP '^\t+link_layer:\t+Ethernet$' "$work/devinfo.gc" || fail "guest link_layer is not Ethernet"
+for k in phys_port_cnt vendor_id vendor_part_id hw_ver max_mr_size max_qp max_qp_wr max_cq max_cqe max_mr \
+         max_pd sys_image_guid max_mtu active_mtu; do
+  h=$(devinfo_field "$work/devinfo.host" "$k") g=$(devinfo_field "$work/devinfo.gc" "$k")
+  [ -n "$h" ] && [ "$g" = "$h" ] || fail "guest $k '$g' != host '$h'"
+done
+# The host prints its RoCE v2 GIDs as IP addresses; sysfs has the full form the guest prints.
+host_gid0=$(cat /sys/class/infiniband/rxe0/ports/1/gids/0)
+guest_gid0=$(grep -oP 'GID\[\s*0\]:\s*\K[0-9a-f:]+' "$work/devinfo.gc" | head -n 1)
+[ -n "$host_gid0" ] && [ "$guest_gid0" = "$host_gid0" ] || fail "guest GID[0] '$guest_gid0' != host '$host_gid0'"
+log "guest ibv_devinfo -v: hyv0, node_guid $guid, PORT_ACTIVE, Ethernet, GID[0] $guest_gid0, limits = host's"
+
+# A process: context and PD are forwarded; MR is not yet (next slice), so ibv_rc_pingpong stops there.
+gexec gc ibv_rc_pingpong -d hyv0 -g 0 > "$work/pp.out" 2>&1 && fail "ibv_rc_pingpong unexpectedly ran"
+grep -q "Couldn't register MR" "$work/pp.out" || { cat "$work/pp.out"; fail "ibv_rc_pingpong did not get past ALLOC_PD"; }
+[ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res pd)" = "$base_pd" ] ||
+  fail "host objects left after the guest process exited: ctx $(host_res ctx) pd $(host_res pd)"
+log "guest process: context + PD forwarded (pingpong stops at REG_MR as expected), host objects released on exit"
+
+# A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
+# refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests
+# driver teardown: the driver's host context must go), fuzzed, then bound again.
+bdf=$(gexec gc sh -c "grep -l 0x107f /sys/bus/pci/devices/*/device" | head -n 1 | xargs dirname | xargs basename)
+[ -n "$bdf" ] || fail "no hyv function in the guest's /sys/bus/pci/devices"
+gexec gc sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/unbind" || fail "unbinding $bdf from virtio-pci failed"
+[ "$(host_res ctx)" = "$base_ctx" ] || fail "host ctx count $(host_res ctx) after the guest driver unbound, expected $base_ctx"
+errors_before=$(counter "$uuid" command_errors) bad_before=$(counter "$uuid" bad_accesses)
+gexec gc "$fuzz" pci "$bdf" "$RANDOM" > "$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; fail "cmd_fuzz reported failures"; }
+cat "$work/fuzz.out"
+[ "$(counter "$uuid" command_errors)" -gt $((errors_before + 10)) ] || fail "host command_errors did not grow"
+[ "$(counter "$uuid" bad_accesses)" -gt "$bad_before" ] || fail "host bad_accesses did not count the bad doorbell"
+log "host counters: commands $(counter "$uuid" commands) command_errors $(counter "$uuid" command_errors) bad_accesses $(counter "$uuid" bad_accesses)"
+assert_kernel_clean
+[ "$(host_res ctx)" = "$base_ctx" ] || fail "host ctx count $(host_res ctx) after cmd_fuzz closed its contexts"
+gexec gc sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/bind" || fail "binding $bdf to virtio-pci again failed"
+gexec gc ibv_devinfo -d hyv0 > /dev/null || fail "guest ibv_devinfo fails after cmd_fuzz and rebind"
+[ "$(host_res ctx)" = $((base_ctx + 1)) ] || fail "host ctx count $(host_res ctx) after rebind, expected $((base_ctx + 1))"
+gexec gc dmesg > "$work/dmesg.gc"
+grep -E "$oops_pattern" "$work/dmesg.gc" && fail "guest kernel log has an oops/warning"
+log "guest: driver unbound, cmd_fuzz passed, driver bound again and hyv0 works"
+
+# QEMU exit closes the device: every host context and object goes with it.
+cleanup_guests
+[ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] ||
+  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd)"
+mdev_remove "$uuid"
+[ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
+assert_kernel_clean
+log "PASS control_path"
