@@ -39,6 +39,8 @@
 
 #include <hyv/hyv_abi.h>
 
+#include "vfio_mdev.h"
+
 #define PAGE 4096u
 #define RANDOM_COMMANDS 3000
 /* A guest-physical address far above any RAM the nested guest has. */
@@ -204,33 +206,10 @@ static void get_context(uint32_t ctx)
 /* vfio mode: the process is QEMU; its page is "guest RAM" at VFIO_PAGE_IOVA. */
 static void setup_vfio(const char *uuid)
 {
-	char path[PATH_MAX], link[PATH_MAX];
-	struct vfio_group_status status = { .argsz = sizeof(status) };
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	int container, group;
-	ssize_t n;
+	int container;
 
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		die(path);
-	link[n] = '\0';
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
-	container = open("/dev/vfio/vfio", O_RDWR);
-	if (container < 0)
-		die("/dev/vfio/vfio");
-	group = open(path, O_RDWR);
-	if (group < 0)
-		die(path);
-	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		die("VFIO_GROUP_GET_STATUS (group not viable)");
-	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
-		die("VFIO_GROUP_SET_CONTAINER");
-	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		die("VFIO_SET_IOMMU type1v2");
-	vfio_device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
-	if (vfio_device < 0)
-		die("VFIO_GROUP_GET_DEVICE_FD");
+	vfio_device = vfio_open_mdev(uuid, &container, die);
 
 	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED)

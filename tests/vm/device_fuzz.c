@@ -31,6 +31,8 @@
 
 #include <hyv/hyv_abi.h>
 
+#include "vfio_mdev.h"
+
 #define REGION_SHIFT 40
 #define REGION_OFFSET(index) ((uint64_t)(index) << REGION_SHIFT)
 #define CONFIG_SPACE_SIZE 256
@@ -70,36 +72,7 @@ static void die(const char *what)
 
 static int open_device(const char *uuid)
 {
-	char path[PATH_MAX], link[PATH_MAX];
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	int container, group, device;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		die(path);
-	link[n] = '\0';
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
-
-	container = open("/dev/vfio/vfio", O_RDWR);
-	if (container < 0)
-		die("/dev/vfio/vfio");
-	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-		die("VFIO_GET_API_VERSION");
-	group = open(path, O_RDWR);
-	if (group < 0)
-		die(path);
-	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		die("VFIO_GROUP_GET_STATUS (group not viable)");
-	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
-		die("VFIO_GROUP_SET_CONTAINER");
-	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		die("VFIO_SET_IOMMU type1v2");
-	device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
-	if (device < 0)
-		die("VFIO_GROUP_GET_DEVICE_FD");
-	return device;
+	return vfio_open_mdev(uuid, NULL, die);
 }
 
 static uint64_t region_size(int device, uint32_t index, uint32_t *flags)
