@@ -16,17 +16,24 @@ cp "$busybox" "$work/bin/busybox"
 ln -s busybox "$work/bin/sh"
 
 # Resolve module dependencies in load order; built-in modules need no file.
-: > "$work/modules.load"
-for mod in virtio_pci 9pnet_virtio 9p overlay virtio_net virtio_console; do
-  modprobe -S "$kver" --show-depends "$mod" | while read -r kind path _; do
-    [ "$kind" = insmod ] || continue
-    name=$(basename "$path")
-    if ! grep -qx "$name" "$work/modules.load"; then
+# LIST gets the modules of the given names with their dependencies, each module once in the image.
+add_modules() { # LIST MODULE...
+  local list=$1 mod kind path name; shift
+  : > "$work/$list"
+  for mod in "$@"; do
+    while read -r kind path _; do
+      [ "$kind" = insmod ] || continue
+      name=$(basename "$path")
+      grep -qx "$name" "$work/modules.load" "$work/$list" 2>/dev/null && continue
       cp "$path" "$work/lib/modules/$name"
-      echo "$name" >> "$work/modules.load"
-    fi
+      echo "$name" >> "$work/$list"
+    done < <(modprobe -S "$kver" --show-depends "$mod")
   done
-done
+}
+add_modules modules.load virtio_pci 9pnet_virtio 9p overlay virtio_net virtio_console
+# Nested guests only: the RDMA core that guest/virtio_hyv.ko links against. From the initramfs this
+# costs a second; modprobe over 9p under two levels of TCG costs minutes.
+add_modules modules.guest ib_uverbs
 
 install -m 0755 "$here/vm-initramfs-init.sh" "$work/init"
 install -m 0644 "$here/vm-agent.sh" "$work/agent.sh"

@@ -18,6 +18,9 @@ ninep="-t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host"
 role=$(hyv_param role)
 
 if [ "$role" = guest ]; then
+  while read -r mod; do
+    insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
+  done < /modules.guest
   mount $ninep /newroot || hyv_die "cannot mount 9p tag host"
   mount -t proc proc /newroot/proc
   mount -t sysfs sysfs /newroot/sys

@@ -13,7 +13,7 @@ guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
 devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
-# Loading ib_core over 9p or running rdma-core under two levels of TCG takes minutes on a busy machine.
+# Running rdma-core under two levels of TCG takes minutes on a busy machine.
 gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
 
 dmesg_mark
@@ -22,9 +22,7 @@ uuid=$(mdev_create rxe0)
 log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
 guest_start gc --mem 1024 --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
 
-gexec gc modprobe ib_uverbs > "$work/modprobe.out" 2>&1 ||
-  { cat "$work/modprobe.out"; fail "modprobe ib_uverbs in the guest failed"; }
-gexec gc insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in the guest failed"
+guest_load_driver gc
 gexec gc dmesg > "$work/dmesg.gc"
 grep -q 'registered hyv0 (driver_id' "$work/dmesg.gc" ||
   { grep -i hyv "$work/dmesg.gc"; fail "guest did not register hyv0"; }

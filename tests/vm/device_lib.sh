@@ -66,6 +66,7 @@ guest_start() { # NAME [vm.sh options...]
   started_guests+=("$name")
 }
 guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout 120 -- "$@"; }
+# ib_core and ib_uverbs come from the nested guest initramfs (tools/mkinitramfs.sh).
 guest_load_driver() {
   guest_exec "$1" insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in guest $1 failed"
 }
