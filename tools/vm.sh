@@ -62,7 +62,7 @@ kernel_version() {
 # The initramfs is rebuilt when its inputs change; inside the test host the build dir is read-only, so the
 # outer run must have built it (it always has: it booted with it).
 ensure_initramfs() {
-  local kver=$1 img=$build/vm/initramfs-$1.cpio.gz
+  local kver=$1 img=$build/vm/initramfs-$1.cpio
   if [ ! -f "$img" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$img" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$img" ] \
      || [ "$repo/tools/vm-agent.sh" -nt "$img" ]; then
     [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
@@ -105,10 +105,13 @@ qemu_command() {
   [ "$role" = host ] || [ "$role" = guest ] || die "--role must be host or guest, not '$role'"
   mem=${mem:-$([ "$role" = host ] && echo 6144 || echo 1536)}
   smp=${smp:-$([ "$role" = host ] && echo 2 || echo 1)}
+  # Test VMs only: no speculation mitigations (PTI's CR3 switch on every syscall flushes TCG's soft TLB)
+  # and no crypto self-tests at boot; both cost minutes under two levels of TCG.
+  local fast_boot="mitigations=off cryptomgr.notests"
   cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "/boot/vmlinuz-$kver" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
+    -append "console=ttyS0 panic=-1 quiet $fast_boot hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
