@@ -96,8 +96,7 @@ static int hyv_op_uverbs_write(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 	if (!ctx)
 		return -EINVAL;
-	ret = hyv_context_uverbs_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp,
-				       cmd->out_len);
+	ret = hyv_uverbs_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp, cmd->out_len);
 	if (ret < 0)
 		return ret;
 	cmd->resp_len = ret;
