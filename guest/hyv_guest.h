@@ -57,6 +57,8 @@ struct hyv_pd {
 /* A ring of a host object in BAR2, mappable by the owning process. */
 struct hyv_mmap_entry {
 	struct rdma_user_mmap_entry rdma;
+	struct hyv_dev *hdev;
+	u32 host_ctx;
 	u64 bar_offset;			/* byte offset in BAR2 */
 };
 

@@ -58,6 +58,8 @@ static struct hyv_mmap_entry *hyv_ring_insert(struct hyv_dev *hdev, struct ib_ud
 	e = kzalloc(sizeof(*e), GFP_KERNEL);
 	if (!e)
 		return ERR_PTR(-ENOMEM);
+	e->hdev = hdev;
+	e->host_ctx = uctx->host_ctx;
 	e->bar_offset = mi->offset;
 	ret = rdma_user_mmap_entry_insert(&uctx->ibuc, &e->rdma, mi->size);
 	if (ret) {
@@ -74,9 +76,23 @@ static void hyv_ring_remove(struct hyv_mmap_entry *e)
 		rdma_user_mmap_entry_remove(&e->rdma);
 }
 
+/*
+ * The ring's object is destroyed and no process maps it any more: only now
+ * may the host place another ring at these BAR2 pages (which another process
+ * could then map).
+ */
 void hyv_mmap_free(struct rdma_user_mmap_entry *rdma)
 {
-	kfree(container_of(rdma, struct hyv_mmap_entry, rdma));
+	struct hyv_mmap_entry *e = container_of(rdma, struct hyv_mmap_entry, rdma);
+	struct hyv_window_release r = { .offset = cpu_to_le64(e->bar_offset) };
+	int ret;
+
+	ret = hyv_cmd_exec(e->hdev, HYV_OP_WINDOW_RELEASE, e->host_ctx, &r, sizeof(r), NULL, 0,
+			   NULL, NULL);
+	/* Gone host or context: the host freed the range with it. */
+	if (ret && ret != -ENODEV)
+		dev_dbg(&e->hdev->vdev->dev, "releasing BAR2 range %#llx: %d\n", e->bar_offset, ret);
+	kfree(e);
 }
 
 /*
@@ -156,14 +172,14 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 	}
 	ret = ib_copy_to_udata(udata, drv, udata->outlen);
 	if (ret)
-		goto err_remove;
+		goto err_destroy;
 	kfree(drv);
 	return 0;
 
-err_remove:
-	hyv_ring_remove(cq->ring);
 err_destroy:
+	/* Host first: the entry's release is refused while the ring is live. */
 	hyv_host_destroy(hdev, cq->host_ctx, IB_USER_VERBS_CMD_DESTROY_CQ, cq->host_handle);
+	hyv_ring_remove(cq->ring);
 out:
 	kfree(drv);
 	return ret;
@@ -253,19 +269,19 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	if (IS_ERR_OR_NULL(qp->sq)) {
 		ret = qp->sq ? PTR_ERR(qp->sq) : -EPROTO;
 		qp->sq = NULL;
-		goto err_remove;
+		goto err_destroy;
 	}
 	ret = ib_copy_to_udata(udata, drv, udata->outlen);
 	if (ret)
-		goto err_remove;
+		goto err_destroy;
 	kfree(drv);
 	return 0;
 
-err_remove:
+err_destroy:
+	/* Host first: the entries' release is refused while the rings are live. */
+	hyv_host_destroy(hdev, qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP, qp->host_handle);
 	hyv_ring_remove(qp->sq);
 	hyv_ring_remove(qp->rq);
-err_destroy:
-	hyv_host_destroy(hdev, qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP, qp->host_handle);
 out:
 	kfree(drv);
 	return ret;

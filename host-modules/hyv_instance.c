@@ -386,6 +386,13 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr, cha
 }
 static DEVICE_ATTR_RO(state);
 
+/* BAR2 pages holding or reserved for rings (of HYV_BAR2_PAGES). */
+static ssize_t window_pages_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", hyv_window_used_pages(hyv_instance_of(dev)));
+}
+static DEVICE_ATTR_RO(window_pages);
+
 static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_trapped_reads.attr,
 	&dev_attr_trapped_writes.attr,
@@ -394,6 +401,7 @@ static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_commands.attr,
 	&dev_attr_command_errors.attr,
 	&dev_attr_state.attr,
+	&dev_attr_window_pages.attr,
 	NULL,
 };
 

@@ -180,7 +180,8 @@ int hyv_bar0_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value);
 void hyv_window_init(struct hyv_instance *inst);
 int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 region_offset);
 int hyv_window_alloc(struct hyv_instance *inst, struct page **pages, u32 npages, u32 *first);
-void hyv_window_free(struct hyv_instance *inst, u32 first, u32 npages);
+void hyv_window_retire(struct hyv_instance *inst, u32 first, u32 npages);
+void hyv_window_unreserve(struct hyv_instance *inst, u32 first, u32 npages);
 u32 hyv_window_used_pages(struct hyv_instance *inst);
 void hyv_window_release(struct hyv_instance *inst);
 
@@ -200,6 +201,7 @@ ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *re
 ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
 			 u32 in_len, u8 *resp, u32 out_len);
 void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx);
+int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset);
 
 /* hyv_irq.c */
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);

@@ -10,8 +10,9 @@
  * uverbs file at that offset into QEMU's address space for a moment (a hidden
  * mapping), takes references on the ring pages, drops the mapping and places
  * the pages in BAR2 (hyv_window.c); mminfo.offset is rewritten to the BAR2
- * byte offset before the guest sees it. Destroying the object (or closing its
- * context) takes the pages back out of BAR2.
+ * byte offset before the guest sees it. Destroying the object takes the
+ * pages back out of BAR2 (the range stays reserved until the guest releases
+ * it); closing the context frees everything.
  */
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -30,6 +31,8 @@ struct hyv_qmap {
 	u32 creator;			/* the command that created the object */
 	u32 handle;			/* its host uverbs handle */
 	u32 first, npages;		/* BAR2 pages */
+	/* The object is gone, the pages reserved until the guest releases them. */
+	bool retired;
 };
 
 /*
@@ -132,28 +135,68 @@ static_assert(offsetof(struct ib_uverbs_create_qp_resp, qp_handle) == 0);
 static void hyv_qmap_free(struct hyv_instance *inst, struct hyv_qmap *qm)
 {
 	list_del(&qm->entry);
-	hyv_window_free(inst, qm->first, qm->npages);
+	if (!qm->retired)
+		hyv_window_retire(inst, qm->first, qm->npages);
+	hyv_window_unreserve(inst, qm->first, qm->npages);
 	kfree(qm);
 }
 
-/* Takes the rings of object (creator, handle) out of BAR2. */
+/* Rollback: the guest never saw these rings, their window pages are free at once. */
 static void hyv_qmaps_free_object(struct hyv_instance *inst, struct hyv_context *ctx, u32 creator,
 				  u32 handle)
 {
 	struct hyv_qmap *qm, *tmp;
 
 	list_for_each_entry_safe(qm, tmp, &ctx->qmaps, entry)
-		if (qm->creator == creator && qm->handle == handle)
+		if (!qm->retired && qm->creator == creator && qm->handle == handle)
 			hyv_qmap_free(inst, qm);
 }
 
-/* Every ring of a closing context. */
+/*
+ * The guest destroyed the object: its rings leave the window, but the
+ * window pages stay reserved until the guest releases them
+ * (HYV_OP_WINDOW_RELEASE), when no guest process maps them any more.
+ * Otherwise a process that kept its mapping of a destroyed CQ would see the
+ * ring of the next object placed there, maybe another process's.
+ */
+static void hyv_qmaps_retire_object(struct hyv_instance *inst, struct hyv_context *ctx,
+				    u32 creator, u32 handle)
+{
+	struct hyv_qmap *qm;
+
+	list_for_each_entry(qm, &ctx->qmaps, entry) {
+		if (!qm->retired && qm->creator == creator && qm->handle == handle) {
+			hyv_window_retire(inst, qm->first, qm->npages);
+			qm->retired = true;
+		}
+	}
+}
+
+/* Every ring of a closing context, retired or not. */
 void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx)
 {
 	struct hyv_qmap *qm, *tmp;
 
 	list_for_each_entry_safe(qm, tmp, &ctx->qmaps, entry)
 		hyv_qmap_free(inst, qm);
+}
+
+/* HYV_OP_WINDOW_RELEASE: the retired range at BAR2 byte offset goes back to the window. */
+int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset)
+{
+	struct hyv_qmap *qm;
+
+	if (!PAGE_ALIGNED(offset) || offset >= HYV_BAR2_SIZE)
+		return -EINVAL;
+	list_for_each_entry(qm, &ctx->qmaps, entry) {
+		if (qm->first != offset >> PAGE_SHIFT)
+			continue;
+		if (!qm->retired)
+			return -EBUSY;
+		hyv_qmap_free(inst, qm);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 /*
@@ -340,7 +383,7 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 	if (desc->creator) {
 		memcpy(&handle, payload + offsetof(struct hyv_uverbs_destroy_cmd, handle),
 		       sizeof(handle));
-		hyv_qmaps_free_object(inst, ctx, desc->creator, handle);
+		hyv_qmaps_retire_object(inst, ctx, desc->creator, handle);
 	}
 	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT) {
 		struct ib_uverbs_get_context_resp *r = (void *)resp;

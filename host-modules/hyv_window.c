@@ -24,6 +24,9 @@
 
 #include "hyv_mdev.h"
 
+/* Pages taken out of the window per zap (an on-stack array). */
+#define HYV_WINDOW_BATCH 32
+
 struct hyv_window_vma {
 	struct vm_area_struct *vma;
 	struct list_head entry;		/* hyv_window.vmas */
@@ -227,32 +230,72 @@ int hyv_window_alloc(struct hyv_instance *inst, struct page **pages, u32 npages,
 	return 0;
 }
 
-/* Takes window pages [first, first + npages) back from their queue and drops the pages. */
-void hyv_window_free(struct hyv_instance *inst, u32 first, u32 npages)
+static bool hyv_window_range_ok(u32 first, u32 npages)
+{
+	return first < HYV_BAR2_PAGES && npages <= HYV_BAR2_PAGES - first;
+}
+
+/*
+ * Takes window pages [first, first + npages) back from their queue and drops
+ * the queue pages; the range stays reserved (its pages read as private pages)
+ * until hyv_window_unreserve(). A guest process may still map it: the range
+ * must not go to another object before the guest says that mapping is gone.
+ */
+void hyv_window_retire(struct hyv_instance *inst, u32 first, u32 npages)
 {
 	struct hyv_window *w = &inst->window;
-	struct page **pages;
-	u32 i;
+	struct page *pages[HYV_WINDOW_BATCH];
+	u32 done, n, i;
 
-	if (WARN_ON(first >= HYV_BAR2_PAGES || npages > HYV_BAR2_PAGES - first))
+	if (WARN_ON(!hyv_window_range_ok(first, npages)))
 		return;
-	/* Without memory for the array the pages are dropped after the zap one by one. */
-	pages = kcalloc(npages, sizeof(*pages), GFP_KERNEL | __GFP_NOFAIL);
-	mutex_lock(&w->lock);
-	for (i = 0; i < npages; i++) {
-		pages[i] = w->queue[first + i];
-		w->queue[first + i] = NULL;
+	for (done = 0; done < npages; done += n) {
+		n = min_t(u32, npages - done, HYV_WINDOW_BATCH);
+		mutex_lock(&w->lock);
+		for (i = 0; i < n; i++) {
+			pages[i] = w->queue[first + done + i];
+			w->queue[first + done + i] = NULL;
+		}
+		mutex_unlock(&w->lock);
+		/* No VMA maps them after this; only then may the pages go. */
+		hyv_window_zap(w, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
+		for (i = 0; i < n; i++)
+			if (pages[i])
+				put_page(pages[i]);
 	}
+}
+
+/*
+ * Makes a retired range free for other objects. Its private pages go too
+ * (after the zap), so nothing written through a stale mapping reaches the
+ * range's next owner.
+ */
+void hyv_window_unreserve(struct hyv_instance *inst, u32 first, u32 npages)
+{
+	struct hyv_window *w = &inst->window;
+	struct page *pages[HYV_WINDOW_BATCH];
+	u32 done, n, i;
+
+	if (WARN_ON(!hyv_window_range_ok(first, npages)))
+		return;
+	for (done = 0; done < npages; done += n) {
+		n = min_t(u32, npages - done, HYV_WINDOW_BATCH);
+		mutex_lock(&w->lock);
+		for (i = 0; i < n; i++) {
+			WARN_ON(w->queue[first + done + i]);
+			pages[i] = w->private[first + done + i];
+			w->private[first + done + i] = NULL;
+		}
+		mutex_unlock(&w->lock);
+		hyv_window_zap(w, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
+		for (i = 0; i < n; i++)
+			if (pages[i])
+				put_page(pages[i]);
+	}
+	mutex_lock(&w->lock);
 	bitmap_clear(w->used, first, npages);
 	w->used_pages -= npages;
 	mutex_unlock(&w->lock);
-
-	/* No VMA maps them after this; only then may the pages go. */
-	hyv_window_zap(w, (u64)first << PAGE_SHIFT, (u64)npages << PAGE_SHIFT);
-	for (i = 0; i < npages; i++)
-		if (pages[i])
-			put_page(pages[i]);
-	kfree(pages);
 }
 
 u32 hyv_window_used_pages(struct hyv_instance *inst)

@@ -448,6 +448,13 @@ static uint32_t destroy_cq(uint32_t ctx, uint32_t handle)
 		       sizeof(struct ib_uverbs_destroy_cq_resp));
 }
 
+static uint32_t window_release(uint32_t ctx, uint64_t offset)
+{
+	struct hyv_window_release r = { .offset = htole64(offset) };
+
+	return run(HYV_OP_WINDOW_RELEASE, ctx, &r, sizeof(r), 0);
+}
+
 /* uverbs' answer to a handle that names no object of the file. */
 static int is_bad_handle(uint32_t st)
 {
@@ -618,9 +625,24 @@ static void queue_checks(void)
 	printf("cmd_fuzz: BAR2 full after %u CQs of %u bytes (ENOSPC)\n", n,
 	       n ? quota[0].mi.size : 0);
 	if (n > 0) {
+		uint64_t freed = quota[n / 2].mi.offset;
+
+		expect_status(window_release(ctx, freed), EBUSY, "WINDOW_RELEASE of a live ring");
 		expect_status(destroy_cq(ctx, quota[n / 2].handle), 0, "DESTROY_CQ in a full BAR2");
+		/* Retired, not free: a guest process may still map it. */
+		expect_status(create_cq(ctx, CQ_QUOTA, -1, sizeof(struct create_cq_out), NULL), ENOSPC,
+			      "CREATE_CQ into a destroyed but unreleased range");
+		expect_status(window_release(HYV_MAX_CONTEXTS - 1, freed), EINVAL,
+			      "WINDOW_RELEASE on another (closed) context");
+		expect_status(window_release(ctx, freed + 1), EINVAL, "WINDOW_RELEASE unaligned");
+		expect_status(window_release(ctx, HYV_BAR2_SIZE), EINVAL,
+			      "WINDOW_RELEASE beyond BAR2");
+		expect_status(window_release(ctx, freed), 0, "WINDOW_RELEASE");
+		expect_status(window_release(ctx, freed), EINVAL, "WINDOW_RELEASE twice");
 		expect_status(create_cq(ctx, CQ_QUOTA, -1, sizeof(struct create_cq_out), &quota[n / 2]), 0,
-			      "CREATE_CQ after one was freed");
+			      "CREATE_CQ after one was released");
+		expect(quota[n / 2].mi.offset == freed, "released range %#llx not reused (got %#llx)",
+		       (unsigned long long)freed, (unsigned long long)quota[n / 2].mi.offset);
 		expect(ring_at(quota[n / 2].mi.offset)->log2_elem_size == RXE_CQE_LOG2,
 		       "reused BAR2 range does not show the new ring");
 	}

@@ -23,6 +23,7 @@ for run in 1 2; do
     [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
     fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
   grep -q 'cmd_fuzz: CQ .* ring at BAR2' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not map a CQ ring"
+  [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
 done
 [ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"
 [ "$(counter "$uuid" command_errors)" -gt 20 ] || fail "command_errors $(counter "$uuid" command_errors) <= 20"
