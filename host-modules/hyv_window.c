@@ -156,14 +156,18 @@ static void hyv_window_zap_vma(struct vm_area_struct *vma, u64 start, u64 len)
 /*
  * Removes every PTE of window bytes [start, start + len) from every window
  * VMA, one mm at a time under that mm's mmap_lock. Called with no mmap_lock
- * held, after the ownership change under window.lock.
+ * held, after the ownership change under window.lock. Zaps are serialized by
+ * ctrl.lock (every caller runs a command or closes the device), so one zap's
+ * generation marks are not overwritten by another's.
  */
-static void hyv_window_zap(struct hyv_window *w, u64 start, u64 len)
+static void hyv_window_zap(struct hyv_instance *inst, u64 start, u64 len)
 {
+	struct hyv_window *w = &inst->window;
 	struct hyv_window_vma *wv;
 	struct mm_struct *mm;
 	u64 gen;
 
+	lockdep_assert_held(&inst->ctrl.lock);
 	mutex_lock(&w->lock);
 	gen = ++w->zap_gen;
 	mutex_unlock(&w->lock);
@@ -225,7 +229,7 @@ int hyv_window_alloc(struct hyv_instance *inst, struct page **pages, u32 npages,
 	mutex_unlock(&w->lock);
 
 	/* The guest may have touched these pages while unowned: drop those PTEs. */
-	hyv_window_zap(w, (u64)start << PAGE_SHIFT, (u64)npages << PAGE_SHIFT);
+	hyv_window_zap(inst, (u64)start << PAGE_SHIFT, (u64)npages << PAGE_SHIFT);
 	*first = start;
 	return 0;
 }
@@ -258,7 +262,7 @@ void hyv_window_retire(struct hyv_instance *inst, u32 first, u32 npages)
 		}
 		mutex_unlock(&w->lock);
 		/* No VMA maps them after this; only then may the pages go. */
-		hyv_window_zap(w, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
+		hyv_window_zap(inst, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
 		for (i = 0; i < n; i++)
 			if (pages[i])
 				put_page(pages[i]);
@@ -287,7 +291,7 @@ void hyv_window_unreserve(struct hyv_instance *inst, u32 first, u32 npages)
 			w->private[first + done + i] = NULL;
 		}
 		mutex_unlock(&w->lock);
-		hyv_window_zap(w, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
+		hyv_window_zap(inst, (u64)(first + done) << PAGE_SHIFT, (u64)n << PAGE_SHIFT);
 		for (i = 0; i < n; i++)
 			if (pages[i])
 				put_page(pages[i]);
