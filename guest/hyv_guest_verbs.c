@@ -329,6 +329,11 @@ int hyv_ib_register(struct hyv_dev *hdev)
 	ibdev->node_guid = cpu_to_be64(hdev->node_guid);
 	ibdev->phys_port_cnt = hdev->ports;
 	ibdev->num_comp_vectors = 1;
+	/*
+	 * The write commands ib_core leaves off by default: rxe's userspace
+	 * kicks its send queue with a POST_SEND (no WRs), as it does on the host.
+	 */
+	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
 	ibdev->dev.parent = &hdev->vdev->dev;
 	strscpy(ibdev->node_desc, "hyv", sizeof(ibdev->node_desc));
 

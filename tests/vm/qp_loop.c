@@ -117,12 +117,17 @@ static void send_zero(struct ibv_cq *cq, struct ibv_qp *a, struct ibv_qp *b)
 	struct ibv_recv_wr rwr = { .wr_id = b->qp_num, .num_sge = 0 }, *bad_rwr;
 	struct ibv_send_wr swr = { .wr_id = a->qp_num, .num_sge = 0, .opcode = IBV_WR_SEND,
 				   .send_flags = IBV_SEND_SIGNALED }, *bad_swr;
-	int got_send = 0, got_recv = 0, n;
+	int got_send = 0, got_recv = 0, n, rc;
 	time_t deadline = time(NULL) + POLL_SECONDS;
 	struct ibv_wc wc;
 
-	CHECK(!ibv_post_recv(b, &rwr, &bad_rwr), "post_recv on QP %u", b->qp_num);
-	CHECK(!ibv_post_send(a, &swr, &bad_swr), "post_send on QP %u", a->qp_num);
+	/* These return the error instead of setting errno. */
+	rc = ibv_post_recv(b, &rwr, &bad_rwr);
+	errno = rc;
+	CHECK(!rc, "post_recv on QP %u", b->qp_num);
+	rc = ibv_post_send(a, &swr, &bad_swr);
+	errno = rc;
+	CHECK(!rc, "post_send on QP %u", a->qp_num);
 	while (!(got_send && got_recv)) {
 		n = ibv_poll_cq(cq, 1, &wc);
 		CHECK(n >= 0, "poll_cq");
