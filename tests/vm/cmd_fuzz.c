@@ -563,6 +563,8 @@ static void qp_checks(uint32_t ctx)
 			      sizeof(struct ib_uverbs_destroy_qp_resp)), 0, "DESTROY_QP");
 	expect(page_is_private(o.rxe.sq_mi.offset) && page_is_private(o.rxe.rq_mi.offset),
 	       "QP rings still mapped after DESTROY_QP");
+	expect_status(window_release(ctx, o.rxe.sq_mi.offset), 0, "WINDOW_RELEASE of the SQ ring");
+	expect_status(window_release(ctx, o.rxe.rq_mi.offset), 0, "WINDOW_RELEASE of the RQ ring");
 	st = destroy(ctx, IB_USER_VERBS_CMD_DESTROY_QP, o.r.qp_handle,
 		     sizeof(struct ib_uverbs_destroy_qp_resp));
 	expect(is_bad_handle(st), "DESTROY_QP twice: status %u", st);
@@ -605,6 +607,7 @@ static void queue_checks(void)
 		expect(page_is_private(cq.mi.offset), "CQ ring still mapped after DESTROY_CQ");
 		st = destroy_cq(ctx, cq.handle);
 		expect(is_bad_handle(st), "DESTROY_CQ twice: status %u", st);
+		expect_status(window_release(ctx, cq.mi.offset), 0, "WINDOW_RELEASE after DESTROY_CQ");
 	}
 	st = destroy_cq(ctx, 0x7fffffff);
 	expect(is_bad_handle(st), "DESTROY_CQ of a bogus handle: status %u", st);
@@ -647,8 +650,10 @@ static void queue_checks(void)
 		       "reused BAR2 range does not show the new ring");
 	}
 	/* Half are destroyed here; the context close takes the rest back. */
-	for (i = 0; i < n; i += 2)
+	for (i = 0; i < n; i += 2) {
 		expect_status(destroy_cq(ctx, quota[i].handle), 0, "DESTROY_CQ of a quota CQ");
+		expect_status(window_release(ctx, quota[i].mi.offset), 0, "WINDOW_RELEASE of a quota CQ");
+	}
 
 	qp_checks(ctx);
 
