@@ -4,7 +4,8 @@
 # host's node GUID and the host device's attributes; a process gets a context and a PD (forwarded
 # to the host, torn down on exit); qp_loop creates a CQ (its ring read through the process's own
 # mapping of BAR2), two RC QPs taken to RTS and zero-length SENDs both ways, polled from the mapped CQ
-# ring (no MR: REG_MR is not forwarded yet); cmd_fuzz drives the command channel as a hostile guest
+# ring (no MR: REG_MR is not forwarded yet); then a guest QP against a host process's QP, a SEND each
+# way; cmd_fuzz drives the command channel as a hostile guest
 # would. On the test host: every malformed command counted, no oops, no host object left once the
 # guest is gone.
 source "$(dirname "$0")/device_lib.sh"
@@ -80,6 +81,39 @@ grep -q '^qp_loop: PASS on hyv0$' "$work/qp_loop.gc" || fail "qp_loop did not pa
   fail "host objects left after qp_loop: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
 assert_kernel_clean
 log "guest qp_loop: CQ ring mapped, 2 RC QPs to RTS, zero-length SEND both ways completed through the mapped rings; host objects released"
+
+# The guest's QP against a host process's QP: qp_loop serve on rxe0 here, qp_loop join in the guest.
+mkfifo "$work/peer.in"
+"$qp_loop" rxe0 "$gid_index" serve < "$work/peer.in" > "$work/peer.host" 2>&1 &
+peer_pid=$!
+exec {peer_fd}>"$work/peer.in"
+wait_for 60 "the host peer's QPN" "grep -q '^qp_loop: QPN' '$work/peer.host'"
+host_qpn=$(awk '/^qp_loop: QPN/ {print $3; exit}' "$work/peer.host")
+gexec gc sh -c "setsid $qp_loop hyv0 $gid_index join $host_qpn > /tmp/peer.gc 2>&1 < /dev/null &"
+guest_qpn=
+for _ in $(seq 60); do
+  gexec gc cat /tmp/peer.gc > "$work/peer.gc" || true
+  guest_qpn=$(awk '/^qp_loop: QPN [0-9]+ ready$/ {print $3; exit}' "$work/peer.gc")
+  [ -n "$guest_qpn" ] && break
+  grep -q FAIL "$work/peer.gc" && break
+  sleep 5
+done
+[ -n "$guest_qpn" ] || { cat "$work/peer.gc"; kill "$peer_pid"; fail "guest QP did not get ready against host QP $host_qpn"; }
+echo "$guest_qpn" >&"$peer_fd"
+exec {peer_fd}>&-
+wait "$peer_pid" || { cat "$work/peer.host"; fail "host peer QP $host_qpn failed against guest QP $guest_qpn"; }
+for _ in $(seq 60); do
+  gexec gc cat /tmp/peer.gc > "$work/peer.gc" || true
+  grep -q -e '^qp_loop: PASS' -e FAIL "$work/peer.gc" && break
+  sleep 5
+done
+sed 's/^/  host| /' "$work/peer.host"
+sed 's/^/  guest| /' "$work/peer.gc"
+grep -q '^qp_loop: PASS (join) on hyv0$' "$work/peer.gc" || fail "guest peer did not pass"
+grep -q "^qp_loop: SEND QP $host_qpn -> QP $guest_qpn received$" "$work/peer.gc" || fail "guest did not receive the host's SEND"
+grep -q "^qp_loop: SEND QP $guest_qpn -> QP $host_qpn received$" "$work/peer.host" || fail "host did not receive the guest's SEND"
+assert_kernel_clean
+log "guest QP $guest_qpn <-> host process QP $host_qpn: zero-length SEND each way received"
 
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests

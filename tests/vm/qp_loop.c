@@ -10,7 +10,14 @@
  * receives posted to the mapped RQ ring and the sends kicked by the provider.
  *
  * Run on the host device and in a guest on hyv0 alike.
- * usage: qp_loop DEVICE GID_INDEX
+ *
+ * Two processes (a guest's QP against a host process's QP):
+ *   qp_loop DEVICE GID_INDEX serve       prints "qp_loop: QPN n", reads the peer's QPN from stdin,
+ *                                        connects, SENDs first, then waits for the peer's SEND;
+ *   qp_loop DEVICE GID_INDEX join QPN    connects to QPN, posts a receive, prints
+ *                                        "qp_loop: QPN n ready", waits for the SEND and answers it.
+ *
+ * usage: qp_loop DEVICE GID_INDEX [serve | join QPN]
  * exit 0: all worked; 1: a step failed (printed); 2: usage.
  */
 #define _GNU_SOURCE
@@ -111,6 +118,81 @@ static void to_rts(struct ibv_qp *qp, uint32_t remote_qpn, const union ibv_gid *
 	      "QP %u to RTS", qp->qp_num);
 }
 
+static void post_recv0(struct ibv_qp *qp)
+{
+	struct ibv_recv_wr wr = { .wr_id = qp->qp_num, .num_sge = 0 }, *bad;
+	int rc = ibv_post_recv(qp, &wr, &bad);
+
+	errno = rc;
+	CHECK(!rc, "post_recv on QP %u", qp->qp_num);
+}
+
+static void post_send0(struct ibv_qp *qp)
+{
+	struct ibv_send_wr wr = { .wr_id = qp->qp_num, .num_sge = 0, .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED }, *bad;
+	int rc = ibv_post_send(qp, &wr, &bad);
+
+	errno = rc;
+	CHECK(!rc, "post_send on QP %u", qp->qp_num);
+}
+
+/* Polls one successful completion of the given opcode. */
+static void wait_wc(struct ibv_cq *cq, enum ibv_wc_opcode opcode)
+{
+	time_t deadline = time(NULL) + POLL_SECONDS;
+	struct ibv_wc wc;
+	int n;
+
+	for (;;) {
+		n = ibv_poll_cq(cq, 1, &wc);
+		CHECK(n >= 0, "poll_cq");
+		if (n) {
+			CHECK(wc.status == IBV_WC_SUCCESS, "completion wr_id %" PRIu64 " status %s",
+			      wc.wr_id, ibv_wc_status_str(wc.status));
+			CHECK(wc.opcode == opcode, "completion opcode %d, expected %d", wc.opcode,
+			      opcode);
+			return;
+		}
+		CHECK(time(NULL) < deadline, "no completion in %d s", POLL_SECONDS);
+	}
+}
+
+/* One QP of a two-process exchange: serve sends first, join answers. */
+static void peer(struct ibv_pd *pd, struct ibv_cq *cq, const struct ibv_qp_init_attr *qia,
+		 const union ibv_gid *gid, int gid_index, int serve, uint32_t remote)
+{
+	struct ibv_qp_init_attr attr = *qia;
+	struct ibv_qp *qp = ibv_create_qp(pd, &attr);
+	unsigned int got;
+
+	CHECK(qp, "create_qp");
+	if (serve) {
+		printf("qp_loop: QPN %u\n", qp->qp_num);
+		fflush(stdout);
+		CHECK(scanf("%u", &got) == 1, "reading the peer's QPN");
+		remote = got;
+		to_rts(qp, remote, gid, gid_index);
+		post_recv0(qp);
+		post_send0(qp);
+		wait_wc(cq, IBV_WC_SEND);
+		printf("qp_loop: SEND QP %u -> QP %u completed\n", qp->qp_num, remote);
+		wait_wc(cq, IBV_WC_RECV);
+		printf("qp_loop: SEND QP %u -> QP %u received\n", remote, qp->qp_num);
+	} else {
+		to_rts(qp, remote, gid, gid_index);
+		post_recv0(qp);
+		printf("qp_loop: QPN %u ready\n", qp->qp_num);
+		fflush(stdout);
+		wait_wc(cq, IBV_WC_RECV);
+		printf("qp_loop: SEND QP %u -> QP %u received\n", remote, qp->qp_num);
+		post_send0(qp);
+		wait_wc(cq, IBV_WC_SEND);
+		printf("qp_loop: SEND QP %u -> QP %u completed\n", qp->qp_num, remote);
+	}
+	CHECK(!ibv_destroy_qp(qp), "destroy_qp");
+}
+
 /* Zero-length SEND from a to b; both completions through the CQ ring. */
 static void send_zero(struct ibv_cq *cq, struct ibv_qp *a, struct ibv_qp *b)
 {
@@ -168,8 +250,11 @@ int main(int argc, char **argv)
 	union ibv_gid gid;
 	int i, gid_index;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: qp_loop DEVICE GID_INDEX\n");
+	int serve = argc == 4 && !strcmp(argv[3], "serve");
+	int join = argc == 5 && !strcmp(argv[3], "join");
+
+	if (argc != 3 && !serve && !join) {
+		fprintf(stderr, "usage: qp_loop DEVICE GID_INDEX [serve | join QPN]\n");
 		return 2;
 	}
 	gid_index = atoi(argv[2]);
@@ -191,6 +276,15 @@ int main(int argc, char **argv)
 
 	qia.send_cq = cq;
 	qia.recv_cq = cq;
+	if (serve || join) {
+		peer(pd, cq, &qia, &gid, gid_index, serve, join ? strtoul(argv[4], NULL, 0) : 0);
+		CHECK(!ibv_destroy_cq(cq), "destroy_cq");
+		CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
+		ibv_close_device(ctx);
+		ibv_free_device_list(list);
+		printf("qp_loop: PASS (%s) on %s\n", serve ? "serve" : "join", argv[1]);
+		return 0;
+	}
 	for (i = 0; i < 2; i++) {
 		qp[i] = ibv_create_qp(pd, &qia);
 		CHECK(qp[i], "create_qp %d", i);
