@@ -149,7 +149,8 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 
 	if (!udata || !hyv_rings_supported(hdev) || attr->flags)
 		return -EOPNOTSUPP;
-	if (udata->outlen < sizeof(*ur))
+	/* The command buffer bounds what the host can return anyway. */
+	if (udata->outlen < sizeof(*ur) || udata->outlen > HYV_CMD_MAX_LEN)
 		return -EINVAL;
 	drv = kzalloc(udata->outlen, GFP_KERNEL);
 	if (!drv)
@@ -221,7 +222,8 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	default:
 		return -EOPNOTSUPP;
 	}
-	if (!attr->send_cq || !attr->recv_cq || udata->outlen < sizeof(*ur))
+	if (!attr->send_cq || !attr->recv_cq || udata->outlen < sizeof(*ur) ||
+	    udata->outlen > HYV_CMD_MAX_LEN)
 		return -EINVAL;
 	qp->host_ctx = hyv_udata_ctx(hdev, udata);
 	scq = to_hcq(attr->send_cq);
