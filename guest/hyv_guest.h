@@ -26,6 +26,9 @@ struct hyv_dev {
 
 	/* Command channel (hyv_guest_cmd.c). */
 	void __iomem *ctrl;
+	/* BAR2: host queue pages, mapped into processes (hyv_guest_queues.c). */
+	resource_size_t bar2_start;
+	resource_size_t bar2_len;
 	struct mutex cmd_lock;		/* the one command buffer */
 	struct hyv_cmd_hdr *cmd;
 	dma_addr_t cmd_dma;
@@ -51,13 +54,27 @@ struct hyv_pd {
 	u32 host_handle;
 };
 
-/* Not forwarded yet (next slice); exist because ib_core allocates them. */
+/* A ring of a host object in BAR2, mappable by the owning process. */
+struct hyv_mmap_entry {
+	struct rdma_user_mmap_entry rdma;
+	struct hyv_dev *hdev;
+	u32 host_ctx;
+	u64 bar_offset;			/* byte offset in BAR2 */
+};
+
+/* User CQs and QPs only: the rings live on the host and userspace polls them through BAR2. */
 struct hyv_cq {
 	struct ib_cq ibcq;
+	u32 host_ctx;
+	u32 host_handle;
+	struct hyv_mmap_entry *ring;
 };
 
 struct hyv_qp {
 	struct ib_qp ibqp;
+	u32 host_ctx;
+	u32 host_handle;
+	struct hyv_mmap_entry *sq, *rq;
 };
 
 static inline struct hyv_dev *to_hdev(struct ib_device *ibdev)
@@ -74,8 +91,26 @@ int hyv_cmd_exec(struct hyv_dev *hdev, u32 op, u32 ctx, const void *in, u32 in_l
 int hyv_ctx_open(struct hyv_dev *hdev, u32 *ctx);
 void hyv_ctx_close(struct hyv_dev *hdev, u32 ctx);
 int hyv_device_ctx_open(struct hyv_dev *hdev);
+int hyv_cmd_exec_exact(struct hyv_dev *hdev, u32 op, u32 ctx, const void *in, u32 in_len,
+		       void *out, u32 out_len);
 int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
 		   struct ib_udata *udata, void *resp, u32 resp_len);
+int hyv_uverbs_cmd_drv(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
+		       struct ib_udata *udata, void *resp, u32 resp_len, void *drv_out);
+
+/* hyv_guest_queues.c */
+u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata);
+int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct ib_udata *udata);
+int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
+int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata);
+int hyv_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask, struct ib_udata *udata);
+int hyv_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		 struct ib_qp_init_attr *init_attr);
+int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		  const struct ib_send_wr **bad_wr);
+int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
+void hyv_mmap_free(struct rdma_user_mmap_entry *entry);
 
 /* hyv_guest_verbs.c */
 int hyv_ib_register(struct hyv_dev *hdev);

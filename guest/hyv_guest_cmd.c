@@ -16,25 +16,47 @@
 
 #include "hyv_guest.h"
 
+#define HYV_BAR2 2
+
 int hyv_cmd_init(struct hyv_dev *hdev, struct pci_dev *pdev)
 {
+	int ret;
+
 	mutex_init(&hdev->cmd_lock);
+	/* BAR2 is only ever mapped into processes, through their rings' mmap entries. */
+	hdev->bar2_start = pci_resource_start(pdev, HYV_BAR2);
+	hdev->bar2_len = pci_resource_len(pdev, HYV_BAR2);
+	if (!hdev->bar2_start || hdev->bar2_len < HYV_BAR2_SIZE ||
+	    !(pci_resource_flags(pdev, HYV_BAR2) & IORESOURCE_MEM))
+		return -ENODEV;
+	ret = pci_request_region(pdev, HYV_BAR2, KBUILD_MODNAME);
+	if (ret)
+		return ret;
 	hdev->ctrl = pci_iomap_range(pdev, 0, HYV_BAR0_CONTROL_OFFSET, HYV_BAR0_CONTROL_SIZE);
-	if (!hdev->ctrl)
-		return -ENOMEM;
+	if (!hdev->ctrl) {
+		ret = -ENOMEM;
+		goto err_region;
+	}
 	hdev->cmd = dma_alloc_coherent(&pdev->dev, HYV_CMD_MAX_LEN, &hdev->cmd_dma, GFP_KERNEL);
 	if (!hdev->cmd) {
-		pci_iounmap(pdev, hdev->ctrl);
-		hdev->ctrl = NULL;
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto err_unmap;
 	}
 	return 0;
+
+err_unmap:
+	pci_iounmap(pdev, hdev->ctrl);
+	hdev->ctrl = NULL;
+err_region:
+	pci_release_region(pdev, HYV_BAR2);
+	return ret;
 }
 
 void hyv_cmd_cleanup(struct hyv_dev *hdev, struct pci_dev *pdev)
 {
 	dma_free_coherent(&pdev->dev, HYV_CMD_MAX_LEN, hdev->cmd, hdev->cmd_dma);
 	pci_iounmap(pdev, hdev->ctrl);
+	pci_release_region(pdev, HYV_BAR2);
 	mutex_destroy(&hdev->cmd_lock);
 }
 
@@ -98,6 +120,19 @@ out:
 	return ret;
 }
 
+/* A command whose response must fill out exactly (fixed-size replies). */
+int hyv_cmd_exec_exact(struct hyv_dev *hdev, u32 op, u32 ctx, const void *in, u32 in_len,
+		       void *out, u32 out_len)
+{
+	u32 got;
+	int ret;
+
+	ret = hyv_cmd_exec(hdev, op, ctx, in, in_len, out, out_len, &got, NULL);
+	if (ret)
+		return ret;
+	return got == out_len ? 0 : -EPROTO;
+}
+
 int hyv_ctx_open(struct hyv_dev *hdev, u32 *ctx)
 {
 	u64 value;
@@ -141,16 +176,16 @@ void hyv_ctx_close(struct hyv_dev *hdev, u32 ctx)
  * One uverbs write command on host context ctx: the header, body (which
  * starts with the response pointer the host fills in, when the command has a
  * response), then the provider's udata in; the response is resp_len bytes of
- * the command's own response followed by the provider's udata out.
+ * the command's own response followed by the provider's udata out, which goes
+ * to drv_out (udata->outlen bytes) when given, else straight to the caller.
  */
-int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
-		   struct ib_udata *udata, void *resp, u32 resp_len)
+int hyv_uverbs_cmd_drv(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
+		       struct ib_udata *udata, void *resp, u32 resp_len, void *drv_out)
 {
 	u32 udata_in = udata ? udata->inlen : 0, udata_out = udata ? udata->outlen : 0;
 	u32 in_len = sizeof(struct ib_uverbs_cmd_hdr) + body_len + udata_in;
 	u32 out_len = resp_len + udata_out;
 	struct ib_uverbs_cmd_hdr *hdr;
-	u32 got = 0;
 	u8 *in, *out;
 	int ret;
 
@@ -175,18 +210,22 @@ int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body,
 			goto out;
 	}
 
-	ret = hyv_cmd_exec(hdev, HYV_OP_UVERBS_WRITE, ctx, in, in_len, out, out_len, &got, NULL);
+	ret = hyv_cmd_exec_exact(hdev, HYV_OP_UVERBS_WRITE, ctx, in, in_len, out, out_len);
 	if (ret)
 		goto out;
-	if (got != out_len) {
-		ret = -EPROTO;
-		goto out;
-	}
 	memcpy(resp, out, resp_len);
-	if (udata_out)
+	if (drv_out)
+		memcpy(drv_out, out + resp_len, udata_out);
+	else if (udata_out)
 		ret = ib_copy_to_udata(udata, out + resp_len, udata_out);
 out:
 	kfree(out);
 	kfree(in);
 	return ret;
+}
+
+int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
+		   struct ib_udata *udata, void *resp, u32 resp_len)
+{
+	return hyv_uverbs_cmd_drv(hdev, ctx, command, body, body_len, udata, resp, resp_len, NULL);
 }

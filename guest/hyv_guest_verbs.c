@@ -21,7 +21,7 @@
 
 #include "hyv_guest.h"
 
-static u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata)
+u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata)
 {
 	struct hyv_ucontext *uctx;
 
@@ -150,15 +150,11 @@ static int hyv_query_gid(struct ib_device *ibdev, u32 port, int index, union ib_
 {
 	struct hyv_query_gid q = { .port = cpu_to_le32(port), .index = cpu_to_le32(index) };
 	struct hyv_gid_entry e;
-	u32 got;
 	int ret;
 
-	ret = hyv_cmd_exec(to_hdev(ibdev), HYV_OP_QUERY_GID, 0, &q, sizeof(q), &e, sizeof(e),
-			   &got, NULL);
+	ret = hyv_cmd_exec_exact(to_hdev(ibdev), HYV_OP_QUERY_GID, 0, &q, sizeof(q), &e, sizeof(e));
 	if (ret)
 		return ret;
-	if (got != sizeof(e))
-		return -EPROTO;
 	memcpy(gid->raw, e.raw, sizeof(gid->raw));
 	return 0;
 }
@@ -167,15 +163,12 @@ static int hyv_query_pkey(struct ib_device *ibdev, u32 port, u16 index, u16 *pke
 {
 	struct hyv_query_pkey q = { .port = cpu_to_le32(port), .index = cpu_to_le32(index) };
 	struct hyv_pkey_entry e;
-	u32 got;
 	int ret;
 
-	ret = hyv_cmd_exec(to_hdev(ibdev), HYV_OP_QUERY_PKEY, 0, &q, sizeof(q), &e, sizeof(e),
-			   &got, NULL);
+	ret = hyv_cmd_exec_exact(to_hdev(ibdev), HYV_OP_QUERY_PKEY, 0, &q, sizeof(q), &e,
+				 sizeof(e));
 	if (ret)
 		return ret;
-	if (got != sizeof(e))
-		return -EPROTO;
 	*pkey = le16_to_cpu(e.pkey);
 	return 0;
 }
@@ -210,7 +203,10 @@ static void hyv_dealloc_ucontext(struct ib_ucontext *ibuc)
 	hyv_ctx_close(to_hdev(ibuc->device), uctx->host_ctx);
 }
 
-/* Device unplug while a process holds the context: nothing is mapped yet. */
+/*
+ * Device unplug while a process holds the context: ib_core zaps the
+ * process's ring mappings itself (they were made with rdma_user_mmap_io()).
+ */
 static void hyv_disassociate_ucontext(struct ib_ucontext *ibuc)
 {
 }
@@ -245,18 +241,11 @@ static int hyv_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 	return ret == -ENODEV ? 0 : ret;
 }
 
-/* Verbs ib_core requires but this slice does not forward yet (CQ, QP, MR). */
-static int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
-			 struct ib_udata *udata)
-{
-	return -EOPNOTSUPP;
-}
-
-static int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
-{
-	return 0;
-}
-
+/*
+ * Verbs that stay unsupported: the data path of user QPs and CQs is the
+ * mapped rings (librxe polls CQs and posts receives itself); kernel users
+ * (which would poll through the driver) are not served.
+ */
 static int hyv_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 {
 	return -EOPNOTSUPP;
@@ -264,29 +253,6 @@ static int hyv_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 
 static int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
 {
-	return -EOPNOTSUPP;
-}
-
-static int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata)
-{
-	return -EOPNOTSUPP;
-}
-
-static int hyv_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
-			 struct ib_udata *udata)
-{
-	return -EOPNOTSUPP;
-}
-
-static int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
-{
-	return 0;
-}
-
-static int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
-			 const struct ib_send_wr **bad_wr)
-{
-	*bad_wr = wr;
 	return -EOPNOTSUPP;
 }
 
@@ -330,6 +296,8 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.get_dma_mr = hyv_get_dma_mr,
 	.get_link_layer = hyv_link_layer,
 	.get_port_immutable = hyv_port_immutable,
+	.mmap = hyv_mmap,
+	.mmap_free = hyv_mmap_free,
 	.modify_qp = hyv_modify_qp,
 	.poll_cq = hyv_poll_cq,
 	.post_recv = hyv_post_recv,
@@ -338,6 +306,7 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.query_gid = hyv_query_gid,
 	.query_pkey = hyv_query_pkey,
 	.query_port = hyv_query_port,
+	.query_qp = hyv_query_qp,
 	.reg_user_mr = hyv_reg_user_mr,
 	.req_notify_cq = hyv_req_notify_cq,
 
@@ -360,6 +329,11 @@ int hyv_ib_register(struct hyv_dev *hdev)
 	ibdev->node_guid = cpu_to_be64(hdev->node_guid);
 	ibdev->phys_port_cnt = hdev->ports;
 	ibdev->num_comp_vectors = 1;
+	/*
+	 * The write commands ib_core leaves off by default: rxe's userspace
+	 * kicks its send queue with a POST_SEND (no WRs), as it does on the host.
+	 */
+	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
 	ibdev->dev.parent = &hdev->vdev->dev;
 	strscpy(ibdev->node_desc, "hyv", sizeof(ibdev->node_desc));
 

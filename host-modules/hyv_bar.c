@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * BAR0: the trapped virtio-pci modern registers (common, ISR, device and
- * notify areas). BAR2: the mmap-able window that will carry queue and
- * doorbell pages; until the queue mapping lands it is backed by zeroed pages
- * private to the instance.
+ * notify areas). BAR2, the mmap-able window, is hyv_window.c.
  */
-#include <linux/mm.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <asm/unaligned.h>
@@ -179,63 +176,4 @@ int hyv_bar0_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value)
 		hyv_count_bad(inst);
 	}
 	return 0;
-}
-
-static vm_fault_t hyv_window_fault(struct vm_fault *vmf)
-{
-	struct hyv_instance *inst = vmf->vma->vm_private_data;
-	pgoff_t first = HYV_REGION_OFFSET(VFIO_PCI_BAR2_REGION_INDEX) >> PAGE_SHIFT;
-	pgoff_t index;
-	struct page *page;
-
-	if (vmf->pgoff < first || vmf->pgoff - first >= HYV_BAR2_PAGES)
-		return VM_FAULT_SIGBUS;
-	index = vmf->pgoff - first;
-
-	mutex_lock(&inst->lock);
-	page = inst->window[index];
-	if (!page) {
-		page = alloc_page(GFP_KERNEL | __GFP_ZERO);
-		inst->window[index] = page;
-	}
-	if (page)
-		get_page(page);
-	mutex_unlock(&inst->lock);
-
-	if (!page)
-		return VM_FAULT_OOM;
-	vmf->page = page;
-	return 0;
-}
-
-static const struct vm_operations_struct hyv_window_vm_ops = {
-	.fault = hyv_window_fault,
-};
-
-int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 region_offset)
-{
-	u64 length = vma->vm_end - vma->vm_start;
-
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL;
-	if (region_offset >= HYV_BAR2_SIZE || length > HYV_BAR2_SIZE - region_offset)
-		return -EINVAL;
-
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
-	vma->vm_ops = &hyv_window_vm_ops;
-	vma->vm_private_data = inst;
-	return 0;
-}
-
-/* Called with no mapping left: every VMA holds the device file open. */
-void hyv_window_release(struct hyv_instance *inst)
-{
-	unsigned int i;
-
-	for (i = 0; i < HYV_BAR2_PAGES; i++) {
-		if (inst->window[i]) {
-			put_page(inst->window[i]);
-			inst->window[i] = NULL;
-		}
-	}
 }

@@ -8,11 +8,10 @@
  * Closing the file destroys every host object of the context, which is what
  * makes teardown on guest exit, unplug or QEMU crash complete.
  *
- * Only allow-listed uverbs commands run, and each one's user pointers are
- * rewritten to point into the scratch page: a guest never names an address
- * in QEMU's address space.
+ * Only allow-listed uverbs commands run (hyv_uverbs.c), and each one's user
+ * pointers are rewritten to point into the scratch page: a guest never names
+ * an address in QEMU's address space.
  */
-#include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mman.h>
@@ -30,35 +29,6 @@
 #define HYV_UVERBS_SYSFS_FMT "/sys/class/infiniband_verbs/uverbs%u/ibdev"
 #define HYV_UVERBS_DEV_FMT "/dev/infiniband/uverbs%u"
 #define HYV_PATH_MAX 64
-/* The async event file uverbs makes for every context. */
-#define HYV_ASYNC_FILE_NAME "[infinibandevent]"
-
-/*
- * The uverbs write commands a guest may run. has_response: the command
- * starts with a u64 response pointer (rewritten to the scratch page).
- */
-struct hyv_uverbs_cmd_desc {
-	u32 command;
-	bool has_response;
-};
-
-static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
-	{ IB_USER_VERBS_CMD_GET_CONTEXT, true },
-	{ IB_USER_VERBS_CMD_QUERY_DEVICE, true },
-	{ IB_USER_VERBS_CMD_QUERY_PORT, true },
-	{ IB_USER_VERBS_CMD_ALLOC_PD, true },
-	{ IB_USER_VERBS_CMD_DEALLOC_PD, false },
-};
-
-static const struct hyv_uverbs_cmd_desc *hyv_uverbs_lookup(u32 command)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(hyv_uverbs_allowed); i++)
-		if (hyv_uverbs_allowed[i].command == command)
-			return &hyv_uverbs_allowed[i];
-	return NULL;
-}
 
 /*
  * Finding the host device's uverbs node runs in a kernel worker, whose root is
@@ -154,6 +124,8 @@ int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
+	ctx->inst = inst;
+	INIT_LIST_HEAD(&ctx->qmaps);
 	ctx->uverbs = hyv_uverbs_open(inst->parent);
 	if (IS_ERR(ctx->uverbs)) {
 		ret = PTR_ERR(ctx->uverbs);
@@ -184,32 +156,13 @@ err_free:
  */
 void hyv_context_close(struct hyv_context *ctx)
 {
+	/* Rings leave BAR2 first; the file's release then destroys the objects. */
+	hyv_uverbs_context_release(ctx->inst, ctx);
 	if (current->mm == ctx->mm)
 		vm_munmap(ctx->scratch, HYV_CONTEXT_SCRATCH_SIZE);
 	mmdrop(ctx->mm);
 	fput(ctx->uverbs);
 	kfree(ctx);
-}
-
-/*
- * GET_CONTEXT installs the context's async event file in QEMU's fd table;
- * guests get their events another way, so the fd is closed again (the
- * context keeps its own reference). Checked to be that file before closing.
- */
-static void hyv_close_async_fd(struct hyv_instance *inst, u32 fd)
-{
-	struct file *f = fget(fd);
-	bool ours;
-
-	if (!f)
-		return;
-	ours = !strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME);
-	fput(f);
-	if (ours)
-		close_fd(fd);
-	else
-		dev_warn(&inst->mdev->dev, "GET_CONTEXT returned fd %u that is not an async event file\n",
-			 fd);
 }
 
 static ssize_t hyv_uverbs_file_write(struct file *f, const char __user *buf, size_t len)
@@ -222,40 +175,30 @@ static ssize_t hyv_uverbs_file_write(struct file *f, const char __user *buf, siz
 }
 
 /*
- * payload: in_len bytes in the uverbs write ABI; resp: out_len bytes. Returns
- * the response length or a negative errno.
+ * Runs one uverbs write command on the context's host file: payload (in_len
+ * bytes, the uverbs write ABI) is copied to the scratch page with its
+ * response pointer (when resp_size, the u64 after the header) pointing into
+ * the scratch page too; resp gets resp_size response bytes. The caller has
+ * checked the command. Returns the response length or a negative errno.
  */
-ssize_t hyv_context_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
-				 u32 in_len, u8 *resp, u32 out_len)
+ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *resp,
+			u32 resp_size)
 {
-	const struct hyv_uverbs_cmd_desc *desc;
-	struct ib_uverbs_cmd_hdr hdr;
 	u32 resp_off = ALIGN(in_len, HYV_CMD_ALIGN);
-	u32 resp_size;
 	u64 uresp;
 	ssize_t ret;
 
 	if (current->mm != ctx->mm)
 		return -EPERM;
-	if (in_len < sizeof(hdr) || resp_off + out_len > HYV_CONTEXT_SCRATCH_SIZE)
+	if (in_len < sizeof(struct ib_uverbs_cmd_hdr) ||
+	    resp_off + resp_size > HYV_CONTEXT_SCRATCH_SIZE)
 		return -EINVAL;
-	memcpy(&hdr, payload, sizeof(hdr));
-	desc = hyv_uverbs_lookup(hdr.command);
-	if (!desc)
-		return -EOPNOTSUPP;
-	/* Non-extended commands: in_words counts the whole write, header included. */
-	resp_size = (u32)hdr.out_words * 4;
-	if ((u32)hdr.in_words * 4 != in_len || resp_size > out_len)
-		return -EINVAL;
-	if (desc->has_response) {
-		if (in_len < sizeof(hdr) + sizeof(uresp) || !resp_size)
+	if (resp_size) {
+		if (in_len < sizeof(struct ib_uverbs_cmd_hdr) + sizeof(uresp))
 			return -EINVAL;
 		uresp = ctx->scratch + resp_off;
-		memcpy(payload + sizeof(hdr), &uresp, sizeof(uresp));
-	} else if (resp_size) {
-		return -EINVAL;
+		memcpy(payload + sizeof(struct ib_uverbs_cmd_hdr), &uresp, sizeof(uresp));
 	}
-
 	if (copy_to_user((void __user *)ctx->scratch, payload, in_len) ||
 	    clear_user((void __user *)(ctx->scratch + resp_off), resp_size))
 		return -EFAULT;
@@ -264,13 +207,5 @@ ssize_t hyv_context_uverbs_write(struct hyv_instance *inst, struct hyv_context *
 		return ret;
 	if (copy_from_user(resp, (void __user *)(ctx->scratch + resp_off), resp_size))
 		return -EFAULT;
-
-	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT &&
-	    resp_size >= sizeof(struct ib_uverbs_get_context_resp)) {
-		struct ib_uverbs_get_context_resp *r = (void *)resp;
-
-		hyv_close_async_fd(inst, r->async_fd);
-		r->async_fd = 0;
-	}
 	return resp_size;
 }

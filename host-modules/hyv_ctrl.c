@@ -96,8 +96,7 @@ static int hyv_op_uverbs_write(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 	if (!ctx)
 		return -EINVAL;
-	ret = hyv_context_uverbs_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp,
-				       cmd->out_len);
+	ret = hyv_uverbs_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp, cmd->out_len);
 	if (ret < 0)
 		return ret;
 	cmd->resp_len = ret;
@@ -140,6 +139,17 @@ static int hyv_op_query_pkey(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	return 0;
 }
 
+static int hyv_op_window_release(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	struct hyv_window_release r;
+
+	if (!ctx || cmd->in_len != sizeof(r) || cmd->out_len)
+		return -EINVAL;
+	memcpy(&r, cmd->payload, sizeof(r));
+	return hyv_uverbs_window_release(inst, ctx, le64_to_cpu(r.offset));
+}
+
 static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	switch (cmd->op) {
@@ -153,6 +163,8 @@ static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 		return hyv_op_query_gid(inst, cmd);
 	case HYV_OP_QUERY_PKEY:
 		return hyv_op_query_pkey(inst, cmd);
+	case HYV_OP_WINDOW_RELEASE:
+		return hyv_op_window_release(inst, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -99,8 +99,8 @@ static void hyv_region_write(struct hyv_instance *inst, u32 index, u32 offset, u
 }
 
 /*
- * The user buffer is copied outside inst->lock: it could be an mmap of our
- * own BAR2 window, whose fault handler takes that lock.
+ * The user buffer is copied outside any lock: it could be an mmap of our own
+ * BAR2 window, whose fault handler takes the window's lock.
  */
 static ssize_t hyv_access(struct hyv_instance *inst, char __user *ubuf, size_t count,
 			  loff_t pos, bool is_write)
@@ -202,9 +202,9 @@ static void hyv_close_device(struct vfio_device *vdev)
 
 	/* Every host context, and with it every host object of the guest, goes. */
 	hyv_ctrl_release(inst);
+	hyv_window_release(inst);
 	mutex_lock(&inst->lock);
 	hyv_irqs_release(inst);
-	hyv_window_release(inst);
 	hyv_virtio_reset(inst);
 	mutex_unlock(&inst->lock);
 }
@@ -230,6 +230,7 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	inst->mdev = mdev;
 	inst->parent = hyv_parent_of(mdev);
 	mutex_init(&inst->lock);
+	hyv_window_init(inst);
 	hyv_ctrl_init(inst);
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
@@ -243,6 +244,7 @@ static void hyv_vfio_release(struct vfio_device *vdev)
 	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
 
 	mutex_destroy(&inst->ctrl.lock);
+	mutex_destroy(&inst->window.lock);
 	mutex_destroy(&inst->lock);
 	vfio_free_device(vdev);
 }
@@ -384,6 +386,13 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr, cha
 }
 static DEVICE_ATTR_RO(state);
 
+/* BAR2 pages holding or reserved for rings (of HYV_BAR2_PAGES). */
+static ssize_t window_pages_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", hyv_window_used_pages(hyv_instance_of(dev)));
+}
+static DEVICE_ATTR_RO(window_pages);
+
 static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_trapped_reads.attr,
 	&dev_attr_trapped_writes.attr,
@@ -392,6 +401,7 @@ static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_commands.attr,
 	&dev_attr_command_errors.attr,
 	&dev_attr_state.attr,
+	&dev_attr_window_pages.attr,
 	NULL,
 };
 

@@ -96,9 +96,25 @@ struct hyv_irqs {
  * each uverbs command and its response (uverbs wants user pointers).
  */
 struct hyv_context {
+	struct hyv_instance *inst;
+	struct list_head qmaps;		/* struct hyv_qmap: rings in BAR2; under ctrl.lock */
 	struct file *uverbs;
 	struct mm_struct *mm;		/* QEMU's, mmgrab()ed; scratch lives there */
 	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
+};
+
+/*
+ * BAR2 (hyv_window.c): each page is a host queue page or, when unowned, a
+ * zeroed page private to the instance. lock is taken inside mmap_lock (fault).
+ */
+struct hyv_window {
+	struct mutex lock;		/* everything below */
+	struct list_head vmas;		/* struct hyv_window_vma: every mapping of BAR2 */
+	u64 zap_gen;
+	DECLARE_BITMAP(used, HYV_BAR2_PAGES);
+	u32 used_pages;
+	struct page *queue[HYV_BAR2_PAGES];	/* referenced while the queue owns the page */
+	struct page *private[HYV_BAR2_PAGES];
 };
 
 #define HYV_CONTEXT_SCRATCH_SIZE PAGE_ALIGN(HYV_CMD_MAX_LEN)
@@ -127,8 +143,8 @@ struct hyv_instance {
 	struct hyv_virtio_state virtio;
 	struct hyv_device_config device_config;
 	struct hyv_irqs irqs;
-	struct page *window[HYV_BAR2_PAGES];
 
+	struct hyv_window window;	/* own lock */
 	struct hyv_ctrl ctrl;
 	struct hyv_counters counters;
 };
@@ -159,7 +175,14 @@ void hyv_pci_config_write(struct hyv_instance *inst, u32 offset, u32 size, u32 v
 void hyv_virtio_reset(struct hyv_instance *inst);
 int hyv_bar0_read(struct hyv_instance *inst, u32 offset, u32 size, u32 *value);
 int hyv_bar0_write(struct hyv_instance *inst, u32 offset, u32 size, u32 value);
+
+/* hyv_window.c: BAR2 */
+void hyv_window_init(struct hyv_instance *inst);
 int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 region_offset);
+int hyv_window_alloc(struct hyv_instance *inst, struct page **pages, u32 npages, u32 *first);
+void hyv_window_retire(struct hyv_instance *inst, u32 first, u32 npages);
+void hyv_window_unreserve(struct hyv_instance *inst, u32 first, u32 npages);
+u32 hyv_window_used_pages(struct hyv_instance *inst);
 void hyv_window_release(struct hyv_instance *inst);
 
 /* hyv_ctrl.c: the command channel */
@@ -171,8 +194,14 @@ ssize_t hyv_ctrl_access(struct hyv_instance *inst, u32 offset, u8 *buf, size_t c
 /* hyv_context.c: host contexts and the uverbs relay */
 int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out);
 void hyv_context_close(struct hyv_context *ctx);
-ssize_t hyv_context_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
-				 u32 in_len, u8 *resp, u32 out_len);
+ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *resp,
+			u32 resp_size);
+
+/* hyv_uverbs.c: the allow-list and the queue mapping */
+ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
+			 u32 in_len, u8 *resp, u32 out_len);
+void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx);
+int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset);
 
 /* hyv_irq.c */
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);

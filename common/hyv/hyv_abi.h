@@ -45,7 +45,8 @@
 #define HYV_BAR0_CONTROL_OFFSET 0x6000u
 #define HYV_BAR0_CONTROL_SIZE 0x2000u
 
-/* BAR2: 64-bit prefetchable window, mmap-able; queue/doorbell pages later. */
+/* BAR2: 64-bit prefetchable window, mmap-able: host queue pages (rings), placed
+ * per object; a finite per-instance resource (ENOSPC when full). */
 #define HYV_BAR2_SIZE 0x100000u
 
 #define HYV_MSIX_VECTORS 4
@@ -122,6 +123,11 @@ enum hyv_cmd_op {
 	HYV_OP_QUERY_GID = 4,
 	/* struct hyv_query_pkey -> struct hyv_pkey_entry. ctx unused (0). */
 	HYV_OP_QUERY_PKEY = 5,
+	/* struct hyv_window_release, no response. The BAR2 range at offset held
+	 * a ring of an object of context ctx that the guest destroyed, and no
+	 * guest process maps it any more: the host may place another ring there.
+	 * Until then the range stays reserved (and reads as zeroes). */
+	HYV_OP_WINDOW_RELEASE = 6,
 };
 
 struct hyv_cmd_hdr {
@@ -158,6 +164,10 @@ struct hyv_query_pkey {
 struct hyv_pkey_entry {
 	__le16 pkey;
 	__le16 reserved[3];
+};
+
+struct hyv_window_release {
+	__le64 offset;		/* BAR2 byte offset the host returned for the ring */
 };
 
 #endif /* HYV_ABI_H */

@@ -3,22 +3,27 @@
 # own page into the VFIO container as "guest RAM" and sends well-formed and malformed commands
 # through the BAR0 control registers (tests/vm/cmd_fuzz.c). Then: every malformed command rejected
 # with its errno and counted, no oops or warning, and no host context or PD left once the process
-# (our "QEMU") closed the device.
+# (our "QEMU") closed the device. Queue mapping: CQ and QP rings created through the channel are read
+# through the process's own BAR2 mapping, disappear from it on destroy and context close, and BAR2
+# runs out with ENOSPC; no CQ or QP is left on the host afterwards.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
 fuzz=${1:-$build/tests/vm/cmd_fuzz}
 [ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
 dmesg_mark
-base_ctx=$(host_res ctx) base_pd=$(host_res pd)
+base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp)
 uuid=$(mdev_create rxe0)
 
 for run in 1 2; do
   "$fuzz" vfio "$uuid" "$RANDOM" > "$work/fuzz.$run" 2>&1 || { cat "$work/fuzz.$run"; fail "cmd_fuzz run $run failed"; }
   cat "$work/fuzz.$run"
   assert_kernel_clean
-  [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] ||
-    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd)"
+  [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
+    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
+    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
+  grep -q 'cmd_fuzz: CQ .* ring at BAR2' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not map a CQ ring"
+  [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
 done
 [ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"
 [ "$(counter "$uuid" command_errors)" -gt 20 ] || fail "command_errors $(counter "$uuid" command_errors) <= 20"

@@ -1,14 +1,20 @@
 #!/bin/bash
-# Control path, first slice (issue 5): one instance on rxe0 cold-plugged into a nested guest. In the
-# guest, virtio_hyv registers an ib_device that stock rdma-core (librxe) binds: ibv_devinfo -v shows the
+# Control path (issue 5): one instance on rxe0 cold-plugged into a nested guest. In the guest,
+# virtio_hyv registers an ib_device that stock rdma-core (librxe) binds: ibv_devinfo -v shows the
 # host's node GUID and the host device's attributes; a process gets a context and a PD (forwarded
-# to the host, torn down on exit); cmd_fuzz drives the command channel as a hostile guest would. On the
-# test host: every malformed command counted, no oops, no host object left once the guest is gone.
+# to the host, torn down on exit); qp_loop creates a CQ (its ring read through the process's own
+# mapping of BAR2), two RC QPs taken to RTS and zero-length SENDs both ways, polled from the mapped CQ
+# ring (no MR: REG_MR is not forwarded yet); then a guest QP against a host process's QP, a SEND each
+# way; cmd_fuzz drives the command channel as a hostile guest
+# would. On the test host: every malformed command counted, no oops, no host object left once the
+# guest is gone.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
 fuzz=${1:-$build/tests/vm/cmd_fuzz}
 [ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
+qp_loop=$build/tests/vm/qp_loop
+[ -x "$qp_loop" ] || fail "$qp_loop not built (ninja -C $build tests/vm/qp_loop)"
 guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
@@ -17,7 +23,12 @@ devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
 gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
 
 dmesg_mark
-base_ctx=$(host_res ctx) base_pd=$(host_res pd)
+# The IPv4-mapped RoCE v2 GID: the guest mirrors the host's table index for index.
+gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
+[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
+# The same program on the host device first: what the guest must reproduce.
+"$qp_loop" rxe0 "$gid_index" > "$work/qp_loop.host" 2>&1 || { cat "$work/qp_loop.host"; fail "qp_loop fails on rxe0 itself"; }
+base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp)
 uuid=$(mdev_create rxe0)
 log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
 guest_start gc --mem 1024 --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
@@ -58,6 +69,52 @@ grep -q "Couldn't register MR" "$work/pp.out" || { cat "$work/pp.out"; fail "ibv
   fail "host objects left after the guest process exited: ctx $(host_res ctx) pd $(host_res pd)"
 log "guest process: context + PD forwarded (pingpong stops at REG_MR as expected), host objects released on exit"
 
+# CQ and QPs through the stock provider, rings mapped from BAR2, SENDs without MR.
+gexec gc "$qp_loop" hyv0 "$gid_index" > "$work/qp_loop.gc" 2>&1 || { cat "$work/qp_loop.gc"; fail "qp_loop failed in the guest"; }
+sed 's/^/  guest| /' "$work/qp_loop.gc"
+grep -q '^qp_loop: CQ ring found in the process.s uverbs mapping$' "$work/qp_loop.gc" || fail "guest process did not see its CQ ring"
+grep -q '^qp_loop: both QPs in RTS' "$work/qp_loop.gc" || fail "guest QPs did not reach RTS"
+[ "$(grep -c '^qp_loop: SEND QP .*completions polled$' "$work/qp_loop.gc")" = 2 ] || fail "guest did not complete both SENDs"
+grep -q '^qp_loop: PASS on hyv0$' "$work/qp_loop.gc" || fail "qp_loop did not pass in the guest"
+[ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res pd)" = "$base_pd" ] &&
+  [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
+  fail "host objects left after qp_loop: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
+assert_kernel_clean
+log "guest qp_loop: CQ ring mapped, 2 RC QPs to RTS, zero-length SEND both ways completed through the mapped rings; host objects released"
+
+# The guest's QP against a host process's QP: qp_loop serve on rxe0 here, qp_loop join in the guest.
+mkfifo "$work/peer.in"
+"$qp_loop" rxe0 "$gid_index" serve < "$work/peer.in" > "$work/peer.host" 2>&1 &
+peer_pid=$!
+exec {peer_fd}>"$work/peer.in"
+wait_for 60 "the host peer's QPN" "grep -q '^qp_loop: QPN' '$work/peer.host'"
+host_qpn=$(awk '/^qp_loop: QPN/ {print $3; exit}' "$work/peer.host")
+gexec gc sh -c "setsid $qp_loop hyv0 $gid_index join $host_qpn > /tmp/peer.gc 2>&1 < /dev/null &"
+guest_qpn=
+for _ in $(seq 60); do
+  gexec gc cat /tmp/peer.gc > "$work/peer.gc" || true
+  guest_qpn=$(awk '/^qp_loop: QPN [0-9]+ ready$/ {print $3; exit}' "$work/peer.gc")
+  [ -n "$guest_qpn" ] && break
+  grep -q FAIL "$work/peer.gc" && break
+  sleep 5
+done
+[ -n "$guest_qpn" ] || { cat "$work/peer.gc"; kill "$peer_pid"; fail "guest QP did not get ready against host QP $host_qpn"; }
+echo "$guest_qpn" >&"$peer_fd"
+exec {peer_fd}>&-
+wait "$peer_pid" || { cat "$work/peer.host"; fail "host peer QP $host_qpn failed against guest QP $guest_qpn"; }
+for _ in $(seq 60); do
+  gexec gc cat /tmp/peer.gc > "$work/peer.gc" || true
+  grep -q -e '^qp_loop: PASS' -e FAIL "$work/peer.gc" && break
+  sleep 5
+done
+sed 's/^/  host| /' "$work/peer.host"
+sed 's/^/  guest| /' "$work/peer.gc"
+grep -q '^qp_loop: PASS (join) on hyv0$' "$work/peer.gc" || fail "guest peer did not pass"
+grep -q "^qp_loop: SEND QP $host_qpn -> QP $guest_qpn received$" "$work/peer.gc" || fail "guest did not receive the host's SEND"
+grep -q "^qp_loop: SEND QP $guest_qpn -> QP $host_qpn received$" "$work/peer.host" || fail "host did not receive the guest's SEND"
+assert_kernel_clean
+log "guest QP $guest_qpn <-> host process QP $host_qpn: zero-length SEND each way received"
+
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests
 # driver teardown: the driver's host context must go), fuzzed, then bound again.
@@ -82,8 +139,9 @@ log "guest: driver unbound, cmd_fuzz passed, driver bound again and hyv0 works"
 
 # QEMU exit closes the device: every host context and object goes with it.
 cleanup_guests
-[ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] ||
-  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd)"
+[ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
+  [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
+  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
 mdev_remove "$uuid"
 [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
 assert_kernel_clean

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The uverbs relay's knowledge of each command a guest may run: the
+ * allow-list, each command's fixed sizes, the fields forced or checked before
+ * it runs, and the queue mapping after it ran.
+ *
+ * Queue mapping (rxe): a command that creates a CQ or QP returns the
+ * provider's struct mminfo (offset and size of the object's ring in the host
+ * uverbs file's mmap space) after the uverbs response. The host maps the
+ * uverbs file at that offset into QEMU's address space for a moment (a hidden
+ * mapping), takes references on the ring pages, drops the mapping and places
+ * the pages in BAR2 (hyv_window.c); mminfo.offset is rewritten to the BAR2
+ * byte offset before the guest sees it. Destroying the object takes the
+ * pages back out of BAR2 (the range stays reserved until the guest releases
+ * it); closing the context frees everything.
+ */
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/slab.h>
+#include <rdma/ib_user_verbs.h>
+#include <rdma/ib_user_ioctl_verbs.h>
+#include <rdma/rdma_user_rxe.h>
+
+#include "hyv_mdev.h"
+
+/* Window pages owned by one ring of one host object. */
+struct hyv_qmap {
+	struct list_head entry;		/* hyv_context.qmaps */
+	u32 creator;			/* the command that created the object */
+	u32 handle;			/* its host uverbs handle */
+	u32 first, npages;		/* BAR2 pages */
+	/* The object is gone, the pages reserved until the guest releases them. */
+	bool retired;
+};
+
+/*
+ * req_size: the command struct after ib_uverbs_cmd_hdr; the payload must hold
+ * at least that (exactly that when exact: no provider udata).
+ * resp_size: the command's own response (0: the command has no response
+ * pointer); the response buffer must hold it, plus nr_mminfo provider mminfo
+ * structs when the host maps queues. destroy: for commands that create a
+ * mapped object, the command that destroys it (rollback). creator: for
+ * destroy commands, the command whose objects they destroy; the handle
+ * follows the response pointer.
+ */
+struct hyv_uverbs_cmd_desc {
+	u32 command;
+	u32 req_size;
+	u32 resp_size;
+	bool exact;
+	u32 nr_mminfo;
+	u32 destroy;
+	u32 creator;
+	int (*fixup)(void *cmd);
+};
+
+/* A guest has no completion channel on the host: events reach it otherwise. */
+static int hyv_fixup_create_cq(void *cmd)
+{
+	struct ib_uverbs_create_cq *c = cmd;
+
+	c->comp_channel = -1;
+	return 0;
+}
+
+/*
+ * Only the kick of a user QP (rxe's userspace posts to its mapped ring and
+ * then writes a POST_SEND with no work requests): work requests would carry
+ * guest addresses. wqe_size is unused without WRs; uverbs allocates it, so it
+ * is pinned to the smallest valid value.
+ */
+static int hyv_fixup_post_send(void *cmd)
+{
+	struct ib_uverbs_post_send *c = cmd;
+
+	if (c->wr_count || c->sge_count)
+		return -EOPNOTSUPP;
+	c->wqe_size = sizeof(struct ib_uverbs_send_wr);
+	return 0;
+}
+
+static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
+	{ IB_USER_VERBS_CMD_GET_CONTEXT, sizeof(struct ib_uverbs_get_context),
+	  sizeof(struct ib_uverbs_get_context_resp) },
+	{ IB_USER_VERBS_CMD_QUERY_DEVICE, sizeof(struct ib_uverbs_query_device),
+	  sizeof(struct ib_uverbs_query_device_resp) },
+	{ IB_USER_VERBS_CMD_QUERY_PORT, sizeof(struct ib_uverbs_query_port),
+	  sizeof(struct ib_uverbs_query_port_resp) },
+	{ IB_USER_VERBS_CMD_ALLOC_PD, sizeof(struct ib_uverbs_alloc_pd),
+	  sizeof(struct ib_uverbs_alloc_pd_resp) },
+	{ IB_USER_VERBS_CMD_DEALLOC_PD, sizeof(struct ib_uverbs_dealloc_pd), 0, true },
+	{ IB_USER_VERBS_CMD_CREATE_CQ, sizeof(struct ib_uverbs_create_cq),
+	  sizeof(struct ib_uverbs_create_cq_resp), false, 1, IB_USER_VERBS_CMD_DESTROY_CQ, 0,
+	  hyv_fixup_create_cq },
+	{ IB_USER_VERBS_CMD_DESTROY_CQ, sizeof(struct ib_uverbs_destroy_cq),
+	  sizeof(struct ib_uverbs_destroy_cq_resp), true, 0, 0, IB_USER_VERBS_CMD_CREATE_CQ },
+	{ IB_USER_VERBS_CMD_CREATE_QP, sizeof(struct ib_uverbs_create_qp),
+	  sizeof(struct ib_uverbs_create_qp_resp), false, 2, IB_USER_VERBS_CMD_DESTROY_QP },
+	{ IB_USER_VERBS_CMD_DESTROY_QP, sizeof(struct ib_uverbs_destroy_qp),
+	  sizeof(struct ib_uverbs_destroy_qp_resp), true, 0, 0, IB_USER_VERBS_CMD_CREATE_QP },
+	{ IB_USER_VERBS_CMD_MODIFY_QP, sizeof(struct ib_uverbs_modify_qp) },
+	{ IB_USER_VERBS_CMD_QUERY_QP, sizeof(struct ib_uverbs_query_qp),
+	  sizeof(struct ib_uverbs_query_qp_resp) },
+	{ IB_USER_VERBS_CMD_POST_SEND, sizeof(struct ib_uverbs_post_send),
+	  sizeof(struct ib_uverbs_post_send_resp), true, 0, 0, 0, hyv_fixup_post_send },
+};
+
+static const struct hyv_uverbs_cmd_desc *hyv_uverbs_lookup(u32 command)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(hyv_uverbs_allowed); i++)
+		if (hyv_uverbs_allowed[i].command == command)
+			return &hyv_uverbs_allowed[i];
+	return NULL;
+}
+
+/* The handle a destroy command names: right after its response pointer. */
+struct hyv_uverbs_destroy_cmd {
+	struct ib_uverbs_cmd_hdr hdr;
+	__aligned_u64 response;
+	__u32 handle;
+	__u32 reserved;
+};
+static_assert(sizeof(struct hyv_uverbs_destroy_cmd) ==
+	      sizeof(struct ib_uverbs_cmd_hdr) + sizeof(struct ib_uverbs_destroy_cq));
+static_assert(sizeof(struct hyv_uverbs_destroy_cmd) ==
+	      sizeof(struct ib_uverbs_cmd_hdr) + sizeof(struct ib_uverbs_destroy_qp));
+/* Both create responses start with the new object's handle. */
+static_assert(offsetof(struct ib_uverbs_create_cq_resp, cq_handle) == 0);
+static_assert(offsetof(struct ib_uverbs_create_qp_resp, qp_handle) == 0);
+
+static void hyv_qmap_free(struct hyv_instance *inst, struct hyv_qmap *qm)
+{
+	list_del(&qm->entry);
+	if (!qm->retired)
+		hyv_window_retire(inst, qm->first, qm->npages);
+	hyv_window_unreserve(inst, qm->first, qm->npages);
+	kfree(qm);
+}
+
+/* Rollback: the guest never saw these rings, their window pages are free at once. */
+static void hyv_qmaps_free_object(struct hyv_instance *inst, struct hyv_context *ctx, u32 creator,
+				  u32 handle)
+{
+	struct hyv_qmap *qm, *tmp;
+
+	list_for_each_entry_safe(qm, tmp, &ctx->qmaps, entry)
+		if (!qm->retired && qm->creator == creator && qm->handle == handle)
+			hyv_qmap_free(inst, qm);
+}
+
+/*
+ * The guest destroyed the object: its rings leave the window, but the
+ * window pages stay reserved until the guest releases them
+ * (HYV_OP_WINDOW_RELEASE), when no guest process maps them any more.
+ * Otherwise a process that kept its mapping of a destroyed CQ would see the
+ * ring of the next object placed there, maybe another process's.
+ */
+static void hyv_qmaps_retire_object(struct hyv_instance *inst, struct hyv_context *ctx,
+				    u32 creator, u32 handle)
+{
+	struct hyv_qmap *qm;
+
+	list_for_each_entry(qm, &ctx->qmaps, entry) {
+		if (!qm->retired && qm->creator == creator && qm->handle == handle) {
+			hyv_window_retire(inst, qm->first, qm->npages);
+			qm->retired = true;
+		}
+	}
+}
+
+/* Every ring of a closing context, retired or not. */
+void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx)
+{
+	struct hyv_qmap *qm, *tmp;
+
+	list_for_each_entry_safe(qm, tmp, &ctx->qmaps, entry)
+		hyv_qmap_free(inst, qm);
+}
+
+/* HYV_OP_WINDOW_RELEASE: the retired range at BAR2 byte offset goes back to the window. */
+int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset)
+{
+	struct hyv_qmap *qm;
+
+	if (!PAGE_ALIGNED(offset) || offset >= HYV_BAR2_SIZE)
+		return -EINVAL;
+	list_for_each_entry(qm, &ctx->qmaps, entry) {
+		if (qm->first != offset >> PAGE_SHIFT)
+			continue;
+		if (!qm->retired)
+			return -EBUSY;
+		hyv_qmap_free(inst, qm);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Places the ring that mi describes (offset in the host uverbs file's mmap
+ * space) in BAR2 and rewrites mi->offset to its BAR2 byte offset. An unused
+ * mminfo (size 0: the RQ of a QP on an SRQ) is left alone.
+ */
+static int hyv_map_ring(struct hyv_instance *inst, struct hyv_context *ctx, u32 creator,
+			u32 handle, struct mminfo *mi)
+{
+	u64 offset = mi->offset;
+	u32 size = mi->size, npages, first;
+	struct page **pages;
+	struct hyv_qmap *qm;
+	unsigned long addr;
+	int got, ret;
+
+	if (!size)
+		return 0;
+	if (!PAGE_ALIGNED(size) || !PAGE_ALIGNED(offset))
+		return -EPROTO;
+	/* Larger than the whole window: the guest asked for a ring it cannot have. */
+	if (size > HYV_BAR2_SIZE)
+		return -ENOSPC;
+	npages = size >> PAGE_SHIFT;
+
+	qm = kzalloc(sizeof(*qm), GFP_KERNEL);
+	pages = kcalloc(npages, sizeof(*pages), GFP_KERNEL);
+	if (!qm || !pages) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+
+	/* The hidden mapping: the provider's own mmap of the ring, in QEMU's mm. */
+	addr = vm_mmap(ctx->uverbs, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, offset);
+	if (IS_ERR_VALUE(addr)) {
+		ret = (int)addr;
+		goto err_free;
+	}
+	got = get_user_pages_fast(addr, npages, FOLL_WRITE, pages);
+	/* The page references keep the ring; the provider frees it when both are gone. */
+	vm_munmap(addr, size);
+	if (got != npages) {
+		ret = got < 0 ? got : -EFAULT;
+		goto err_put;
+	}
+
+	ret = hyv_window_alloc(inst, pages, npages, &first);
+	if (ret)
+		goto err_put;
+	qm->creator = creator;
+	qm->handle = handle;
+	qm->first = first;
+	qm->npages = npages;
+	list_add(&qm->entry, &ctx->qmaps);
+	mi->offset = (u64)first << PAGE_SHIFT;
+	kfree(pages);
+	return 0;
+
+err_put:
+	while (got > 0)
+		put_page(pages[--got]);
+err_free:
+	kfree(pages);
+	kfree(qm);
+	return ret;
+}
+
+/* Rollback of a create whose rings could not be mapped. */
+static void hyv_uverbs_destroy(struct hyv_instance *inst, struct hyv_context *ctx,
+			       const struct hyv_uverbs_cmd_desc *create, u32 handle)
+{
+	const struct hyv_uverbs_cmd_desc *desc = hyv_uverbs_lookup(create->destroy);
+	struct hyv_uverbs_destroy_cmd c = {
+		.hdr = { .command = create->destroy, .in_words = sizeof(c) / 4,
+			 .out_words = desc->resp_size / 4 },
+		.handle = handle,
+	};
+	u8 resp[sizeof(struct ib_uverbs_destroy_cq_resp)];
+	ssize_t ret;
+
+	BUILD_BUG_ON(sizeof(resp) < sizeof(struct ib_uverbs_destroy_qp_resp));
+	ret = hyv_context_run(ctx, (u8 *)&c, sizeof(c), resp, desc->resp_size);
+	if (ret < 0)
+		dev_warn(&inst->mdev->dev, "rollback of uverbs command %u: destroy of handle %u failed: %zd\n",
+			 create->command, handle, ret);
+	hyv_qmaps_free_object(inst, ctx, create->command, handle);
+}
+
+static int hyv_map_rings(struct hyv_instance *inst, struct hyv_context *ctx,
+			 const struct hyv_uverbs_cmd_desc *desc, u8 *resp)
+{
+	struct mminfo *mi = (struct mminfo *)(resp + desc->resp_size);
+	u32 handle, i;
+	int ret;
+
+	memcpy(&handle, resp, sizeof(handle));
+	for (i = 0; i < desc->nr_mminfo; i++) {
+		ret = hyv_map_ring(inst, ctx, desc->command, handle, &mi[i]);
+		if (ret) {
+			hyv_uverbs_destroy(inst, ctx, desc, handle);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * GET_CONTEXT installs the context's async event file in QEMU's fd table;
+ * guests get their events another way, so the fd is closed again (the
+ * context keeps its own reference). Checked to be that file before closing.
+ */
+#define HYV_ASYNC_FILE_NAME "[infinibandevent]"
+
+static void hyv_close_async_fd(struct hyv_instance *inst, u32 fd)
+{
+	struct file *f = fget(fd);
+	bool ours;
+
+	if (!f)
+		return;
+	ours = !strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME);
+	fput(f);
+	if (ours)
+		close_fd(fd);
+	else
+		dev_warn(&inst->mdev->dev, "GET_CONTEXT returned fd %u that is not an async event file\n",
+			 fd);
+}
+
+/*
+ * payload: in_len bytes in the uverbs write ABI, from the guest; resp:
+ * out_len bytes. Returns the response length or a negative errno.
+ */
+ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
+			 u32 in_len, u8 *resp, u32 out_len)
+{
+	const struct hyv_uverbs_cmd_desc *desc;
+	struct ib_uverbs_cmd_hdr hdr;
+	u32 body_len, resp_size;
+	u32 handle;
+	ssize_t ret;
+	int err;
+
+	if (current->mm != ctx->mm)
+		return -EPERM;
+	if (in_len < sizeof(hdr))
+		return -EINVAL;
+	memcpy(&hdr, payload, sizeof(hdr));
+	desc = hyv_uverbs_lookup(hdr.command);
+	if (!desc)
+		return -EOPNOTSUPP;
+	/* Rings are mapped from rxe's mminfo; other providers' layouts are unknown. */
+	if (desc->nr_mminfo && inst->parent->identity.driver_id != RDMA_DRIVER_RXE)
+		return -EOPNOTSUPP;
+	/* Non-extended commands: in_words counts the whole write, header included. */
+	body_len = in_len - sizeof(hdr);
+	resp_size = (u32)hdr.out_words * 4;
+	if ((u32)hdr.in_words * 4 != in_len || resp_size > out_len)
+		return -EINVAL;
+	if (body_len < desc->req_size || (desc->exact && body_len != desc->req_size))
+		return -EINVAL;
+	if (desc->resp_size) {
+		if (resp_size < desc->resp_size + desc->nr_mminfo * sizeof(struct mminfo))
+			return -EINVAL;
+	} else if (resp_size) {
+		return -EINVAL;
+	}
+	if (desc->fixup) {
+		err = desc->fixup(payload + sizeof(hdr));
+		if (err)
+			return err;
+	}
+
+	ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
+	if (ret < 0)
+		return ret;
+
+	if (desc->nr_mminfo) {
+		err = hyv_map_rings(inst, ctx, desc, resp);
+		if (err)
+			return err;
+	}
+	if (desc->creator) {
+		memcpy(&handle, payload + offsetof(struct hyv_uverbs_destroy_cmd, handle),
+		       sizeof(handle));
+		hyv_qmaps_retire_object(inst, ctx, desc->creator, handle);
+	}
+	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT) {
+		struct ib_uverbs_get_context_resp *r = (void *)resp;
+
+		hyv_close_async_fd(inst, r->async_fd);
+		r->async_fd = 0;
+	}
+	return resp_size;
+}
