@@ -237,7 +237,9 @@ wait_for 20 "hyvd to adopt vm3's declared device" row_is vm3 "$guid1" "inactive 
 mdev3=$(mdev_of vm3 "$guid1")
 inactive_has() { virsh dumpxml --inactive "$1" | grep -Eq "$2"; }
 wait_for 20 "hyvd to complete vm3's definition" inactive_has vm3 "uuid='$mdev3'"
-inactive_has vm3 "guid=.$guid1. mdev=.$mdev3. qps=.64." || fail "metadata not completed: $(virsh dumpxml --inactive vm3)"
+# The hostdev and the metadata are two separate updates of the definition: wait for both.
+wait_for 20 "hyvd to complete vm3's metadata (guid, mdev, default quotas)" \
+  inactive_has vm3 "guid=.$guid1. mdev=.$mdev3. qps=.64."
 virsh start vm3 >/dev/null || fail "vm3 (hand-written metadata) did not start"
 mdev_exists "$mdev3" || fail "vm3's mdev $mdev3 was not created at start"
 wait_for 20 "hyvd to mark vm3's device attached" row_is vm3 "$guid1" "attached true"
