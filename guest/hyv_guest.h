@@ -112,6 +112,11 @@ int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
 void hyv_mmap_free(struct rdma_user_mmap_entry *entry);
 
+/* hyv_guest_mr.c */
+struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt, int access,
+			      struct ib_udata *udata);
+int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
 /* hyv_guest_verbs.c */
 int hyv_ib_register(struct hyv_dev *hdev);
 void hyv_ib_unregister(struct hyv_dev *hdev);

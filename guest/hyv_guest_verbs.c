@@ -268,17 +268,6 @@ static struct ib_mr *hyv_get_dma_mr(struct ib_pd *ibpd, int access)
 	return ERR_PTR(-EOPNOTSUPP);
 }
 
-static struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt,
-				     int access, struct ib_udata *udata)
-{
-	return ERR_PTR(-EOPNOTSUPP);
-}
-
-static int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
-{
-	return -EOPNOTSUPP;
-}
-
 static const struct ib_device_ops hyv_dev_ops = {
 	.owner = THIS_MODULE,
 	/* driver_id and uverbs_abi_ver are the host's, set per device. */

@@ -126,6 +126,7 @@ int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
 		return -ENOMEM;
 	ctx->inst = inst;
 	INIT_LIST_HEAD(&ctx->qmaps);
+	xa_init(&ctx->mrs);
 	ctx->uverbs = hyv_uverbs_open(inst->parent);
 	if (IS_ERR(ctx->uverbs)) {
 		ret = PTR_ERR(ctx->uverbs);
@@ -158,6 +159,9 @@ void hyv_context_close(struct hyv_context *ctx)
 {
 	/* Rings leave BAR2 first; the file's release then destroys the objects. */
 	hyv_uverbs_context_release(ctx->inst, ctx);
+	/* Whatever the guest left (PDs, CQs, QPs, MRs) dies with the file below. */
+	hyv_quota_release_context(ctx);
+	xa_destroy(&ctx->mrs);
 	if (current->mm == ctx->mm)
 		vm_munmap(ctx->scratch, HYV_CONTEXT_SCRATCH_SIZE);
 	mmdrop(ctx->mm);

@@ -150,6 +150,20 @@ static int hyv_op_window_release(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	return hyv_uverbs_window_release(inst, ctx, le64_to_cpu(r.offset));
 }
 
+static int hyv_op_reg_mr(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	int ret;
+
+	if (!ctx)
+		return -EINVAL;
+	ret = hyv_mr_register(inst, ctx, cmd->payload, cmd->in_len, cmd->resp, cmd->out_len);
+	if (ret)
+		return ret;
+	cmd->resp_len = sizeof(struct hyv_reg_mr_resp);
+	return 0;
+}
+
 static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	switch (cmd->op) {
@@ -165,6 +179,8 @@ static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 		return hyv_op_query_pkey(inst, cmd);
 	case HYV_OP_WINDOW_RELEASE:
 		return hyv_op_window_release(inst, cmd);
+	case HYV_OP_REG_MR:
+		return hyv_op_reg_mr(inst, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}

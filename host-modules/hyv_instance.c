@@ -220,6 +220,8 @@ static void hyv_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
 
 	dev_dbg(&inst->mdev->dev, "guest RAM %#llx+%#llx unmapped\n", iova, length);
+	/* VFIO wants no pins left in the range; only a running REG_MR holds any. */
+	hyv_mr_pins_wait(inst);
 }
 
 static int hyv_vfio_init(struct vfio_device *vdev)
@@ -232,6 +234,8 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	mutex_init(&inst->lock);
 	hyv_window_init(inst);
 	hyv_ctrl_init(inst);
+	hyv_quota_init(inst);
+	mutex_init(&inst->pin_lock);
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
 	hyv_pci_config_init(inst);
@@ -412,6 +416,7 @@ static const struct attribute_group hyv_instance_group = {
 
 const struct attribute_group *hyv_instance_groups[] = {
 	&hyv_instance_group,
+	&hyv_quota_group,
 	NULL,
 };
 

@@ -12,6 +12,7 @@
 #include <linux/mutex.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
+#include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
 #include <hyv/hyv_abi.h>
@@ -90,6 +91,22 @@ struct hyv_irqs {
 	struct eventfd_ctx *err;
 };
 
+/* Host objects under a per-instance quota (hyv_quota.c). */
+enum hyv_resource {
+	HYV_RES_PD,
+	HYV_RES_CQ,
+	HYV_RES_QP,
+	HYV_RES_MR,
+	HYV_RES_PINNED,		/* bytes of guest memory pinned by MRs */
+	HYV_RES_COUNT,
+};
+
+/* used: under ctrl.lock (commands); limit: set through sysfs at any time. */
+struct hyv_quota {
+	u64 limit[HYV_RES_COUNT];
+	u64 used[HYV_RES_COUNT];
+};
+
 /*
  * A host context: the host device's uverbs file opened in QEMU's context for
  * one guest context, and a scratch page in QEMU's address space that carries
@@ -101,6 +118,8 @@ struct hyv_context {
 	struct file *uverbs;
 	struct mm_struct *mm;		/* QEMU's, mmgrab()ed; scratch lives there */
 	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
+	u64 used[HYV_RES_COUNT];	/* this context's share of the instance's quota */
+	struct xarray mrs;		/* MR handle -> xa_mk_value(pinned bytes) */
 };
 
 /*
@@ -146,6 +165,12 @@ struct hyv_instance {
 
 	struct hyv_window window;	/* own lock */
 	struct hyv_ctrl ctrl;
+	struct hyv_quota quota;
+	/*
+	 * Held while an MR registration holds VFIO pins on guest pages; VFIO's
+	 * dma_unmap callback waits on it, so a guest RAM unmap never finds pins.
+	 */
+	struct mutex pin_lock;
 	struct hyv_counters counters;
 };
 
@@ -202,6 +227,22 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 			 u32 in_len, u8 *resp, u32 out_len);
 void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx);
 int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset);
+
+/* hyv_quota.c */
+void hyv_quota_init(struct hyv_instance *inst);
+int hyv_quota_check(struct hyv_instance *inst, enum hyv_resource res, u64 amount);
+void hyv_quota_add(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
+void hyv_quota_sub(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
+void hyv_quota_release_context(struct hyv_context *ctx);
+int hyv_quota_check_command(struct hyv_instance *inst, u32 command);
+void hyv_quota_account_command(struct hyv_context *ctx, u32 command);
+extern const struct attribute_group hyv_quota_group;
+
+/* hyv_mr.c: zero-copy memory registration */
+int hyv_mr_register(struct hyv_instance *inst, struct hyv_context *ctx, const u8 *payload,
+		    u32 in_len, u8 *resp, u32 out_len);
+void hyv_mr_forget(struct hyv_context *ctx, u32 handle);
+void hyv_mr_pins_wait(struct hyv_instance *inst);
 
 /* hyv_irq.c */
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);

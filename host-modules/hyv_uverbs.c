@@ -103,6 +103,8 @@ static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	{ IB_USER_VERBS_CMD_MODIFY_QP, sizeof(struct ib_uverbs_modify_qp) },
 	{ IB_USER_VERBS_CMD_QUERY_QP, sizeof(struct ib_uverbs_query_qp),
 	  sizeof(struct ib_uverbs_query_qp_resp) },
+	/* REG_MR is HYV_OP_REG_MR (hyv_mr.c): the guest never names the range. */
+	{ IB_USER_VERBS_CMD_DEREG_MR, sizeof(struct ib_uverbs_dereg_mr), 0, true },
 	{ IB_USER_VERBS_CMD_POST_SEND, sizeof(struct ib_uverbs_post_send),
 	  sizeof(struct ib_uverbs_post_send_resp), true, 0, 0, 0, hyv_fixup_post_send },
 };
@@ -370,6 +372,9 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		if (err)
 			return err;
 	}
+	err = hyv_quota_check_command(inst, hdr.command);
+	if (err)
+		return err;
 
 	ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
 	if (ret < 0)
@@ -379,6 +384,12 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		err = hyv_map_rings(inst, ctx, desc, resp);
 		if (err)
 			return err;
+	}
+	hyv_quota_account_command(ctx, hdr.command);
+	if (hdr.command == IB_USER_VERBS_CMD_DEREG_MR) {
+		struct ib_uverbs_dereg_mr *c = (void *)(payload + sizeof(hdr));
+
+		hyv_mr_forget(ctx, c->mr_handle);
 	}
 	if (desc->creator) {
 		memcpy(&handle, payload + offsetof(struct hyv_uverbs_destroy_cmd, handle),

@@ -128,6 +128,12 @@ enum hyv_cmd_op {
 	 * guest process maps it any more: the host may place another ring there.
 	 * Until then the range stays reserved (and reads as zeroes). */
 	HYV_OP_WINDOW_RELEASE = 6,
+	/* struct hyv_reg_mr, then nr_lists __le64 list addresses ->
+	 * struct hyv_reg_mr_resp. Registers the guest pages the lists name as
+	 * one memory region of context ctx, in place: the host device reads and
+	 * writes those very pages (zero copy). Released with the uverbs
+	 * DEREG_MR command or with the context. */
+	HYV_OP_REG_MR = 7,
 };
 
 struct hyv_cmd_hdr {
@@ -168,6 +174,38 @@ struct hyv_pkey_entry {
 
 struct hyv_window_release {
 	__le64 offset;		/* BAR2 byte offset the host returned for the ring */
+};
+
+/*
+ * Memory registration. Guest and host pages are HYV_PAGE_SIZE bytes. The
+ * buffer [start, start + length) covers npages guest pages; their DMA
+ * (guest-physical) addresses are listed, in order, in list pages of
+ * HYV_MR_LIST_ENTRIES __le64 each (the last one partly used), and the
+ * command carries the list pages' own addresses. The host needs only the
+ * offset of start in its first page; it never uses a guest virtual address.
+ */
+#define HYV_PAGE_SIZE 4096u
+#define HYV_MR_LIST_ENTRIES (HYV_PAGE_SIZE / sizeof(__le64))
+/* Bounds one command's size (HYV_CMD_MAX_LEN): at most 512 MiB per region. */
+#define HYV_MR_MAX_LISTS 256u
+#define HYV_MR_MAX_PAGES (HYV_MR_MAX_LISTS * HYV_MR_LIST_ENTRIES)
+
+struct hyv_reg_mr {
+	__le64 start;		/* guest virtual address: its page offset matters */
+	__le64 length;		/* bytes, at least 1 */
+	__le64 hca_va;		/* the address work requests use for this region */
+	__le32 pd_handle;	/* host handle of the protection domain */
+	__le32 access_flags;	/* IB_UVERBS_ACCESS_* (no on-demand paging) */
+	__le32 npages;		/* pages covering [start, start + length) */
+	__le32 nr_lists;	/* DIV_ROUND_UP(npages, HYV_MR_LIST_ENTRIES) */
+	__le64 lists[];		/* DMA addresses of the list pages */
+};
+
+struct hyv_reg_mr_resp {
+	__le32 mr_handle;	/* host uverbs handle, for DEREG_MR */
+	__le32 lkey;
+	__le32 rkey;
+	__le32 reserved;
 };
 
 #endif /* HYV_ABI_H */
