@@ -21,35 +21,12 @@
  * exit 0: all worked; 1: a step failed (printed); 2: usage.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#define VERBS_PROG "qp_loop"
+#include "verbs_common.h"
 
-#include <infiniband/verbs.h>
-
-#define PORT 1
 #define CQE 16
 #define WRS 4
 #define RXE_CQE_LOG2 7		/* sizeof(struct rxe_cqe) = 128 */
-#define HOP_LIMIT 64
-#define MIN_RNR_TIMER 12
-#define TIMEOUT 14
-#define RETRIES 7
-/* Two levels of TCG on a busy machine: completions can take seconds. */
-#define POLL_SECONDS 300
-
-#define CHECK(cond, ...)                                    \
-	do {                                                \
-		if (!(cond)) {                              \
-			fprintf(stderr, "qp_loop: FAIL: "); \
-			fprintf(stderr, __VA_ARGS__);       \
-			fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); \
-			exit(1);                            \
-		}                                           \
-	} while (0)
 
 /* rxe's queue header, the start of every ring page set (rdma/rdma_user_rxe.h). */
 struct ring_header {
@@ -82,82 +59,6 @@ static int find_cq_ring(uint32_t cqe)
 	return found;
 }
 
-static void to_rts(struct ibv_qp *qp, uint32_t remote_qpn, const union ibv_gid *gid, int gid_index)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT, .pkey_index = 0, .port_num = PORT,
-		.qp_access_flags = 0,
-	};
-
-	CHECK(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-			     IBV_QP_ACCESS_FLAGS), "QP %u to INIT", qp->qp_num);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = remote_qpn;
-	a.rq_psn = 0;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = MIN_RNR_TIMER;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = *gid;
-	a.ah_attr.grh.sgid_index = gid_index;
-	a.ah_attr.grh.hop_limit = HOP_LIMIT;
-	a.ah_attr.port_num = PORT;
-	CHECK(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-			     IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER),
-	      "QP %u to RTR", qp->qp_num);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = TIMEOUT;
-	a.retry_cnt = RETRIES;
-	a.rnr_retry = RETRIES;
-	a.sq_psn = 0;
-	a.max_rd_atomic = 1;
-	CHECK(!ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC),
-	      "QP %u to RTS", qp->qp_num);
-}
-
-static void post_recv0(struct ibv_qp *qp)
-{
-	struct ibv_recv_wr wr = { .wr_id = qp->qp_num, .num_sge = 0 }, *bad;
-	int rc = ibv_post_recv(qp, &wr, &bad);
-
-	errno = rc;
-	CHECK(!rc, "post_recv on QP %u", qp->qp_num);
-}
-
-static void post_send0(struct ibv_qp *qp)
-{
-	struct ibv_send_wr wr = { .wr_id = qp->qp_num, .num_sge = 0, .opcode = IBV_WR_SEND,
-				  .send_flags = IBV_SEND_SIGNALED }, *bad;
-	int rc = ibv_post_send(qp, &wr, &bad);
-
-	errno = rc;
-	CHECK(!rc, "post_send on QP %u", qp->qp_num);
-}
-
-/* Polls one successful completion of the given opcode. */
-static void wait_wc(struct ibv_cq *cq, enum ibv_wc_opcode opcode)
-{
-	time_t deadline = time(NULL) + POLL_SECONDS;
-	struct ibv_wc wc;
-	int n;
-
-	for (;;) {
-		n = ibv_poll_cq(cq, 1, &wc);
-		CHECK(n >= 0, "poll_cq");
-		if (n) {
-			CHECK(wc.status == IBV_WC_SUCCESS, "completion wr_id %" PRIu64 " status %s",
-			      wc.wr_id, ibv_wc_status_str(wc.status));
-			CHECK(wc.opcode == opcode, "completion opcode %d, expected %d", wc.opcode,
-			      opcode);
-			return;
-		}
-		CHECK(time(NULL) < deadline, "no completion in %d s", POLL_SECONDS);
-	}
-}
-
 /* One QP of a two-process exchange: serve sends first, join answers. */
 static void peer(struct ibv_pd *pd, struct ibv_cq *cq, const struct ibv_qp_init_attr *qia,
 		 const union ibv_gid *gid, int gid_index, int serve, uint32_t remote)
@@ -172,7 +73,7 @@ static void peer(struct ibv_pd *pd, struct ibv_cq *cq, const struct ibv_qp_init_
 		fflush(stdout);
 		CHECK(scanf("%u", &got) == 1, "reading the peer's QPN");
 		remote = got;
-		to_rts(qp, remote, gid, gid_index);
+		to_rts(qp, remote, gid, gid_index, 0);
 		post_recv0(qp);
 		post_send0(qp);
 		wait_wc(cq, IBV_WC_SEND);
@@ -180,7 +81,7 @@ static void peer(struct ibv_pd *pd, struct ibv_cq *cq, const struct ibv_qp_init_
 		wait_wc(cq, IBV_WC_RECV);
 		printf("qp_loop: SEND QP %u -> QP %u received\n", remote, qp->qp_num);
 	} else {
-		to_rts(qp, remote, gid, gid_index);
+		to_rts(qp, remote, gid, gid_index, 0);
 		post_recv0(qp);
 		printf("qp_loop: QPN %u ready\n", qp->qp_num);
 		fflush(stdout);
@@ -240,8 +141,7 @@ int main(int argc, char **argv)
 		.cap = { .max_send_wr = WRS, .max_recv_wr = WRS, .max_send_sge = 1, .max_recv_sge = 1 },
 		.qp_type = IBV_QPT_RC,
 	};
-	struct ibv_device **list;
-	struct ibv_context *ctx = NULL;
+	struct ibv_context *ctx;
 	struct ibv_qp_init_attr got_init;
 	struct ibv_qp_attr got;
 	struct ibv_qp *qp[2];
@@ -258,13 +158,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	gid_index = atoi(argv[2]);
-	list = ibv_get_device_list(NULL);
-	CHECK(list, "ibv_get_device_list");
-	for (i = 0; list[i]; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), argv[1]))
-			ctx = ibv_open_device(list[i]);
-	CHECK(ctx, "open %s", argv[1]);
-	CHECK(!ibv_query_gid(ctx, PORT, gid_index, &gid), "query GID %d", gid_index);
+	ctx = open_device(argv[1], gid_index, &gid);
 	pd = ibv_alloc_pd(ctx);
 	CHECK(pd, "alloc_pd");
 	cq = ibv_create_cq(ctx, CQE, NULL, NULL, 0);
@@ -281,7 +175,6 @@ int main(int argc, char **argv)
 		CHECK(!ibv_destroy_cq(cq), "destroy_cq");
 		CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
 		ibv_close_device(ctx);
-		ibv_free_device_list(list);
 		printf("qp_loop: PASS (%s) on %s\n", serve ? "serve" : "join", argv[1]);
 		return 0;
 	}
@@ -290,8 +183,8 @@ int main(int argc, char **argv)
 		CHECK(qp[i], "create_qp %d", i);
 	}
 	printf("qp_loop: QPs %u and %u\n", qp[0]->qp_num, qp[1]->qp_num);
-	to_rts(qp[0], qp[1]->qp_num, &gid, gid_index);
-	to_rts(qp[1], qp[0]->qp_num, &gid, gid_index);
+	to_rts(qp[0], qp[1]->qp_num, &gid, gid_index, 0);
+	to_rts(qp[1], qp[0]->qp_num, &gid, gid_index, 0);
 	CHECK(!ibv_query_qp(qp[0], &got, IBV_QP_STATE | IBV_QP_DEST_QPN | IBV_QP_AV, &got_init),
 	      "query_qp");
 	CHECK(got.qp_state == IBV_QPS_RTS, "QP %u state %d, expected RTS", qp[0]->qp_num,
@@ -310,7 +203,6 @@ int main(int argc, char **argv)
 	CHECK(!ibv_destroy_cq(cq), "destroy_cq");
 	CHECK(!ibv_dealloc_pd(pd), "dealloc_pd");
 	ibv_close_device(ctx);
-	ibv_free_device_list(list);
 	printf("qp_loop: PASS on %s\n", argv[1]);
 	return 0;
 }
