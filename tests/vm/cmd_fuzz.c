@@ -40,6 +40,7 @@
 
 #include <hyv/hyv_abi.h>
 
+#include "cmd_fuzz.h"
 #include "vfio_mdev.h"
 
 #define PAGE 4096u
@@ -55,14 +56,14 @@
 /* Where vfio mode maps its page in the container: any page-aligned IOVA. */
 #define VFIO_PAGE_IOVA 0x100000ull
 
-static int failures, checks;
+int failures, checks;
 static volatile uint32_t *ctrl;	/* pci mode */
-static int vfio_device = -1;	/* vfio mode */
-static uint8_t *page;
-static uint64_t page_gpa;
+int vfio_device = -1;	/* vfio mode */
+uint8_t *page;
+uint64_t page_gpa;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rng(void)
+uint64_t rng(void)
 {
 	rng_state ^= rng_state << 13;
 	rng_state ^= rng_state >> 7;
@@ -70,13 +71,13 @@ static uint64_t rng(void)
 	return rng_state;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
 	fprintf(stderr, "cmd_fuzz: %s: %s\n", what, strerror(errno));
 	exit(2);
 }
 
-static void expect(int ok, const char *fmt, ...)
+void expect(int ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -119,7 +120,7 @@ static void reg_write(uint32_t off, uint32_t value)
 }
 
 /* Rings the doorbell for a command at gpa, len bytes; returns the status register. */
-static uint32_t ring(uint64_t gpa, uint32_t len)
+uint32_t ring(uint64_t gpa, uint32_t len)
 {
 	reg_write(HYV_CTRL_CMD_ADDR_LO, (uint32_t)gpa);
 	reg_write(HYV_CTRL_CMD_ADDR_HI, (uint32_t)(gpa >> 32));
@@ -128,18 +129,18 @@ static uint32_t ring(uint64_t gpa, uint32_t len)
 	return reg_read(HYV_CTRL_STATUS);
 }
 
-static struct hyv_cmd_hdr *hdr(void)
+struct hyv_cmd_hdr *hdr(void)
 {
 	return (struct hyv_cmd_hdr *)page;
 }
 
-static uint32_t resp_off(uint32_t in_len)
+uint32_t resp_off(uint32_t in_len)
 {
 	return sizeof(struct hyv_cmd_hdr) + ((in_len + HYV_CMD_ALIGN - 1) & ~(HYV_CMD_ALIGN - 1));
 }
 
 /* Lays out a command in the page (payload copied in) and runs it. */
-static uint32_t run(uint32_t op, uint32_t ctx, const void *in, uint32_t in_len, uint32_t out_len)
+uint32_t run(uint32_t op, uint32_t ctx, const void *in, uint32_t in_len, uint32_t out_len)
 {
 	memset(page, 0, PAGE);
 	hdr()->op = htole32(op);
@@ -153,7 +154,7 @@ static uint32_t run(uint32_t op, uint32_t ctx, const void *in, uint32_t in_len, 
 }
 
 /* Expects status err in the register and in the header the host wrote. */
-static void expect_status(uint32_t got, uint32_t err, const char *what)
+void expect_status(uint32_t got, uint32_t err, const char *what)
 {
 	expect(got == err, "%s: status %u, expected %u", what, got, err);
 	expect(le32toh(hdr()->status) == err, "%s: header status %u, expected %u", what,
@@ -187,7 +188,7 @@ static uint32_t query_port(uint32_t ctx, uint8_t port, uint16_t in_words, uint16
 	return run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c), out_len);
 }
 
-static uint32_t ctx_open(uint32_t *ctx)
+uint32_t ctx_open(uint32_t *ctx)
 {
 	uint32_t st = run(HYV_OP_CTX_OPEN, 0, NULL, 0, 0);
 
@@ -195,7 +196,7 @@ static uint32_t ctx_open(uint32_t *ctx)
 	return st;
 }
 
-static void get_context(uint32_t ctx)
+void get_context(uint32_t ctx)
 {
 	struct uverbs_get_context_cmd c = { .hdr = { .command = IB_USER_VERBS_CMD_GET_CONTEXT, .in_words = sizeof(c) / 4,
 			 .out_words = sizeof(struct ib_uverbs_get_context_resp) / 4 } };
@@ -205,10 +206,11 @@ static void get_context(uint32_t ctx)
 }
 
 /* vfio mode: the process is QEMU; its page is "guest RAM" at VFIO_PAGE_IOVA. */
+static int container = -1;	/* vfio mode: the VFIO container, for more guest RAM */
+
 static void setup_vfio(const char *uuid)
 {
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	int container;
 
 	vfio_device = vfio_open_mdev(uuid, &container, die);
 
@@ -395,7 +397,7 @@ struct uverbs_destroy_cmd {
 };
 
 /* A uverbs write command: header (word counts from the sizes), then body. */
-static uint32_t run_uverbs(uint32_t ctx, uint32_t command, const void *body, uint32_t body_len,
+uint32_t run_uverbs(uint32_t ctx, uint32_t command, const void *body, uint32_t body_len,
 			   uint32_t out_len)
 {
 	uint8_t buf[512];
@@ -409,7 +411,7 @@ static uint32_t run_uverbs(uint32_t ctx, uint32_t command, const void *body, uin
 }
 
 /* Where run_uverbs() finds the response of a body_len command. */
-static void *uverbs_resp(uint32_t body_len)
+void *uverbs_resp(uint32_t body_len)
 {
 	return page + resp_off(sizeof(struct ib_uverbs_cmd_hdr) + body_len);
 }
@@ -474,7 +476,7 @@ static int page_is_private(uint64_t offset)
 	return q->log2_elem_size == 0 && q->index_mask == 0;
 }
 
-static uint32_t alloc_pd(uint32_t ctx, uint32_t *pd)
+uint32_t alloc_pd(uint32_t ctx, uint32_t *pd)
 {
 	struct ib_uverbs_alloc_pd c = { .response = 0x4141414141414141ull };
 	uint32_t st = run_uverbs(ctx, IB_USER_VERBS_CMD_ALLOC_PD, &c, sizeof(c),
@@ -675,10 +677,10 @@ static void random_commands(void)
 		IB_USER_VERBS_CMD_REG_MR, IB_USER_VERBS_CMD_CREATE_QP,
 		IB_USER_VERBS_CMD_DESTROY_CQ, IB_USER_VERBS_CMD_DESTROY_QP,
 		IB_USER_VERBS_CMD_MODIFY_QP, IB_USER_VERBS_CMD_QUERY_QP,
-		IB_USER_VERBS_CMD_POST_SEND,
+		IB_USER_VERBS_CMD_POST_SEND, IB_USER_VERBS_CMD_DEREG_MR,
 	};
 	static const uint32_t ops[] = { HYV_OP_UVERBS_WRITE, HYV_OP_QUERY_GID, HYV_OP_QUERY_PKEY,
-					0, 6, 0xffffffff };
+					0, HYV_OP_WINDOW_RELEASE, HYV_OP_REG_MR, 0xffffffff };
 	uint32_t ctx, ok = 0, rejected = 0;
 	int i;
 
@@ -697,7 +699,7 @@ static void random_commands(void)
 		memset(page, 0, PAGE);
 		for (uint32_t j = 0; j < PAGE; j++)
 			page[j] = (uint8_t)rng();
-		hdr()->op = htole32(ops[rng() % 6]);
+		hdr()->op = htole32(ops[rng() % (sizeof(ops) / sizeof(ops[0]))]);
 		hdr()->ctx = htole32(rng() % 4 ? ctx : (uint32_t)rng());
 		hdr()->in_len = htole32(in_len);
 		hdr()->out_len = htole32(out_len);
@@ -732,8 +734,10 @@ int main(int argc, char **argv)
 	else
 		setup_vfio(argv[2]);
 	directed_checks();
-	if (vfio_device >= 0)
+	if (vfio_device >= 0) {
 		queue_checks();
+		mr_checks(container, argv[2]);
+	}
 	random_commands();
 	printf("cmd_fuzz: %d checks, %d failed; commands %u, failed %u\n", checks, failures,
 	       reg_read(HYV_CTRL_COMMANDS), reg_read(HYV_CTRL_FAILED));

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* cmd_fuzz's command channel helpers, shared by its parts (cmd_fuzz.c, cmd_fuzz_mr.c). */
+#ifndef HYV_TEST_CMD_FUZZ_H
+#define HYV_TEST_CMD_FUZZ_H
+
+#include <stdint.h>
+
+#include <hyv/hyv_abi.h>
+
+extern int failures, checks;
+extern uint8_t *page;		/* the command page */
+extern uint64_t page_gpa;	/* its guest-physical address */
+extern int vfio_device;		/* vfio mode: the device fd; pci mode: -1 */
+
+uint64_t rng(void);
+void die(const char *what);
+void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct hyv_cmd_hdr *hdr(void);
+uint32_t resp_off(uint32_t in_len);
+uint32_t ring(uint64_t gpa, uint32_t len);
+uint32_t run(uint32_t op, uint32_t ctx, const void *in, uint32_t in_len, uint32_t out_len);
+void expect_status(uint32_t got, uint32_t err, const char *what);
+uint32_t ctx_open(uint32_t *ctx);
+void get_context(uint32_t ctx);
+uint32_t run_uverbs(uint32_t ctx, uint32_t command, const void *body, uint32_t body_len,
+		    uint32_t out_len);
+void *uverbs_resp(uint32_t body_len);
+uint32_t alloc_pd(uint32_t ctx, uint32_t *pd);
+
+/* cmd_fuzz_mr.c: vfio mode only */
+void mr_checks(int container, const char *uuid);
+
+#endif /* HYV_TEST_CMD_FUZZ_H */

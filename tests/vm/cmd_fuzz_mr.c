@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * cmd_fuzz, vfio mode: memory registration (HYV_OP_REG_MR) and the
+ * per-instance quotas. Besides the command page, the process maps two more
+ * regions of "guest RAM" into the VFIO container: shared memfd pages, which
+ * the host can register in place, and anonymous pages, which it must refuse.
+ * Each case checks the status and, through the instance's quota/ directory
+ * in sysfs, that nothing stays pinned or counted after a failure.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include <rdma/ib_user_ioctl_verbs.h>
+#include <rdma/ib_user_verbs.h>
+
+#include "cmd_fuzz.h"
+
+#define PAGE HYV_PAGE_SIZE
+/* Shared guest RAM: enough for a registration that needs two list pages. */
+#define SHM_PAGES 1024u
+#define SHM_IOVA 0x40000000ull
+#define ANON_PAGES 4u
+#define ANON_IOVA 0x50000000ull
+/* The last pages of shared RAM hold the page lists. */
+#define LIST_PAGE(i) (SHM_PAGES - 1 - (i))
+#define TWO_LIST_PAGES (HYV_MR_LIST_ENTRIES + 88)
+#define SMALL_PAGES 8u
+#define START_OFFSET 0x123u
+#define ACCESS (IB_UVERBS_ACCESS_LOCAL_WRITE | IB_UVERBS_ACCESS_REMOTE_WRITE)
+#define UNMAPPED_IOVA (1ull << 45)
+
+static uint8_t *shm;
+static const char *mdev_uuid;
+
+static uint64_t shm_gpa(uint32_t page_index)
+{
+	return SHM_IOVA + (uint64_t)page_index * PAGE;
+}
+
+static void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
+{
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+	void *ram;
+
+	ram = mmap(NULL, (size_t)pages * PAGE, PROT_READ | PROT_WRITE,
+		   fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, fd, 0);
+	if (ram == MAP_FAILED)
+		die("mmap guest RAM");
+	memset(ram, 0, (size_t)pages * PAGE);
+	map.vaddr = (uintptr_t)ram;
+	map.size = (uint64_t)pages * PAGE;
+	map.iova = iova;
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+		die("VFIO_IOMMU_MAP_DMA guest RAM");
+	return ram;
+}
+
+static uint64_t quota_read(const char *name)
+{
+	char path[256], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/quota/%s", mdev_uuid, name);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		die(path);
+	fclose(f);
+	return strtoull(buf, NULL, 0);
+}
+
+static void quota_write(const char *name, uint64_t value)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/quota/%s", mdev_uuid, name);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%" PRIu64 "\n", value) < 0 || fclose(f))
+		die(path);
+}
+
+static void expect_usage(uint64_t mrs, uint64_t pinned_pages, const char *what)
+{
+	uint64_t got_mrs = quota_read("mrs"), got_pinned = quota_read("pinned_bytes");
+
+	expect(got_mrs == mrs && got_pinned == pinned_pages * PAGE,
+	       "%s: quota/mrs %" PRIu64 " pinned_bytes %" PRIu64 ", expected %" PRIu64 " and %" PRIu64,
+	       what, got_mrs, got_pinned, mrs, pinned_pages * PAGE);
+}
+
+/* A registration as the guest driver builds it; the fields are the test's to spoil. */
+struct reg_mr {
+	struct hyv_reg_mr req;
+	uint64_t lists[HYV_MR_MAX_LISTS];
+	uint32_t extra_lists;	/* list addresses beyond nr_lists in the payload */
+	uint32_t out_len;
+};
+
+/* Lays out npages page addresses in the list pages and describes them. */
+static void reg_mr_init(struct reg_mr *r, uint32_t pd, const uint64_t *gpas, uint32_t npages)
+{
+	uint32_t lists = (npages + HYV_MR_LIST_ENTRIES - 1) / HYV_MR_LIST_ENTRIES, i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < npages; i++)
+		((uint64_t *)(shm + (size_t)LIST_PAGE(i / HYV_MR_LIST_ENTRIES) * PAGE))
+			[i % HYV_MR_LIST_ENTRIES] = htole64(gpas[i]);
+	for (i = 0; i < lists; i++)
+		r->lists[i] = htole64(shm_gpa(LIST_PAGE(i)));
+	r->req.start = htole64(0x7f0000000000ull + START_OFFSET);
+	r->req.length = htole64((uint64_t)npages * PAGE - START_OFFSET - 1);
+	r->req.hca_va = r->req.start;
+	r->req.pd_handle = htole32(pd);
+	r->req.access_flags = htole32(ACCESS);
+	r->req.npages = htole32(npages);
+	r->req.nr_lists = htole32(lists);
+	r->out_len = sizeof(struct hyv_reg_mr_resp);
+}
+
+static uint32_t reg_mr_run(uint32_t ctx, const struct reg_mr *r, struct hyv_reg_mr_resp *resp)
+{
+	uint8_t buf[sizeof(r->req) + sizeof(r->lists)];
+	uint32_t lists = le32toh(r->req.nr_lists) + r->extra_lists, st;
+
+	if (lists > HYV_MR_MAX_LISTS)
+		lists = HYV_MR_MAX_LISTS;
+	memcpy(buf, &r->req, sizeof(r->req));
+	memcpy(buf + sizeof(r->req), r->lists, lists * sizeof(uint64_t));
+	st = run(HYV_OP_REG_MR, ctx, buf, sizeof(r->req) + lists * sizeof(uint64_t), r->out_len);
+	if (resp)
+		memcpy(resp, page + resp_off(sizeof(r->req) + lists * sizeof(uint64_t)),
+		       sizeof(*resp));
+	return st;
+}
+
+static uint32_t dereg_mr(uint32_t ctx, uint32_t handle)
+{
+	struct ib_uverbs_dereg_mr c = { .mr_handle = handle };
+
+	return run_uverbs(ctx, IB_USER_VERBS_CMD_DEREG_MR, &c, sizeof(c), 0);
+}
+
+/* Each malformed registration fails with its errno and leaves nothing behind. */
+static void reg_mr_rejections(uint32_t ctx, uint32_t pd, const uint64_t *gpas)
+{
+	uint64_t bad[SMALL_PAGES];
+	struct reg_mr r;
+
+#define EXPECT_REJECT(err, what, ...)                                       \
+	do {                                                                \
+		reg_mr_init(&r, pd, gpas, SMALL_PAGES);                     \
+		__VA_ARGS__;                                                \
+		expect_status(reg_mr_run(ctx, &r, NULL), err, "REG_MR " what); \
+		expect_usage(0, 0, "after REG_MR " what);                   \
+	} while (0)
+
+	EXPECT_REJECT(EINVAL, "of length 0", r.req.length = 0);
+	EXPECT_REJECT(EINVAL, "with npages one too many", r.req.npages = htole32(SMALL_PAGES + 1));
+	EXPECT_REJECT(EINVAL, "with npages one too few", r.req.npages = htole32(SMALL_PAGES - 1));
+	EXPECT_REJECT(EINVAL, "with nr_lists 2 for 8 pages", r.req.nr_lists = htole32(2));
+	EXPECT_REJECT(EINVAL, "with a list address more than nr_lists", r.extra_lists = 1);
+	EXPECT_REJECT(EINVAL, "beyond HYV_MR_MAX_PAGES",
+		      r.req.npages = htole32(HYV_MR_MAX_PAGES + 1),
+		      r.req.length = htole64((uint64_t)HYV_MR_MAX_PAGES * PAGE));
+	EXPECT_REJECT(EINVAL, "without room for the response", r.out_len = 8);
+	EXPECT_REJECT(EOPNOTSUPP, "with on-demand paging",
+		      r.req.access_flags = htole32(ACCESS | IB_UVERBS_ACCESS_ON_DEMAND));
+	EXPECT_REJECT(EINVAL, "with its list outside guest RAM", r.lists[0] = htole64(UNMAPPED_IOVA));
+	EXPECT_REJECT(EINVAL, "on a bogus PD handle", r.req.pd_handle = htole32(0x7fffffff));
+
+	memcpy(bad, gpas, sizeof(bad));
+	bad[SMALL_PAGES - 1] = UNMAPPED_IOVA;
+	EXPECT_REJECT(EINVAL, "of a page outside guest RAM", reg_mr_init(&r, pd, bad, SMALL_PAGES));
+	bad[SMALL_PAGES - 1] = gpas[SMALL_PAGES - 1] + 8;
+	EXPECT_REJECT(EINVAL, "of an unaligned page", reg_mr_init(&r, pd, bad, SMALL_PAGES));
+	bad[SMALL_PAGES - 1] = ANON_IOVA;
+	EXPECT_REJECT(EOPNOTSUPP, "of anonymous guest RAM", reg_mr_init(&r, pd, bad, SMALL_PAGES));
+	/* The command must name a context of its own. */
+	reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+	expect_status(reg_mr_run(HYV_MAX_CONTEXTS - 1, &r, NULL), EINVAL, "REG_MR on a closed context");
+#undef EXPECT_REJECT
+}
+
+/* Object and pinned-memory quotas: beyond them the verb fails, the host is untouched. */
+static void quota_checks(uint32_t ctx, uint32_t pd, const uint64_t *gpas)
+{
+	uint64_t max_mrs = quota_read("mrs_max"), max_pinned = quota_read("pinned_bytes_max");
+	uint64_t max_pds = quota_read("pds_max");
+	struct hyv_reg_mr_resp resp;
+	struct reg_mr r;
+	uint32_t pd2;
+
+	quota_write("pinned_bytes_max", (SMALL_PAGES - 1) * PAGE);
+	reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+	expect_status(reg_mr_run(ctx, &r, NULL), ENOMEM, "REG_MR beyond the pinned-bytes quota");
+	expect_usage(0, 0, "after REG_MR beyond the pinned-bytes quota");
+	quota_write("pinned_bytes_max", SMALL_PAGES * PAGE);
+	expect_status(reg_mr_run(ctx, &r, &resp), 0, "REG_MR of exactly the pinned-bytes quota");
+	quota_write("pinned_bytes_max", max_pinned);
+
+	quota_write("mrs_max", 1);
+	expect_status(reg_mr_run(ctx, &r, NULL), EAGAIN, "REG_MR beyond the MR quota");
+	expect_usage(1, SMALL_PAGES, "after REG_MR beyond the MR quota");
+	quota_write("mrs_max", max_mrs);
+	expect_status(dereg_mr(ctx, le32toh(resp.mr_handle)), 0, "DEREG_MR of the quota MR");
+
+	quota_write("pds_max", quota_read("pds"));
+	expect_status(alloc_pd(ctx, &pd2), EAGAIN, "ALLOC_PD beyond the PD quota");
+	quota_write("pds_max", max_pds);
+	expect_status(alloc_pd(ctx, &pd2), 0, "ALLOC_PD once the quota is back");
+	printf("cmd_fuzz: quotas: pinned bytes ENOMEM, MRs EAGAIN, PDs EAGAIN\n");
+}
+
+void mr_checks(int container, const char *uuid)
+{
+	uint64_t gpas[TWO_LIST_PAGES];
+	struct hyv_reg_mr_resp resp, big;
+	uint32_t ctx, pd, st, i;
+	uint64_t base_pds;
+	struct reg_mr r;
+	int fd;
+
+	mdev_uuid = uuid;
+	fd = memfd_create("cmd_fuzz-guest-ram", 0);
+	if (fd < 0 || ftruncate(fd, (off_t)SHM_PAGES * PAGE))
+		die("memfd_create");
+	shm = map_guest_ram(container, fd, SHM_PAGES, SHM_IOVA);
+	map_guest_ram(container, -1, ANON_PAGES, ANON_IOVA);
+
+	base_pds = quota_read("pds");
+	expect_status(ctx_open(&ctx), 0, "CTX_OPEN for MRs");
+	get_context(ctx);
+	expect_status(alloc_pd(ctx, &pd), 0, "ALLOC_PD for MRs");
+	expect_usage(0, 0, "before any REG_MR");
+
+	/* Scattered the way guest pages are: in reverse order. */
+	for (i = 0; i < SMALL_PAGES; i++)
+		gpas[i] = shm_gpa(SMALL_PAGES - 1 - i);
+	reg_mr_rejections(ctx, pd, gpas);
+
+	reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+	st = reg_mr_run(ctx, &r, &resp);
+	expect_status(st, 0, "REG_MR of 8 scattered shared pages");
+	expect(!st && resp.lkey && resp.rkey, "REG_MR returned lkey %#x rkey %#x", le32toh(resp.lkey),
+	       le32toh(resp.rkey));
+	expect_usage(1, SMALL_PAGES, "after REG_MR");
+	printf("cmd_fuzz: REG_MR of %u scattered pages: handle %u lkey %#x rkey %#x\n", SMALL_PAGES,
+	       le32toh(resp.mr_handle), le32toh(resp.lkey), le32toh(resp.rkey));
+	expect_status(dereg_mr(ctx, le32toh(resp.mr_handle)), 0, "DEREG_MR");
+	expect_usage(0, 0, "after DEREG_MR");
+	st = dereg_mr(ctx, le32toh(resp.mr_handle));
+	expect(st == EINVAL || st == ENOENT, "DEREG_MR twice: status %u", st);
+
+	quota_checks(ctx, pd, gpas);
+
+	/* Two list pages; left registered for the context close to take. */
+	for (i = 0; i < TWO_LIST_PAGES; i++)
+		gpas[i] = shm_gpa(i);
+	reg_mr_init(&r, pd, gpas, TWO_LIST_PAGES);
+	expect_status(reg_mr_run(ctx, &r, &big), 0, "REG_MR of two list pages");
+	expect_usage(1, TWO_LIST_PAGES, "after REG_MR of two list pages");
+	expect_status(run(HYV_OP_CTX_CLOSE, ctx, NULL, 0, 0), 0, "CTX_CLOSE with an MR left");
+	expect_usage(0, 0, "after CTX_CLOSE");
+	expect(quota_read("pds") == base_pds, "quota/pds %" PRIu64 " after CTX_CLOSE, expected %" PRIu64,
+	       quota_read("pds"), base_pds);
+	printf("cmd_fuzz: REG_MR of %u pages (2 list pages) released with its context\n", (unsigned)
+	       TWO_LIST_PAGES);
+	close(fd);
+}
