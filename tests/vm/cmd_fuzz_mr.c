@@ -177,7 +177,8 @@ static void reg_mr_rejections(uint32_t ctx, uint32_t pd, const uint64_t *gpas)
 	EXPECT_REJECT(EOPNOTSUPP, "with on-demand paging",
 		      r.req.access_flags = htole32(ACCESS | IB_UVERBS_ACCESS_ON_DEMAND));
 	EXPECT_REJECT(EINVAL, "with its list outside guest RAM", r.lists[0] = htole64(UNMAPPED_IOVA));
-	EXPECT_REJECT(EINVAL, "on a bogus PD handle", r.req.pd_handle = htole32(0x7fffffff));
+	/* uverbs: no PD of that handle in the file. */
+	EXPECT_REJECT(ENOENT, "on a bogus PD handle", r.req.pd_handle = htole32(0x7fffffff));
 
 	memcpy(bad, gpas, sizeof(bad));
 	bad[SMALL_PAGES - 1] = UNMAPPED_IOVA;
