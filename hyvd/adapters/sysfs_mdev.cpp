@@ -24,7 +24,8 @@ namespace {
 // The hyv_mdev class directory: every parent of ours appears here (docs/device.md).
 constexpr const char* hyv_class_dir = "class/hyv";
 constexpr const char* mdev_devices_dir = "bus/mdev/devices";
-constexpr const char* instance_attribute_dir = "hyv";
+// The module's per-instance limits: quota/<resource>_max (docs/control-path.md, "Quotas").
+constexpr const char* instance_quota_dir = "quota";
 
 struct QuotaAttribute {
     const char* file;
@@ -125,12 +126,12 @@ Result<void> SysfsMdev::create(const std::string& parent_path, const std::string
 
 Result<void> SysfsMdev::set_quota(const MdevUuid& uuid, const Quota& quota)
 {
-    const fs::path attributes = device_path(uuid) / instance_attribute_dir;
+    const fs::path attributes = device_path(uuid) / instance_quota_dir;
     static constexpr std::array<QuotaAttribute, 4> quota_attributes{{
-        {"quota_qps", nullptr, &Quota::max_qps},
-        {"quota_cqs", nullptr, &Quota::max_cqs},
-        {"quota_mrs", nullptr, &Quota::max_mrs},
-        {"quota_pinned_bytes", &Quota::max_pinned_bytes, nullptr},
+        {"qps_max", nullptr, &Quota::max_qps},
+        {"cqs_max", nullptr, &Quota::max_cqs},
+        {"mrs_max", nullptr, &Quota::max_mrs},
+        {"pinned_bytes_max", &Quota::max_pinned_bytes, nullptr},
     }};
     std::error_code ec;
     if (!fs::exists(device_path(uuid), ec)) {
@@ -141,7 +142,7 @@ Result<void> SysfsMdev::set_quota(const MdevUuid& uuid, const Quota& quota)
         // The module generation that predates quota attributes cannot enforce them; say so
         // loudly rather than failing every attach.
         spdlog::warn("mdev {}: hyv_mdev offers no {} attributes; quota qps={} cqs={} mrs={} pinned={} NOT enforced",
-                     uuid.to_string(), (attributes / "quota_*").string(), quota.max_qps, quota.max_cqs, quota.max_mrs,
+                     uuid.to_string(), (attributes / "*_max").string(), quota.max_qps, quota.max_cqs, quota.max_mrs,
                      quota.max_pinned_bytes);
         return {};
     }

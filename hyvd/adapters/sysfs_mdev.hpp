@@ -2,7 +2,7 @@
 //   create: echo <uuid> > <parent>/mdev_supported_types/<type>/create
 //   remove: echo 1 > <root>/bus/mdev/devices/<uuid>/remove
 //   list:   <root>/bus/mdev/devices/<uuid> whose parent is a hyv_mdev parent (<root>/class/hyv/*)
-//   quota:  <root>/bus/mdev/devices/<uuid>/hyv/quota_* (when the module offers them)
+//   quota:  <root>/bus/mdev/devices/<uuid>/quota/{qps,cqs,mrs,pinned_bytes}_max (when the module offers them)
 // The sysfs root is a constructor argument so the path logic runs against a temp tree in unit
 // tests; the real kernel interface is exercised in the VM tests.
 #pragma once

@@ -138,15 +138,15 @@ TEST_F(FakeSysfs, QuotaIsWrittenWhenTheModuleOffersAttributes)
     const Quota quota{.max_qps = 8, .max_cqs = 16, .max_mrs = 32, .max_pinned_bytes = 1ull << 30};
     // Without quota attributes (this module generation) it is accepted, with a warning.
     ASSERT_TRUE(mdev.set_quota(uuid(), quota).ok());
-    const fs::path attributes = parent_real_ / mdev_text / "hyv";
-    for (const char* file : {"quota_qps", "quota_cqs", "quota_mrs", "quota_pinned_bytes"}) {
+    const fs::path attributes = parent_real_ / mdev_text / "quota";
+    for (const char* file : {"qps_max", "cqs_max", "mrs_max", "pinned_bytes_max"}) {
         write_file(attributes / file, "");
     }
     ASSERT_TRUE(mdev.set_quota(uuid(), quota).ok());
-    EXPECT_EQ(slurp(attributes / "quota_qps"), "8");
-    EXPECT_EQ(slurp(attributes / "quota_cqs"), "16");
-    EXPECT_EQ(slurp(attributes / "quota_mrs"), "32");
-    EXPECT_EQ(slurp(attributes / "quota_pinned_bytes"), "1073741824");
+    EXPECT_EQ(slurp(attributes / "qps_max"), "8");
+    EXPECT_EQ(slurp(attributes / "cqs_max"), "16");
+    EXPECT_EQ(slurp(attributes / "mrs_max"), "32");
+    EXPECT_EQ(slurp(attributes / "pinned_bytes_max"), "1073741824");
 }
 
 TEST_F(FakeSysfs, QuotaOnAnAbsentMdevFails)
