@@ -23,6 +23,14 @@ options:
   --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock)
   --qemu-arg ARG      one extra QEMU argument (repeatable), e.g. --qemu-arg -device --qemu-arg vfio-pci,sysfsdev=...
   --no-hyv            test host without the project's host module loaded
+  --memfd, --no-memfd guest RAM in a shared memfd (-object memory-backend-memfd,share=on, backend id pc.ram),
+                      so its pages are shmem pages a module can map; default on for role guest, off for host
+  --hostfwd SPEC      add hostfwd=SPEC to the VM's slirp netdev (repeatable): the VM's caller connects to a
+                      server in the VM, e.g. tcp:127.0.0.1:18515-:18515; a bare PORT means tcp:127.0.0.1:PORT-:PORT
+  --guestfwd SPEC     add guestfwd=SPEC (repeatable): the VM connects to a server of its caller, e.g.
+                      'tcp:10.0.2.100:18515-cmd:socat - TCP:127.0.0.1:18515' (cmd: spawns one command per
+                      connection); a bare PORT means exactly that with PORT, socat logging to <state dir>/guestfwd.log
+                      Commas in SPEC are escaped for QEMU. restrict=on stays: only these rules get through.
 environment: HYV_BUILD_DIR (default <repo>/build), HYV_VM_DIR (state dirs), HYV_KERNEL_VERSION
 Free PCIe root ports hp0..hp3 are there for hot-plug.
 EOT
@@ -72,8 +80,8 @@ ensure_initramfs() {
   echo "$img"
 }
 
-role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1
-extra=()
+role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1 memfd=
+extra=() netfwd=()
 parse_opts() {
   while [ $# -gt 0 ]; do
     case $1 in
@@ -85,6 +93,9 @@ parse_opts() {
       --qmp) qmp=$2; shift 2 ;;
       --qemu-arg) extra+=("$2"); shift 2 ;;
       --no-hyv) hyvmod=0; shift ;;
+      --memfd) memfd=1; shift ;;
+      --no-memfd) memfd=0; shift ;;
+      --hostfwd|--guestfwd) [ $# -ge 2 ] || die "$1 needs a SPEC"; netfwd+=("${1#--}=$2"); shift 2 ;;
       --) shift; rest=("$@"); return ;;
       -h|--help) usage; exit 0 ;;
       *) die "unknown option $1 (see tools/vm.sh --help)" ;;
@@ -108,13 +119,31 @@ qemu_command() {
   # Test VMs only: no speculation mitigations (PTI's CR3 switch on every syscall flushes TCG's soft TLB)
   # and no crypto self-tests at boot; both cost minutes under two levels of TCG.
   local fast_boot="mitigations=off cryptomgr.notests"
-  cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
+  # Shared memfd RAM for nested guests: shmem pages, which the host module can map again (anonymous RAM
+  # cannot). The backend keeps the default RAM block name pc.ram; -m must equal its size.
+  memfd=${memfd:-$([ "$role" = guest ] && echo 1 || echo 0)}
+  local machine=q35 memobj=()
+  if [ "$memfd" = 1 ]; then
+    machine=q35,memory-backend=pc.ram
+    memobj=(-object "memory-backend-memfd,id=pc.ram,size=${mem}M,share=on")
+  fi
+  # Slirp stays isolated (restrict=on); explicit forwarding rules are not affected by it.
+  local netdev=user,id=n0,restrict=on f spec
+  for f in "${netfwd[@]}"; do
+    spec=${f#*=}
+    case $f in
+      hostfwd=*) [[ $spec =~ ^[0-9]+$ ]] && spec="tcp:127.0.0.1:$spec-:$spec" ;;
+      guestfwd=*) [[ $spec =~ ^[0-9]+$ ]] && spec="tcp:10.0.2.100:$spec-cmd:socat -lf $dir/guestfwd.log - TCP:127.0.0.1:$spec" ;;
+    esac
+    netdev+=",${f%%=*}=${spec//,/,,}"
+  done
+  cmd=(qemu-system-x86_64 -accel tcg -machine "$machine" "${memobj[@]}" -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "/boot/vmlinuz-$kver" -initrd "$img"
     -append "console=ttyS0 panic=-1 quiet $fast_boot hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
-    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0
+    -netdev "$netdev" -device virtio-net-pci,netdev=n0
     -device virtio-serial-pci,id=vser0
     -chardev "socket,id=agent,path=$dir/agent.sock,server=on,wait=off"
     -device virtserialport,chardev=agent,name=hyv.agent
