@@ -4,10 +4,22 @@
  * container, type1 IOMMU on an emulated group), then throws garbage at every
  * region, at odd offsets and sizes, at the BAR2 mapping and at the interrupt
  * ioctls. Out-of-range accesses must fail cleanly; afterwards the instance must
- * still answer config reads with its IDs and identity.
+ * still answer config reads with its IDs and identity (struct hyv_device_config:
+ * ABI, state, node GUID, driver id RXE, the host's uverbs ABI, port count, name).
  *
- * usage: device_fuzz MDEV_UUID EXPECTED_NODE_GUID(hex, host order) [SEED]
+ * usage: device_fuzz MDEV_UUID NODE_GUID_HEX SEED UVERBS_ABI PORTS IBDEV
+ *        (NODE_GUID_HEX in host order; the last three as the host reports them)
  * exit 0: survived and still answering; 1: a check failed; 2: setup failed.
+ *
+ * usage: device_fuzz hold MDEV_UUID [SECONDS]
+ * plays QEMU holding the device while someone removes the mdev: opens it,
+ * arms the request interrupt (VFIO_PCI_REQ_IRQ_INDEX), prints "held", waits
+ * (up to 300 s) for the request, prints "request received (count N)", reads
+ * the vendor/device IDs through the fd (the instance must still answer),
+ * keeps holding for SECONDS (default 3) and then until a line or EOF arrives
+ * on stdin (the caller's checks are done; </dev/null to skip), prints
+ * "closing", closes the device and exits 0; 1 if a check failed or no
+ * request came.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +40,7 @@
 #include <unistd.h>
 
 #include <linux/vfio.h>
+#include <rdma/ib_user_ioctl_verbs.h>
 
 #include <hyv/hyv_abi.h>
 
@@ -40,6 +53,15 @@
 #define MAX_FUZZ_ACCESS 16
 #define SMALL_REGION 0x10000
 #define LARGE_REGION_STRIDE 509
+#define REQUEST_TIMEOUT_MS 300000
+
+/* What the host says about its device; device config must carry the same. */
+struct expected_identity {
+	uint64_t node_guid;
+	uint32_t uverbs_abi_ver;
+	uint32_t phys_port_cnt;
+	const char *ibdev;
+};
 
 static int failures;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -270,7 +292,7 @@ static uint32_t le(const uint8_t *p, size_t len)
 	return value;
 }
 
-static void check_still_answering(int device, uint64_t expected_guid)
+static void check_still_answering(int device, const struct expected_identity *want)
 {
 	uint8_t config[CONFIG_SPACE_SIZE];
 	struct hyv_device_config dev;
@@ -294,32 +316,107 @@ static void check_still_answering(int device, uint64_t expected_guid)
 		return;
 	}
 	guid = le64toh(dev.node_guid);
-	if (le32toh(dev.abi_version) != HYV_ABI_VERSION || guid != expected_guid ||
+	if (le32toh(dev.abi_version) != HYV_ABI_VERSION || guid != want->node_guid ||
 	    le32toh(dev.state) != HYV_DEVICE_STATE_LIVE)
 		fail("device config after fuzzing: abi %u guid %016" PRIx64 " state %u, expected abi %u guid %016" PRIx64 " live",
-		     le32toh(dev.abi_version), guid, le32toh(dev.state), HYV_ABI_VERSION, expected_guid);
+		     le32toh(dev.abi_version), guid, le32toh(dev.state), HYV_ABI_VERSION, want->node_guid);
+	if (le32toh(dev.driver_id) != RDMA_DRIVER_RXE)
+		fail("device config driver_id %u, expected RDMA_DRIVER_RXE (%u)", le32toh(dev.driver_id),
+		     (unsigned int)RDMA_DRIVER_RXE);
+	if (le32toh(dev.uverbs_abi_ver) != want->uverbs_abi_ver)
+		fail("device config uverbs_abi_ver %u, the host's uverbs abi_version is %u",
+		     le32toh(dev.uverbs_abi_ver), want->uverbs_abi_ver);
+	if (le32toh(dev.phys_port_cnt) != want->phys_port_cnt)
+		fail("device config phys_port_cnt %u, ibv_devinfo says %u", le32toh(dev.phys_port_cnt),
+		     want->phys_port_cnt);
+	if (le32toh(dev.reserved) != 0)
+		fail("device config reserved field %u, expected 0", le32toh(dev.reserved));
+	if (!memchr(dev.host_ibdev, '\0', sizeof(dev.host_ibdev)))
+		fail("device config host_ibdev is not NUL-terminated");
+	else if (strcmp((const char *)dev.host_ibdev, want->ibdev))
+		fail("device config host_ibdev \"%s\", expected \"%s\"", (const char *)dev.host_ibdev,
+		     want->ibdev);
+}
+
+/*
+ * device_fuzz hold: QEMU's side of removing an mdev in use. VFIO blocks the
+ * remove until the device is closed and meanwhile signals the request irq.
+ */
+static int hold(const char *uuid, unsigned int seconds)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	uint8_t ids[4];
+	char line[64];
+	uint64_t count = 0;
+	int32_t req;
+	int device;
+
+	device = open_device(uuid);
+	req = eventfd(0, EFD_CLOEXEC);
+	if (req < 0)
+		die("eventfd");
+	if (set_irqs(device, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		     VFIO_PCI_REQ_IRQ_INDEX, 0, 1, &req, sizeof(req)))
+		die("SET_IRQS request eventfd");
+	printf("held\n");
+	fflush(stdout);
+
+	pfd.fd = req;
+	if (poll(&pfd, 1, REQUEST_TIMEOUT_MS) != 1) {
+		fail("no request interrupt within %d s", REQUEST_TIMEOUT_MS / 1000);
+		close(device);
+		return 1;
+	}
+	if (read(req, &count, sizeof(count)) != sizeof(count))
+		die("read request eventfd");
+	printf("request received (count %" PRIu64 ")\n", count);
+	fflush(stdout);
+
+	/* Removal is pending, but the holder still owns a working device. */
+	if (pread(device, ids, sizeof(ids), REGION_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX)) != sizeof(ids))
+		fail("config read while the removal waits: %s", strerror(errno));
+	else if (le(ids, 2) != HYV_PCI_VENDOR_ID || le(ids + 2, 2) != HYV_PCI_DEVICE_ID)
+		fail("IDs while the removal waits %04x:%04x, expected %04x:%04x", le(ids, 2),
+		     le(ids + 2, 2), HYV_PCI_VENDOR_ID, HYV_PCI_DEVICE_ID);
+	else
+		printf("still answering: %04x:%04x\n", le(ids, 2), le(ids + 2, 2));
+	fflush(stdout);
+
+	sleep(seconds);
+	if (!fgets(line, sizeof(line), stdin) && ferror(stdin))
+		die("stdin");
+	printf("closing\n");
+	fflush(stdout);
+	close(device);
+	close(req);
+	return failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
-	uint64_t expected_guid;
+	struct expected_identity want;
 	int device;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s MDEV_UUID EXPECTED_NODE_GUID_HEX [SEED]\n", argv[0]);
+	if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "hold"))
+		return hold(argv[2], argc > 3 ? (unsigned int)strtoul(argv[3], NULL, 0) : 3);
+	if (argc != 7) {
+		fprintf(stderr, "usage: %s MDEV_UUID NODE_GUID_HEX SEED UVERBS_ABI PORTS IBDEV\n"
+				"       %s hold MDEV_UUID [SECONDS]\n", argv[0], argv[0]);
 		return 2;
 	}
-	expected_guid = strtoull(argv[2], NULL, 16);
-	if (argc > 3)
-		rng_state ^= strtoull(argv[3], NULL, 0);
+	want.node_guid = strtoull(argv[2], NULL, 16);
+	rng_state ^= strtoull(argv[3], NULL, 0);
+	want.uverbs_abi_ver = (uint32_t)strtoul(argv[4], NULL, 0);
+	want.phys_port_cnt = (uint32_t)strtoul(argv[5], NULL, 0);
+	want.ibdev = argv[6];
 
 	device = open_device(argv[1]);
 	if (ioctl(device, VFIO_DEVICE_GET_INFO, &info))
 		die("VFIO_DEVICE_GET_INFO");
 	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || info.num_regions < VFIO_PCI_NUM_REGIONS)
 		fail("device info flags 0x%x regions %u", info.flags, info.num_regions);
-	check_still_answering(device, expected_guid);
+	check_still_answering(device, &want);
 
 	for (uint32_t index = 0; index < info.num_regions; index++) {
 		uint32_t flags = 0;
@@ -337,7 +434,7 @@ int main(int argc, char **argv)
 	expect_rejected(device, REGION_OFFSET(info.num_regions), 4, "into a region that does not exist");
 	expect_rejected(device, REGION_OFFSET(0xffffff), 4, "at a huge region index");
 	fuzz_irqs(device);
-	check_still_answering(device, expected_guid);
+	check_still_answering(device, &want);
 
 	close(device);
 	printf("device_fuzz: %s (%d failure(s))\n", failures ? "FAILED" : "ok", failures);
