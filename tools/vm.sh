@@ -167,7 +167,7 @@ vm_start() {
   while ! grep -q HYV-AGENT-READY "$dir/console.log" 2>/dev/null; do
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null || grep -q 'hyv-init: FATAL\|Kernel panic' "$dir/console.log" 2>/dev/null; then
       echo "vm.sh: VM $name failed to boot; console and QEMU output follow" >&2
-      tail -n 40 "$dir/console.log" "$dir/qemu.log" >&2 2>/dev/null
+      tail -n 40 "$dir/console.log" "$dir/qemu.log" >&2 2>/dev/null || true
       vm_stop "$name"; exit 125
     fi
     if [ "$waited" -ge $((limit * 5)) ]; then
