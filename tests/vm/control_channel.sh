@@ -5,14 +5,16 @@
 # with its errno and counted, no oops or warning, and no host context or PD left once the process
 # (our "QEMU") closed the device. Queue mapping: CQ and QP rings created through the channel are read
 # through the process's own BAR2 mapping, disappear from it on destroy and context close, and BAR2
-# runs out with ENOSPC; no CQ or QP is left on the host afterwards.
+# runs out with ENOSPC; no CQ or QP is left on the host afterwards. Memory registration: shared
+# (memfd) "guest RAM" registered in place, anonymous RAM and malformed registrations refused, the
+# quotas (quota/ in sysfs) enforced and back to zero; no MR left on the host.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
 fuzz=${1:-$build/tests/vm/cmd_fuzz}
 [ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
 dmesg_mark
-base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp)
+base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr)
 uuid=$(mdev_create rxe0)
 
 for run in 1 2; do
@@ -20,9 +22,14 @@ for run in 1 2; do
   cat "$work/fuzz.$run"
   assert_kernel_clean
   [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
-    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
-    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
+    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
+    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
   grep -q 'cmd_fuzz: CQ .* ring at BAR2' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not map a CQ ring"
+  grep -q '^cmd_fuzz: REG_MR of 8 scattered pages: handle' "$work/fuzz.$run" || fail "cmd_fuzz run $run registered no MR"
+  for res in pds cqs qps mrs pinned_bytes; do
+    [ "$(cat "/sys/bus/mdev/devices/$uuid/quota/$res")" = 0 ] ||
+      fail "quota/$res $(cat "/sys/bus/mdev/devices/$uuid/quota/$res") after the device was closed"
+  done
   [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
 done
 [ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"

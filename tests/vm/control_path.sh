@@ -4,8 +4,10 @@
 # host's node GUID and the host device's attributes; a process gets a context and a PD (forwarded
 # to the host, torn down on exit); qp_loop creates a CQ (its ring read through the process's own
 # mapping of BAR2), two RC QPs taken to RTS and zero-length SENDs both ways, polled from the mapped CQ
-# ring (no MR: REG_MR is not forwarded yet); then a guest QP against a host process's QP, a SEND each
-# way; cmd_fuzz drives the command channel as a hostile guest
+# ring; then a guest QP against a host process's QP, a SEND each way; unmodified ibv_rc_pingpong
+# between the guest and a test host process, both directions, 4 KiB and 1 MiB (control_path_mr.sh);
+# a 64 MiB guest buffer RDMA-written in place by a host process; quotas seen as errnos in the guest;
+# cmd_fuzz drives the command channel as a hostile guest
 # would. On the test host: every malformed command counted, no oops, no host object left once the
 # guest is gone.
 source "$(dirname "$0")/device_lib.sh"
@@ -15,6 +17,8 @@ fuzz=${1:-$build/tests/vm/cmd_fuzz}
 [ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
 qp_loop=$build/tests/vm/qp_loop
 [ -x "$qp_loop" ] || fail "$qp_loop not built (ninja -C $build tests/vm/qp_loop)"
+mr_write=$build/tests/vm/mr_write
+[ -x "$mr_write" ] || fail "$mr_write not built (ninja -C $build tests/vm/mr_write)"
 guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
@@ -28,10 +32,14 @@ gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0
 [ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
 # The same program on the host device first: what the guest must reproduce.
 "$qp_loop" rxe0 "$gid_index" > "$work/qp_loop.host" 2>&1 || { cat "$work/qp_loop.host"; fail "qp_loop fails on rxe0 itself"; }
-base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp)
+base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr)
 uuid=$(mdev_create rxe0)
 log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
-guest_start gc --mem 1024 --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
+# ibv_rc_pingpong's TCP rendezvous: the test host reaches a server in the guest through a host
+# forward, the guest reaches one in the test host through a guest forward (slirp stays restricted).
+pp_guest_port=18515 pp_fwd_port=18516 pp_host_port=18517
+guest_start gc --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port" \
+  --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
 
 guest_load_driver gc
 gexec gc dmesg > "$work/dmesg.gc"
@@ -61,13 +69,6 @@ host_gid0=$(cat /sys/class/infiniband/rxe0/ports/1/gids/0)
 guest_gid0=$(grep -oP 'GID\[\s*0\]:\s*\K[0-9a-f:]+' "$work/devinfo.gc" | head -n 1)
 [ -n "$host_gid0" ] && [ "$guest_gid0" = "$host_gid0" ] || fail "guest GID[0] '$guest_gid0' != host '$host_gid0'"
 log "guest ibv_devinfo -v: hyv0, node_guid $guid, PORT_ACTIVE, Ethernet, GID[0] $guest_gid0, limits = host's"
-
-# A process: context and PD are forwarded; MR is not yet (next slice), so ibv_rc_pingpong stops there.
-gexec gc ibv_rc_pingpong -d hyv0 -g 0 > "$work/pp.out" 2>&1 && fail "ibv_rc_pingpong unexpectedly ran"
-grep -q "Couldn't register MR" "$work/pp.out" || { cat "$work/pp.out"; fail "ibv_rc_pingpong did not get past ALLOC_PD"; }
-[ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res pd)" = "$base_pd" ] ||
-  fail "host objects left after the guest process exited: ctx $(host_res ctx) pd $(host_res pd)"
-log "guest process: context + PD forwarded (pingpong stops at REG_MR as expected), host objects released on exit"
 
 # CQ and QPs through the stock provider, rings mapped from BAR2, SENDs without MR.
 gexec gc "$qp_loop" hyv0 "$gid_index" > "$work/qp_loop.gc" 2>&1 || { cat "$work/qp_loop.gc"; fail "qp_loop failed in the guest"; }
@@ -115,6 +116,8 @@ grep -q "^qp_loop: SEND QP $guest_qpn -> QP $host_qpn received$" "$work/peer.hos
 assert_kernel_clean
 log "guest QP $guest_qpn <-> host process QP $host_qpn: zero-length SEND each way received"
 
+source "$(dirname "$0")/control_path_mr.sh"
+
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests
 # driver teardown: the driver's host context must go), fuzzed, then bound again.
@@ -140,8 +143,8 @@ log "guest: driver unbound, cmd_fuzz passed, driver bound again and hyv0 works"
 # QEMU exit closes the device: every host context and object goes with it.
 cleanup_guests
 [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
-  [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
-  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp)"
+  [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
+  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
 mdev_remove "$uuid"
 [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
 assert_kernel_clean
