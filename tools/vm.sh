@@ -59,7 +59,11 @@ default_role() {
 state_root=${HYV_VM_DIR:-$([ -d /run ] && [ -w /run ] && [ "$(current_role)" = host ] && echo /run/hyv-vm || echo "${TMPDIR:-/tmp}/hyv-vm.$(id -u)")}
 
 kernel_version() {
-  if [ -n "${HYV_KERNEL_VERSION:-}" ]; then echo "$HYV_KERNEL_VERSION"; return; fi
+  if [ -n "${HYV_KERNEL_VERSION:-}" ]; then
+    [ -f "/boot/vmlinuz-$HYV_KERNEL_VERSION" ] && [ -d "/lib/modules/$HYV_KERNEL_VERSION" ] ||
+      die "HYV_KERNEL_VERSION=$HYV_KERNEL_VERSION: no /boot/vmlinuz-$HYV_KERNEL_VERSION with /lib/modules/$HYV_KERNEL_VERSION; unset it or install that kernel"
+    echo "$HYV_KERNEL_VERSION"; return
+  fi
   local v
   for v in $(ls /lib/modules 2>/dev/null | sort -rV); do
     [ -f "/boot/vmlinuz-$v" ] && { echo "$v"; return; }
@@ -75,7 +79,8 @@ ensure_initramfs() {
      || [ "$repo/tools/vm-agent.sh" -nt "$img" ]; then
     [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
     mkdir -p "$build/vm"
-    "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2
+    # Runs in a command substitution, where set -e does not apply.
+    "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2 || exit
   fi
   echo "$img"
 }
