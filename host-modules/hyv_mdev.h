@@ -234,8 +234,6 @@ int hyv_quota_check(struct hyv_instance *inst, enum hyv_resource res, u64 amount
 void hyv_quota_add(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
 void hyv_quota_sub(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
 void hyv_quota_release_context(struct hyv_context *ctx);
-int hyv_quota_check_command(struct hyv_instance *inst, u32 command);
-void hyv_quota_account_command(struct hyv_context *ctx, u32 command);
 extern const struct attribute_group hyv_quota_group;
 
 /* hyv_mr.c: zero-copy memory registration */

@@ -13,7 +13,6 @@
  * and apply to the next create.
  */
 #include <linux/module.h>
-#include <rdma/ib_user_verbs.h>
 
 #include "hyv_mdev.h"
 
@@ -153,43 +152,3 @@ const struct attribute_group hyv_quota_group = {
 	.attrs = hyv_quota_attrs,
 };
 
-/* The uverbs commands that make or end a counted object, one object each. */
-static const struct {
-	u32 command;
-	enum hyv_resource res;
-	bool creates;
-} hyv_quota_commands[] = {
-	{ IB_USER_VERBS_CMD_ALLOC_PD, HYV_RES_PD, true },
-	{ IB_USER_VERBS_CMD_DEALLOC_PD, HYV_RES_PD, false },
-	{ IB_USER_VERBS_CMD_CREATE_CQ, HYV_RES_CQ, true },
-	{ IB_USER_VERBS_CMD_DESTROY_CQ, HYV_RES_CQ, false },
-	{ IB_USER_VERBS_CMD_CREATE_QP, HYV_RES_QP, true },
-	{ IB_USER_VERBS_CMD_DESTROY_QP, HYV_RES_QP, false },
-};
-
-/* Before a uverbs command runs: would it create an object beyond the quota? */
-int hyv_quota_check_command(struct hyv_instance *inst, u32 command)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(hyv_quota_commands); i++)
-		if (hyv_quota_commands[i].command == command && hyv_quota_commands[i].creates)
-			return hyv_quota_check(inst, hyv_quota_commands[i].res, 1);
-	return 0;
-}
-
-/* After a uverbs command succeeded (and was not rolled back). */
-void hyv_quota_account_command(struct hyv_context *ctx, u32 command)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(hyv_quota_commands); i++) {
-		if (hyv_quota_commands[i].command != command)
-			continue;
-		if (hyv_quota_commands[i].creates)
-			hyv_quota_add(ctx, hyv_quota_commands[i].res, 1);
-		else
-			hyv_quota_sub(ctx, hyv_quota_commands[i].res, 1);
-		return;
-	}
-}

@@ -35,6 +35,13 @@ struct hyv_qmap {
 	bool retired;
 };
 
+/* What a command does to the instance's object quota (hyv_quota.c), on success. */
+enum hyv_quota_effect {
+	HYV_QUOTA_NONE,
+	HYV_QUOTA_CREATES,	/* one more object of res: checked before the command runs */
+	HYV_QUOTA_DESTROYS,	/* one object of res less */
+};
+
 /*
  * req_size: the command struct after ib_uverbs_cmd_hdr; the payload must hold
  * at least that (exactly that when exact: no provider udata).
@@ -43,7 +50,8 @@ struct hyv_qmap {
  * structs when the host maps queues. destroy: for commands that create a
  * mapped object, the command that destroys it (rollback). creator: for
  * destroy commands, the command whose objects they destroy; the handle
- * follows the response pointer.
+ * follows the response pointer. quota, res: the command's effect on the
+ * quota of resource res.
  */
 struct hyv_uverbs_cmd_desc {
 	u32 command;
@@ -54,6 +62,8 @@ struct hyv_uverbs_cmd_desc {
 	u32 destroy;
 	u32 creator;
 	int (*fixup)(void *cmd);
+	enum hyv_quota_effect quota;
+	enum hyv_resource res;
 };
 
 /* A guest has no completion channel on the host: events reach it otherwise. */
@@ -82,31 +92,42 @@ static int hyv_fixup_post_send(void *cmd)
 }
 
 static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
-	{ IB_USER_VERBS_CMD_GET_CONTEXT, sizeof(struct ib_uverbs_get_context),
-	  sizeof(struct ib_uverbs_get_context_resp) },
-	{ IB_USER_VERBS_CMD_QUERY_DEVICE, sizeof(struct ib_uverbs_query_device),
-	  sizeof(struct ib_uverbs_query_device_resp) },
-	{ IB_USER_VERBS_CMD_QUERY_PORT, sizeof(struct ib_uverbs_query_port),
-	  sizeof(struct ib_uverbs_query_port_resp) },
-	{ IB_USER_VERBS_CMD_ALLOC_PD, sizeof(struct ib_uverbs_alloc_pd),
-	  sizeof(struct ib_uverbs_alloc_pd_resp) },
-	{ IB_USER_VERBS_CMD_DEALLOC_PD, sizeof(struct ib_uverbs_dealloc_pd), 0, true },
-	{ IB_USER_VERBS_CMD_CREATE_CQ, sizeof(struct ib_uverbs_create_cq),
-	  sizeof(struct ib_uverbs_create_cq_resp), false, 1, IB_USER_VERBS_CMD_DESTROY_CQ, 0,
-	  hyv_fixup_create_cq },
-	{ IB_USER_VERBS_CMD_DESTROY_CQ, sizeof(struct ib_uverbs_destroy_cq),
-	  sizeof(struct ib_uverbs_destroy_cq_resp), true, 0, 0, IB_USER_VERBS_CMD_CREATE_CQ },
-	{ IB_USER_VERBS_CMD_CREATE_QP, sizeof(struct ib_uverbs_create_qp),
-	  sizeof(struct ib_uverbs_create_qp_resp), false, 2, IB_USER_VERBS_CMD_DESTROY_QP },
-	{ IB_USER_VERBS_CMD_DESTROY_QP, sizeof(struct ib_uverbs_destroy_qp),
-	  sizeof(struct ib_uverbs_destroy_qp_resp), true, 0, 0, IB_USER_VERBS_CMD_CREATE_QP },
-	{ IB_USER_VERBS_CMD_MODIFY_QP, sizeof(struct ib_uverbs_modify_qp) },
-	{ IB_USER_VERBS_CMD_QUERY_QP, sizeof(struct ib_uverbs_query_qp),
-	  sizeof(struct ib_uverbs_query_qp_resp) },
-	/* REG_MR is HYV_OP_REG_MR (hyv_mr.c): the guest never names the range. */
-	{ IB_USER_VERBS_CMD_DEREG_MR, sizeof(struct ib_uverbs_dereg_mr), 0, true },
-	{ IB_USER_VERBS_CMD_POST_SEND, sizeof(struct ib_uverbs_post_send),
-	  sizeof(struct ib_uverbs_post_send_resp), true, 0, 0, 0, hyv_fixup_post_send },
+	{ .command = IB_USER_VERBS_CMD_GET_CONTEXT, .req_size = sizeof(struct ib_uverbs_get_context),
+	  .resp_size = sizeof(struct ib_uverbs_get_context_resp) },
+	{ .command = IB_USER_VERBS_CMD_QUERY_DEVICE, .req_size = sizeof(struct ib_uverbs_query_device),
+	  .resp_size = sizeof(struct ib_uverbs_query_device_resp) },
+	{ .command = IB_USER_VERBS_CMD_QUERY_PORT, .req_size = sizeof(struct ib_uverbs_query_port),
+	  .resp_size = sizeof(struct ib_uverbs_query_port_resp) },
+	{ .command = IB_USER_VERBS_CMD_ALLOC_PD, .req_size = sizeof(struct ib_uverbs_alloc_pd),
+	  .resp_size = sizeof(struct ib_uverbs_alloc_pd_resp),
+	  .quota = HYV_QUOTA_CREATES, .res = HYV_RES_PD },
+	{ .command = IB_USER_VERBS_CMD_DEALLOC_PD, .req_size = sizeof(struct ib_uverbs_dealloc_pd),
+	  .exact = true, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_PD },
+	{ .command = IB_USER_VERBS_CMD_CREATE_CQ, .req_size = sizeof(struct ib_uverbs_create_cq),
+	  .resp_size = sizeof(struct ib_uverbs_create_cq_resp), .nr_mminfo = 1,
+	  .destroy = IB_USER_VERBS_CMD_DESTROY_CQ, .fixup = hyv_fixup_create_cq,
+	  .quota = HYV_QUOTA_CREATES, .res = HYV_RES_CQ },
+	{ .command = IB_USER_VERBS_CMD_DESTROY_CQ, .req_size = sizeof(struct ib_uverbs_destroy_cq),
+	  .resp_size = sizeof(struct ib_uverbs_destroy_cq_resp), .exact = true,
+	  .creator = IB_USER_VERBS_CMD_CREATE_CQ, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_CQ },
+	{ .command = IB_USER_VERBS_CMD_CREATE_QP, .req_size = sizeof(struct ib_uverbs_create_qp),
+	  .resp_size = sizeof(struct ib_uverbs_create_qp_resp), .nr_mminfo = 2,
+	  .destroy = IB_USER_VERBS_CMD_DESTROY_QP, .quota = HYV_QUOTA_CREATES, .res = HYV_RES_QP },
+	{ .command = IB_USER_VERBS_CMD_DESTROY_QP, .req_size = sizeof(struct ib_uverbs_destroy_qp),
+	  .resp_size = sizeof(struct ib_uverbs_destroy_qp_resp), .exact = true,
+	  .creator = IB_USER_VERBS_CMD_CREATE_QP, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_QP },
+	{ .command = IB_USER_VERBS_CMD_MODIFY_QP, .req_size = sizeof(struct ib_uverbs_modify_qp) },
+	{ .command = IB_USER_VERBS_CMD_QUERY_QP, .req_size = sizeof(struct ib_uverbs_query_qp),
+	  .resp_size = sizeof(struct ib_uverbs_query_qp_resp) },
+	/*
+	 * REG_MR is HYV_OP_REG_MR (hyv_mr.c): the guest never names the range.
+	 * DEREG_MR gives back the region's pinned bytes too (hyv_mr_forget).
+	 */
+	{ .command = IB_USER_VERBS_CMD_DEREG_MR, .req_size = sizeof(struct ib_uverbs_dereg_mr),
+	  .exact = true },
+	{ .command = IB_USER_VERBS_CMD_POST_SEND, .req_size = sizeof(struct ib_uverbs_post_send),
+	  .resp_size = sizeof(struct ib_uverbs_post_send_resp), .exact = true,
+	  .fixup = hyv_fixup_post_send },
 };
 
 static const struct hyv_uverbs_cmd_desc *hyv_uverbs_lookup(u32 command)
@@ -372,9 +393,11 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		if (err)
 			return err;
 	}
-	err = hyv_quota_check_command(inst, hdr.command);
-	if (err)
-		return err;
+	if (desc->quota == HYV_QUOTA_CREATES) {
+		err = hyv_quota_check(inst, desc->res, 1);
+		if (err)
+			return err;
+	}
 
 	ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
 	if (ret < 0)
@@ -385,7 +408,10 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		if (err)
 			return err;
 	}
-	hyv_quota_account_command(ctx, hdr.command);
+	if (desc->quota == HYV_QUOTA_CREATES)
+		hyv_quota_add(ctx, desc->res, 1);
+	else if (desc->quota == HYV_QUOTA_DESTROYS)
+		hyv_quota_sub(ctx, desc->res, 1);
 	if (hdr.command == IB_USER_VERBS_CMD_DEREG_MR) {
 		struct ib_uverbs_dereg_mr *c = (void *)(payload + sizeof(hdr));
 
