@@ -16,25 +16,52 @@ vm=$repo/tools/vm.sh
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# --- inside the test host: the nested level (called by the outer part below through vm.sh run)
-if [ "${1:-}" = --inside ]; then
-  export HYV_VM_DIR=/run/hyv-vm-failures
+no_qemu_left() { # WHAT
+  local left
+  left=$(pgrep -af "$HYV_VM_DIR/" || true)
+  [ -z "$left" ] || fail "$1: QEMU left running: $left"
+}
+no_state_left() { # WHAT
+  [ -z "$(ls -A "$HYV_VM_DIR" 2>/dev/null)" ] || fail "$1: state left in $HYV_VM_DIR: $(ls -A "$HYV_VM_DIR")"
+}
+one_line() { # WHAT TEXT
+  [ "$(printf '%s\n' "$2" | wc -l)" = 1 ] || fail "$1: expected a one-line message, got: $2"
+}
+
+# A kernel that is not installed: non-zero, one line naming it, nothing left. LEVEL names the caller.
+check_missing_kernel() { # LEVEL
+  local err rc
   set +e
   err=$(HYV_KERNEL_VERSION=0.0-bogus "$vm" run -- true 2>&1 >/dev/null); rc=$?
   set -e
-  [ "$rc" != 0 ] || fail "nested: vm.sh run with HYV_KERNEL_VERSION=0.0-bogus exited 0"
-  grep -q '0\.0-bogus' <<<"$err" || fail "nested: the error does not name the kernel: $err"
-  echo "ok: nested level, missing kernel: exit $rc, '$err'"
+  [ "$rc" != 0 ] || fail "$1: HYV_KERNEL_VERSION=0.0-bogus: vm.sh run exited 0"
+  one_line "$1: missing kernel" "$err"
+  grep -q '0\.0-bogus' <<<"$err" || fail "$1: missing kernel: the message does not name the kernel: $err"
+  no_qemu_left "$1: missing kernel"; no_state_left "$1: missing kernel"
+  echo "ok: $1, missing kernel: exit $rc, '$err'"
+}
+
+# A boot that does not finish within --boot-timeout: 124 within seconds, a message, nothing left.
+check_boot_timeout() { # LEVEL
+  local err rc start took
   start=$(date +%s)
   set +e
   err=$("$vm" run --boot-timeout 1 -- true 2>&1 >/dev/null); rc=$?
   set -e
   took=$(($(date +%s) - start))
-  [ "$rc" = 124 ] || fail "nested: --boot-timeout 1 exited $rc, expected 124: $err"
-  grep -q 'not ready after 1s' <<<"$err" || fail "nested: no boot-timeout message: $err"
-  ! pgrep -f "$HYV_VM_DIR/" >/dev/null || fail "nested: QEMU left running after the boot timeout: $(pgrep -af "$HYV_VM_DIR/")"
-  [ -z "$(ls -A "$HYV_VM_DIR" 2>/dev/null)" ] || fail "nested: state left in $HYV_VM_DIR: $(ls -A "$HYV_VM_DIR")"
-  echo "ok: nested level, boot timeout: exit 124 after ${took}s, nothing left"
+  [ "$rc" = 124 ] || fail "$1: --boot-timeout 1: vm.sh run exited $rc, expected 124: $err"
+  grep -q 'not ready after 1s' <<<"$err" || fail "$1: --boot-timeout 1: no timeout message: $err"
+  [ "$took" -le 30 ] || fail "$1: --boot-timeout 1: took ${took}s to give up"
+  no_qemu_left "$1: boot timeout"; no_state_left "$1: boot timeout"
+  echo "ok: $1, boot timeout: exit 124 after ${took}s, '$(head -n1 <<<"$err")', no QEMU or state left"
+}
+
+# --- inside the test host: the nested level (called by the outer part below through vm.sh run)
+if [ "${1:-}" = --inside ]; then
+  export HYV_VM_DIR=/run/hyv-vm-failures
+  mkdir -p "$HYV_VM_DIR"
+  check_missing_kernel "nested level"
+  check_boot_timeout "nested level"
   exit 0
 fi
 
@@ -47,27 +74,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-no_qemu_left() { # WHAT
-  local left
-  left=$(pgrep -af "qemu-system-x86_64.*$HYV_VM_DIR/" || true)
-  [ -z "$left" ] || fail "$1: QEMU left running: $left"
-}
-no_state_left() { # WHAT
-  [ -z "$(ls -A "$HYV_VM_DIR")" ] || fail "$1: state left in HYV_VM_DIR: $(ls -A "$HYV_VM_DIR")"
-}
-one_line() { # WHAT TEXT
-  [ "$(printf '%s\n' "$2" | wc -l)" = 1 ] || fail "$1: expected a one-line message, got: $2"
-}
-
-# --- a kernel that is not installed
-set +e
-err=$(HYV_KERNEL_VERSION=0.0-bogus "$vm" run -- true 2>&1 >/dev/null); rc=$?
-set -e
-[ "$rc" != 0 ] || fail "HYV_KERNEL_VERSION=0.0-bogus: vm.sh run exited 0"
-one_line "missing kernel" "$err"
-grep -q '0\.0-bogus' <<<"$err" || fail "missing kernel: the message does not name the kernel: $err"
-no_qemu_left "missing kernel"; no_state_left "missing kernel"
-echo "ok: missing kernel: exit $rc, '$err'"
+check_missing_kernel "build machine"
 
 # --- no QEMU on PATH: every other command vm.sh may run stays reachable
 bin=$work/bin
@@ -90,17 +97,7 @@ grep -qi 'qemu' <<<"$err" || fail "no QEMU: the message does not name QEMU: $err
 no_state_left "no QEMU"
 echo "ok: no QEMU: exit 125, '$err'"
 
-# --- a boot that does not finish in time
-start=$(date +%s)
-set +e
-err=$("$vm" run --boot-timeout 1 -- true 2>&1 >/dev/null); rc=$?
-set -e
-took=$(($(date +%s) - start))
-[ "$rc" = 124 ] || fail "--boot-timeout 1: vm.sh run exited $rc, expected 124: $err"
-grep -q 'not ready after 1s' <<<"$err" || fail "--boot-timeout 1: no timeout message: $err"
-[ "$took" -le 30 ] || fail "--boot-timeout 1: took ${took}s to give up"
-no_qemu_left "boot timeout"; no_state_left "boot timeout"
-echo "ok: boot timeout: exit 124 after ${took}s, '$(head -n1 <<<"$err")', no QEMU or state left"
+check_boot_timeout "build machine"
 
 # --- a normal run cleans up after itself; inside it, the nested level's failures come back
 "$vm" run --timeout 300 -- "$here/harness_failures.sh" --inside \
