@@ -10,24 +10,6 @@
 
 quota() { cat "/sys/bus/mdev/devices/$uuid/quota/$1"; }
 
-# Starts a command in the guest in the background (arguments must not contain single quotes); its
-# output and then a line "hyv-rc=STATUS" go to FILE in the guest.
-guest_bg() {
-  local file=$1; shift
-  gexec gc sh -c "setsid sh -c '$* > $file 2>&1; echo hyv-rc=\$? >> $file' < /dev/null > /dev/null 2>&1 &"
-}
-# Copies FILE from the guest to LOCAL until the guest_bg command ended (or TIMEOUT seconds); returns its
-# status (124 on timeout).
-guest_wait() {
-  local file=$1 local_copy=$2 deadline=$((SECONDS + $3))
-  while :; do
-    gexec gc cat "$file" > "$local_copy" 2>/dev/null || true
-    grep -q '^hyv-rc=' "$local_copy" && break
-    [ "$SECONDS" -lt "$deadline" ] || return 124
-    sleep 5
-  done
-  return "$(sed -n 's/^hyv-rc=//p' "$local_copy")"
-}
 guest_listening() { gexec gc ss -ltn | grep -q ":$1 "; }
 
 # Enough exchanges to cross many pages and wrap the receive queue, few enough for two levels of TCG.
@@ -88,14 +70,8 @@ mr_mib=64
 gexec gc sh -c "rm -f /tmp/mrw.in && mkfifo /tmp/mrw.in" || fail "mkfifo in the guest failed"
 # <> opens the fifo without waiting for a writer: the target prints its address first.
 guest_bg /tmp/mrw.out "$mr_write hyv0 $gid_index target $mr_mib 0<>/tmp/mrw.in"
-target=
-for _ in $(seq 120); do
-  gexec gc cat /tmp/mrw.out > "$work/mrw.gc" 2>/dev/null || true
-  target=$(sed -n 's/^mr_write: target QPN \([0-9]*\) ADDR \(0x[0-9a-f]*\) RKEY \(0x[0-9a-f]*\) LEN \([0-9]*\)$/\1 \2 \3 \4/p' "$work/mrw.gc")
-  [ -n "$target" ] && break
-  grep -q '^hyv-rc=' "$work/mrw.gc" && break
-  sleep 5
-done
+guest_poll /tmp/mrw.out "$work/mrw.gc" 600 '^mr_write: target QPN ' || true
+target=$(sed -n 's/^mr_write: target QPN \([0-9]*\) ADDR \(0x[0-9a-f]*\) RKEY \(0x[0-9a-f]*\) LEN \([0-9]*\)$/\1 \2 \3 \4/p' "$work/mrw.gc")
 [ -n "$target" ] || { cat "$work/mrw.gc"; fail "the guest's mr_write target did not register its buffer"; }
 pinned=$(quota pinned_bytes)
 [ "$pinned" -ge $((mr_mib << 20)) ] || fail "quota/pinned_bytes $pinned while the guest holds a $mr_mib MiB MR"
