@@ -73,15 +73,21 @@ kernel_version() {
 
 # The initramfs is rebuilt when its inputs change; inside the test host the build dir is read-only, so the
 # outer run must have built it (it always has: it booted with it).
+initramfs_stale() { # IMAGE
+  [ ! -f "$1" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$1" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$1" ] \
+    || [ "$repo/tools/vm-agent.sh" -nt "$1" ]
+}
 ensure_initramfs() {
-  local kver=$1 img=$build/vm/initramfs-$1.cpio
-  if [ ! -f "$img" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$img" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$img" ] \
-     || [ "$repo/tools/vm-agent.sh" -nt "$img" ]; then
-    [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
-    mkdir -p "$build/vm"
-    # Runs in a command substitution, where set -e does not apply.
-    "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2 || exit
-  fi
+  local kver=$1 img=$build/vm/initramfs-$1.cpio lock
+  initramfs_stale "$img" || { echo "$img"; return 0; }
+  [ -w "$build" ] || die "initramfs $img missing and $build is read-only"
+  mkdir -p "$build/vm"
+  # Tests run in parallel: one builds the image, the others wait for it instead of racing on it.
+  exec {lock}>"$build/vm/initramfs.lock"
+  flock "$lock"
+  # Runs in a command substitution, where set -e does not apply.
+  if initramfs_stale "$img"; then "$repo/tools/mkinitramfs.sh" "$kver" "$img" >&2 || exit; fi
+  exec {lock}>&-
   echo "$img"
 }
 

@@ -22,7 +22,7 @@ import unittest
 HYVD = None
 HYVCTL = None
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
 UNKNOWN_GUID = "0002:c903:00a1:b2c3"
 NOBODY_UID, NOGROUP_GID, USERS_GID = 65534, 65534, 100
 
@@ -286,6 +286,35 @@ class Robustness(DaemonTestCase):
         result = hyvctl(os.path.join(self.workdir, "nobody-listens.sock"), "devices")
         self.assert_exit(result, EXIT_UNREACHABLE)
         self.assertIn("is hyvd running?", result.stderr)
+
+
+    def test_hyv_socket_environment_variable_picks_the_daemon(self):
+        daemon = self.start_daemon()
+        env = {**os.environ, "HYV_SOCKET": daemon.sock}
+        result = subprocess.run([HYVCTL, "--json", "status"], capture_output=True, text=True, timeout=60, env=env)
+        self.assert_exit(result, EXIT_OK)
+        self.assertIn("devices_present", json.loads(result.stdout))
+        # --socket wins over the environment.
+        elsewhere = os.path.join(self.workdir, "nobody-listens.sock")
+        result = subprocess.run([HYVCTL, "--socket", elsewhere, "status"], capture_output=True, text=True,
+                                timeout=60, env=env)
+        self.assert_exit(result, EXIT_UNREACHABLE)
+        self.assertIn(elsewhere, result.stderr)
+
+    def test_a_peer_that_drops_the_connection_is_exit_4(self):
+        path = os.path.join(self.workdir, "drops.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(path)
+            listener.listen(1)
+            client = subprocess.Popen([HYVCTL, "--socket", path, "status"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            listener.settimeout(30)
+            conn, _ = listener.accept()
+            conn.recv(4096)
+            conn.close()
+            out, err = client.communicate(timeout=60)
+        self.assertEqual(client.returncode, EXIT_NO_ANSWER, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
 
 
 class Exclusivity(DaemonTestCase):
