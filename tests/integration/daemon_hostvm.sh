@@ -30,7 +30,9 @@ ctl() { "$hyvctl" --socket "$sock" "$@"; }
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
 
 : > "$work/empty.conf"
-"$hyvd" --config "$work/empty.conf" --db "$work/hyv.db" --socket "$sock" --log-level debug >"$work/hyvd.log" 2>&1 &
+# A short detach timeout: the firmware-only QEMU below never releases a device (no guest OS answers).
+"$hyvd" --config "$work/empty.conf" --db "$work/hyv.db" --socket "$sock" --log-level debug --detach-timeout 2 \
+  >"$work/hyvd.log" 2>&1 &
 hyvd_pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || fail "hyvd did not create $sock"
@@ -72,6 +74,20 @@ mdev=$(json_field 'd["assignment"]["mdev"]' <<<"$attach")
 ctl devices | grep -Eq "^$guid .* vm1$" || fail "devices does not show the assignment: $(ctl devices)"
 ctl list | grep -Eq "^vm1 +$guid +attached +$mdev" || fail "list: $(ctl list)"
 echo "ok: attach created mdev $mdev and hot-added it to vm1"
+
+# --- a guest that never releases the device: the row stays `detaching`, the mdev stays, retry works
+for try in first retry; do
+  set +e; out=$(ctl detach vm1 "$guid" 2>&1); rc=$?; set -e
+  [ "$rc" = 1 ] || fail "$try detach with no guest OS to release the device: exit $rc ($out), expected 1"
+  [ "$(wc -l <<<"$out")" = 1 ] || fail "$try detach: error is not one line: $out"
+  grep -q "has not released $guid .*stays 'detaching': run \`hyvctl detach vm1 $guid\` again to retry" <<<"$out" ||
+    fail "$try detach: message does not name the cause and the retry: $out"
+  ctl list | grep -Eq "^vm1 +$guid +detaching +$mdev" || fail "$try detach: list: $(ctl list)"
+  [ "$(json_field 'len(d)' <<<"$(ctl --json list)")" = 1 ] || fail "$try detach: not exactly one row: $(ctl --json list)"
+  [ -e "/sys/bus/mdev/devices/$mdev" ] || fail "$try detach removed mdev $mdev under a running QEMU"
+done
+ctl --json events | grep -q '"detach.retry"' || fail "the event log has no detach.retry: $(ctl events)"
+echo "ok: unreleased device: detach exits 1 with the retry hint, row stays 'detaching', mdev stays, retry logged"
 
 # The VM goes away without detaching (a crash); reconcile must notice and remove the mdev.
 kill "$qemu_pid"; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=
