@@ -265,6 +265,26 @@ log "vm1's guest booted"
 ctl attach vm1 "$guid0" --persistent >/dev/null || fail "attach --persistent to vm1 failed"
 mdev_vm1=$(mdev_of vm1 "$guid0")
 wait_for 120 "vm1's guest to see the hyv function" guest_sees vm1 1
+# hyvctl detach of a libvirt domain: a second, transient function comes and goes live.
+ctl attach vm1 "$guid1" >/dev/null || fail "transient attach of $guid1 to vm1 failed"
+mdev_vm1b=$(mdev_of vm1 "$guid1")
+wait_for 120 "vm1's guest to see both hyv functions" guest_sees vm1 2
+ctl detach vm1 "$guid1" >/dev/null || fail "hyvctl detach vm1 $guid1: $(ctl detach vm1 "$guid1" 2>&1)"
+row_is vm1 "$guid1" none || fail "assignment after hyvctl detach: $(row vm1 "$guid1")"
+mdev_gone "$mdev_vm1b" || fail "hyvctl detach left mdev $mdev_vm1b"
+! virsh dumpxml vm1 | grep -q "$mdev_vm1b" || fail "live XML still names $mdev_vm1b after hyvctl detach"
+wait_for 120 "vm1's guest to see one hyv function again" guest_sees vm1 1
+log "ok: hyvctl detach of a libvirt domain: gone from the guest, the live XML, sysfs and hyvd"
+# destroy + start: the persistent device is back inside the guest OS, on the same GUID.
+virsh destroy vm1 >/dev/null
+wait_for 20 "hook release to remove $mdev_vm1" mdev_gone "$mdev_vm1"
+rm -f "$work/vm1.console"   # what the restarted guest prints, nothing of the first boot
+virsh start vm1 >/dev/null || fail "virsh start vm1 (persistent hyv device) failed"
+wait_for 1200 "vm1's guest to boot again" guest_booted vm1
+wait_for 120 "vm1's restarted guest to see its hyv function" guest_sees vm1 1
+[ "$(mdev_guid "$mdev_vm1")" = "$guid0" ] || fail "vm1's re-created mdev $mdev_vm1 is not on $guid0"
+wait_for 30 "hyvd to mark vm1's $guid0 attached" row_is vm1 "$guid0" "attached true"
+log "ok: virsh destroy + start: the guest OS sees its device again, mdev $mdev_vm1 on $guid0"
 virsh shutdown vm1 >/dev/null
 wait_for 300 "vm1 to shut down" domstate_is vm1 "shut off"
 wait_for 20 "hook release to remove $mdev_vm1" mdev_gone "$mdev_vm1"
