@@ -114,12 +114,12 @@ class Qemu:
         self.proc.stderr.close()
 
 
-def hyvctl(sock, *args, as_user=None):
+def hyvctl(sock, *args, as_user=None, env=None):
     command = [HYVCTL, "--socket", sock, *args]
     if as_user is not None:
         uid, gid = as_user
         command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
 def raw_exchange(sock, payload):
@@ -287,7 +287,6 @@ class Robustness(DaemonTestCase):
         self.assert_exit(result, EXIT_UNREACHABLE)
         self.assertIn("is hyvd running?", result.stderr)
 
-
     def test_hyv_socket_environment_variable_picks_the_daemon(self):
         daemon = self.start_daemon()
         env = {**os.environ, "HYV_SOCKET": daemon.sock}
@@ -296,8 +295,7 @@ class Robustness(DaemonTestCase):
         self.assertIn("devices_present", json.loads(result.stdout))
         # --socket wins over the environment.
         elsewhere = os.path.join(self.workdir, "nobody-listens.sock")
-        result = subprocess.run([HYVCTL, "--socket", elsewhere, "status"], capture_output=True, text=True,
-                                timeout=60, env=env)
+        result = hyvctl(elsewhere, "status", env=env)
         self.assert_exit(result, EXIT_UNREACHABLE)
         self.assertIn(elsewhere, result.stderr)
 
