@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test VM initramfs: static busybox, the few modules needed to mount the build machine's / over
-# virtio-9p, the agent, and /init (tools/vm-initramfs-init.sh). Not compressed: gunzip took 45 s of a
+# virtio-9p, the agent (tools/vm-agent.c, static; also written next to OUTPUT as hyv-agent for the test
+# host's stage 2), and /init (tools/vm-initramfs-init.sh). Not compressed: gunzip took 45 s of a
 # nested guest boot under two levels of TCG, reading the bigger file costs nothing (fw_cfg DMA).
 # usage: mkinitramfs.sh KERNEL_VERSION OUTPUT
 set -euo pipefail
@@ -38,5 +39,8 @@ add_modules modules.guest ib_uverbs
 
 install -m 0755 "$here/vm-initramfs-init.sh" "$work/init"
 install -m 0644 "$here/vm-agent.sh" "$work/agent.sh"
+cc -static -O2 -Wall -Wextra -Werror -o "$work/hyv-agent" "$here/vm-agent.c" ||
+  { echo "mkinitramfs: cannot build the static agent; install gcc and libc6-dev (tools/bootstrap.sh)" >&2; exit 1; }
+install -m 0755 "$work/hyv-agent" "$(dirname "$out")/hyv-agent"
 (cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) > "$out.tmp"
 mv "$out.tmp" "$out"

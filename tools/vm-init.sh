@@ -30,4 +30,4 @@ fi
 rdma link add rxe0 type rxe netdev eth0 || hyv_die "rdma link add rxe0 type rxe netdev eth0 failed"
 
 [ "$(hyv_param shell)" = 1 ] && hyv_shell /
-hyv_agent /
+hyv_agent / "$build/vm/hyv-agent"

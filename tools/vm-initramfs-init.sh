@@ -46,7 +46,7 @@ if [ "$role" = guest ]; then
     ip route add default via 10.0.2.2
   fi
   [ "$(hyv_param shell)" = 1 ] && hyv_shell /newroot
-  hyv_agent /newroot
+  hyv_agent /newroot /hyv-agent
 fi
 
 mount $ninep /lower || hyv_die "cannot mount 9p tag host"

@@ -75,7 +75,8 @@ kernel_version() {
 # outer run must have built it (it always has: it booted with it).
 initramfs_stale() { # IMAGE
   [ ! -f "$1" ] || [ "$repo/tools/vm-initramfs-init.sh" -nt "$1" ] || [ "$repo/tools/mkinitramfs.sh" -nt "$1" ] \
-    || [ "$repo/tools/vm-agent.sh" -nt "$1" ]
+    || [ "$repo/tools/vm-agent.sh" -nt "$1" ] || [ "$repo/tools/vm-agent.c" -nt "$1" ] \
+    || [ ! -x "$(dirname "$1")/hyv-agent" ]
 }
 ensure_initramfs() {
   local kver=$1 img=$build/vm/initramfs-$1.cpio lock
@@ -195,13 +196,15 @@ vm_exec() {
   local dir=$state_root/$name
   [ -S "$dir/agent.sock" ] || die "no VM named $name (start it with tools/vm.sh start $name)"
   command -v socat >/dev/null || die "socat not found; install socat (tools/bootstrap.sh)"
-  local script id rc= rid kind payload
-  script="cd $(printf %q "$PWD") 2>/dev/null || cd /; export HYV_BUILD_DIR=$(printf %q "$build"); $(printf '%q ' "$@")"
+  local request id rc= rid kind payload
+  # The agent execs the command itself (tools/vm-agent.c): cwd, environment and argv, NUL-separated.
+  request="$(printf '%s' "$PWD" | base64 -w0) $(printf '%s\0' "HYV_BUILD_DIR=$build" | base64 -w0)"
+  request+=" $(printf '%s\0' "$@" | base64 -w0)"
   id=$$-$RANDOM
   exec {lock}>"$dir/agent.lock"
   flock "$lock"
   coproc AGENT { exec socat - "UNIX-CONNECT:$dir/agent.sock"; }
-  printf '%s %s %s\n' "$id" "$timeout" "$(printf '%s' "$script" | base64 -w0)" >&"${AGENT[1]}"
+  printf '%s %s %s\n' "$id" "$timeout" "$request" >&"${AGENT[1]}"
   while IFS=' ' read -r -t $((timeout + 30)) rid kind payload <&"${AGENT[0]}"; do
     [ "$rid" = "$id" ] || continue
     case $kind in
