@@ -23,31 +23,6 @@ guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
 devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
-# Running rdma-core under two levels of TCG takes minutes on a busy machine.
-gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
-# Starts a command in guest gc in the background (arguments must not contain single quotes); its
-# output and then a line "hyv-rc=STATUS" go to FILE in the guest.
-guest_bg() { # FILE COMMAND...
-  local file=$1; shift
-  gexec gc sh -c "setsid sh -c '$* > $file 2>&1; echo hyv-rc=\$? >> $file' < /dev/null > /dev/null 2>&1 &"
-}
-# Copies FILE from the guest to LOCAL every 5 s until it has a line matching PATTERN (grep -E) or the
-# guest_bg command writing it ended; fails after TIMEOUT seconds.
-guest_poll() { # FILE LOCAL TIMEOUT PATTERN
-  local deadline=$((SECONDS + $3))
-  while :; do
-    gexec gc cat "$1" > "$2" 2>/dev/null || true
-    grep -qE -e "$4" -e '^hyv-rc=' "$2" && return 0
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 5
-  done
-}
-# Waits for a guest_bg command to end (copying FILE to LOCAL); returns its status, 124 after TIMEOUT s.
-guest_wait() { # FILE LOCAL TIMEOUT
-  guest_poll "$1" "$2" "$3" '^hyv-rc=' || return 124
-  return "$(sed -n 's/^hyv-rc=//p' "$2")"
-}
-
 dmesg_mark
 # The IPv4-mapped RoCE v2 GID: the guest mirrors the host's table index for index.
 gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
@@ -112,14 +87,14 @@ peer_pid=$!
 exec {peer_fd}>"$work/peer.in"
 wait_for 60 "the host peer's QPN" "grep -q '^qp_loop: QPN' '$work/peer.host'"
 host_qpn=$(awk '/^qp_loop: QPN/ {print $3; exit}' "$work/peer.host")
-guest_bg /tmp/peer.gc "$qp_loop hyv0 $gid_index join $host_qpn"
-guest_poll /tmp/peer.gc "$work/peer.gc" 300 '^qp_loop: QPN [0-9]+ ready$' || true
+guest_bg gc /tmp/peer.gc "$qp_loop hyv0 $gid_index join $host_qpn"
+guest_poll gc /tmp/peer.gc "$work/peer.gc" 300 '^qp_loop: QPN [0-9]+ ready$' || true
 guest_qpn=$(awk '/^qp_loop: QPN [0-9]+ ready$/ {print $3; exit}' "$work/peer.gc")
 [ -n "$guest_qpn" ] || { cat "$work/peer.gc"; kill "$peer_pid"; fail "guest QP did not get ready against host QP $host_qpn"; }
 echo "$guest_qpn" >&"$peer_fd"
 exec {peer_fd}>&-
 wait "$peer_pid" || { cat "$work/peer.host"; fail "host peer QP $host_qpn failed against guest QP $guest_qpn"; }
-guest_wait /tmp/peer.gc "$work/peer.gc" 300 || { cat "$work/peer.gc"; fail "guest peer QP failed against host QP $host_qpn"; }
+guest_wait gc /tmp/peer.gc "$work/peer.gc" 300 || { cat "$work/peer.gc"; fail "guest peer QP failed against host QP $host_qpn"; }
 sed 's/^/  host| /' "$work/peer.host"
 sed 's/^/  guest| /' "$work/peer.gc"
 grep -q '^qp_loop: PASS (join) on hyv0$' "$work/peer.gc" || fail "guest peer did not pass"

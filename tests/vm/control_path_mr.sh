@@ -24,12 +24,12 @@ pp_guest_server() { # SIZE
   local size=$1 n pp
   n=$(pp_iters "$size")
   pp="ibv_rc_pingpong -d hyv0 -g $gid_index -s $size -n $n -c -p $pp_guest_port"
-  guest_bg /tmp/pp.srv "$pp"
+  guest_bg gc /tmp/pp.srv "$pp"
   for _ in $(seq 120); do guest_listening "$pp_guest_port" && break; sleep 5; done
   guest_listening "$pp_guest_port" || { gexec gc cat /tmp/pp.srv; fail "the guest's pingpong server never listened on port $pp_guest_port"; }
   timeout 900 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_fwd_port" 127.0.0.1 \
     > "$work/pp.cli.$size" 2>&1 || { cat "$work/pp.cli.$size"; fail "host pingpong client against the guest server failed (size $size)"; }
-  guest_wait /tmp/pp.srv "$work/pp.srv.$size" 600 ||
+  guest_wait gc /tmp/pp.srv "$work/pp.srv.$size" 600 ||
     { cat "$work/pp.srv.$size"; fail "guest pingpong server failed (size $size)"; }
   pp_check "host client (size $size)" "$work/pp.cli.$size"
   pp_check "guest server (size $size)" "$work/pp.srv.$size"
@@ -69,8 +69,8 @@ assert_kernel_clean
 mr_mib=64
 gexec gc sh -c "rm -f /tmp/mrw.in && mkfifo /tmp/mrw.in" || fail "mkfifo in the guest failed"
 # <> opens the fifo without waiting for a writer: the target prints its address first.
-guest_bg /tmp/mrw.out "$mr_write hyv0 $gid_index target $mr_mib 0<>/tmp/mrw.in"
-guest_poll /tmp/mrw.out "$work/mrw.gc" 600 '^mr_write: target QPN ' || true
+guest_bg gc /tmp/mrw.out "$mr_write hyv0 $gid_index target $mr_mib 0<>/tmp/mrw.in"
+guest_poll gc /tmp/mrw.out "$work/mrw.gc" 600 '^mr_write: target QPN ' || true
 target=$(sed -n 's/^mr_write: target QPN \([0-9]*\) ADDR \(0x[0-9a-f]*\) RKEY \(0x[0-9a-f]*\) LEN \([0-9]*\)$/\1 \2 \3 \4/p' "$work/mrw.gc")
 [ -n "$target" ] || { cat "$work/mrw.gc"; fail "the guest's mr_write target did not register its buffer"; }
 pinned=$(quota pinned_bytes)
@@ -83,7 +83,7 @@ wait_for 120 "the host writer's QPN" "grep -q '^mr_write: writer QPN' '$work/mrw
 writer_qpn=$(awk '/^mr_write: writer QPN/ {print $4; exit}' "$work/mrw.host")
 gexec gc sh -c "echo $writer_qpn > /tmp/mrw.in" || fail "passing the writer's QPN to the guest failed"
 wait "$writer_pid" || { cat "$work/mrw.host"; fail "host mr_write writer failed"; }
-guest_wait /tmp/mrw.out "$work/mrw.gc" 900 || { cat "$work/mrw.gc"; fail "the guest's mr_write target failed"; }
+guest_wait gc /tmp/mrw.out "$work/mrw.gc" 900 || { cat "$work/mrw.gc"; fail "the guest's mr_write target failed"; }
 sed 's/^/  host| /' "$work/mrw.host"
 sed 's/^/  guest| /' "$work/mrw.gc"
 grep -q "^mr_write: PASS target $mr_mib MiB pattern verified$" "$work/mrw.gc" || fail "the guest did not find the pattern in its buffer"

@@ -20,12 +20,12 @@ guest_probed() { # N: function listed and at least N probe lines with the host G
     [ \$(dmesg | grep -c 'virtio_hyv: host device GUID $guid ') -ge $1 ]"
 }
 guest_told_gone() { guest_exec "$gh" sh -c "dmesg | grep -q 'host RDMA device is gone'"; }
-guest_wait_limit=${HYV_GUEST_WAIT:-600}
-guest_wait() { # WHAT CMD...
+hotplug_wait_limit=${HYV_GUEST_WAIT:-600}
+hotplug_wait() { # WHAT CMD...
   local what=$1; shift
-  local deadline=$((SECONDS + guest_wait_limit))
+  local deadline=$((SECONDS + hotplug_wait_limit))
   until "$@"; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${guest_wait_limit}s waiting for: $what"
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${hotplug_wait_limit}s waiting for: $what"
     sleep 2
   done
 }
@@ -47,12 +47,12 @@ fds_after_first=
 for i in $(seq "$loops"); do
   uuid=$(mdev_create rxe0)
   qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv0\",\"bus\":\"hp0\"}}"
-  guest_wait "guest lists [$ids] and logs probe #$i after device_add" guest_probed "$i"
+  hotplug_wait "guest lists [$ids] and logs probe #$i after device_add" guest_probed "$i"
   reads=$(counter "$uuid" trapped_reads)
   [ "$reads" -gt 0 ] || fail "no trapped reads although the guest probed instance $uuid"
 
   qmp '{"execute":"device_del","arguments":{"id":"hyv0"}}'
-  guest_wait "DEVICE_DELETED for hyv0 #$i" deleted_at_least hyv0 "$i"
+  hotplug_wait "DEVICE_DELETED for hyv0 #$i" deleted_at_least hyv0 "$i"
   if guest_has_function; then fail "guest still lists [$ids] after DEVICE_DELETED #$i"; fi
   [ "$(counter "$uuid" bad_accesses)" = 0 ] || fail "the guest driver made $(counter "$uuid" bad_accesses) bad accesses"
 
@@ -70,11 +70,11 @@ assert_kernel_clean
 log "deleting rxe0 under a hot-plugged instance"
 uuid=$(mdev_create rxe0)
 qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv1\",\"bus\":\"hp1\"}}"
-guest_wait "guest probes the function before rxe0 goes" guest_probed $((loops + 1))
+hotplug_wait "guest probes the function before rxe0 goes" guest_probed $((loops + 1))
 rdma link delete rxe0 &
 delete_pid=$!
-guest_wait "guest told that the host device is gone" guest_told_gone
-guest_wait "QEMU unplugging the function on VFIO's request" deleted_at_least hyv1 1
+hotplug_wait "guest told that the host device is gone" guest_told_gone
+hotplug_wait "QEMU unplugging the function on VFIO's request" deleted_at_least hyv1 1
 wait "$delete_pid" || fail "rdma link delete rxe0 failed"
 [ ! -e /sys/class/hyv/rxe0 ] || fail "/sys/class/hyv/rxe0 still there after rxe0 was deleted"
 [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after rxe0 was deleted"

@@ -65,10 +65,35 @@ guest_start() { # NAME [vm.sh options...]
     fail "nested guest $name did not boot"
   started_guests+=("$name")
 }
-guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout 120 -- "$@"; }
+# A generous limit: on a slow CI machine a nested guest took over 150 s for one insmod.
+guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout "${HYV_GUEST_EXEC_TIMEOUT:-600}" -- "$@"; }
 # ib_core and ib_uverbs come from the nested guest initramfs (tools/mkinitramfs.sh).
 guest_load_driver() {
   guest_exec "$1" insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in guest $1 failed"
+}
+# Running rdma-core under two levels of TCG takes minutes on a busy machine.
+gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
+# Starts a command in guest NAME in the background (arguments must not contain single quotes); its
+# output and then a line "hyv-rc=STATUS" go to FILE in the guest.
+guest_bg() { # NAME FILE COMMAND...
+  local name=$1 file=$2; shift 2
+  gexec "$name" sh -c "setsid sh -c '$* > $file 2>&1; echo hyv-rc=\$? >> $file' < /dev/null > /dev/null 2>&1 &"
+}
+# Copies FILE from guest NAME to LOCAL every 5 s until it has a line matching PATTERN (grep -E) or the
+# guest_bg command writing it ended; fails after TIMEOUT seconds.
+guest_poll() { # NAME FILE LOCAL TIMEOUT PATTERN
+  local name=$1 file=$2 local_copy=$3 deadline=$((SECONDS + $4)) pattern=$5
+  while :; do
+    gexec "$name" cat "$file" > "$local_copy" 2>/dev/null || true
+    grep -qE -e "$pattern" -e '^hyv-rc=' "$local_copy" && return 0
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 5
+  done
+}
+# Waits for a guest_bg command to end (copying FILE to LOCAL); returns its status, 124 after TIMEOUT s.
+guest_wait() { # NAME FILE LOCAL TIMEOUT
+  guest_poll "$1" "$2" "$3" "$4" '^hyv-rc=' || return 124
+  return "$(sed -n 's/^hyv-rc=//p' "$3")"
 }
 started_guests=()
 cleanup_guests() {
