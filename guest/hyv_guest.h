@@ -6,7 +6,9 @@
 #ifndef HYV_GUEST_H
 #define HYV_GUEST_H
 
+#include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/wait.h>
 #include <linux/virtio.h>
 #include <rdma/ib_verbs.h>
 
@@ -41,6 +43,12 @@ struct hyv_dev {
 	u32 ports;
 	/* Host context for device-wide queries, opened at probe. */
 	u32 dev_ctx;
+
+	/* User QPs, moved to error on unplug (hyv_guest_unplug.c). */
+	struct mutex qp_lock;		/* user_qps, unplugging */
+	struct list_head user_qps;
+	wait_queue_head_t qps_gone;	/* woken when user_qps empties */
+	bool unplugging;
 };
 
 struct hyv_ucontext {
@@ -75,7 +83,21 @@ struct hyv_qp {
 	u32 host_ctx;
 	u32 host_handle;
 	struct hyv_mmap_entry *sq, *rq;
+	struct list_head unplug_node;	/* in hyv_dev.user_qps */
 };
+
+/* User SRQs: like CQs, the ring is the host's and userspace posts receives to it through BAR2. */
+struct hyv_srq {
+	struct ib_srq ibsrq;
+	u32 host_ctx;
+	u32 host_handle;
+	struct hyv_mmap_entry *ring;
+};
+
+static inline struct hyv_srq *to_hsrq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct hyv_srq, ibsrq);
+}
 
 static inline struct hyv_dev *to_hdev(struct ib_device *ibdev)
 {
@@ -98,8 +120,23 @@ int hyv_uverbs_cmd(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body,
 int hyv_uverbs_cmd_drv(struct hyv_dev *hdev, u32 ctx, u32 command, const void *body, u32 body_len,
 		       struct ib_udata *udata, void *resp, u32 resp_len, void *drv_out);
 
+/* How to create a host object with one ring (CQ, SRQ): hyv_create_with_ring(). */
+struct hyv_ring_create {
+	u32 command;		/* the uverbs create command */
+	u32 destroy;		/* the command that destroys it again (rollback) */
+	const void *cmd;
+	u32 cmd_len;
+	void *resp;		/* the uverbs response, starting with the new object's handle */
+	u32 resp_len;
+	u32 drv_len;		/* the least provider response: rxe's, starting with its mminfo */
+};
+
 /* hyv_guest_queues.c */
 u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata);
+int hyv_create_with_ring(struct hyv_dev *hdev, u32 ctx, const struct hyv_ring_create *c,
+			 struct ib_udata *udata, struct hyv_mmap_entry **ring);
+int hyv_destroy_with_ring(struct hyv_dev *hdev, u32 ctx, u32 destroy, u32 handle,
+			  struct hyv_mmap_entry *ring);
 int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct ib_udata *udata);
 int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
 int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata);
@@ -116,6 +153,19 @@ void hyv_mmap_free(struct rdma_user_mmap_entry *entry);
 struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt, int access,
 			      struct ib_udata *udata);
 int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
+/* hyv_guest_srq.c */
+int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct ib_udata *udata);
+int hyv_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr, enum ib_srq_attr_mask mask,
+		   struct ib_udata *udata);
+int hyv_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
+int hyv_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
+
+/* hyv_guest_unplug.c */
+void hyv_unplug_init(struct hyv_dev *hdev);
+int hyv_unplug_track_qp(struct hyv_dev *hdev, struct hyv_qp *qp);
+void hyv_unplug_untrack_qp(struct hyv_dev *hdev, struct hyv_qp *qp);
+void hyv_unplug_flush(struct hyv_dev *hdev);
 
 /* hyv_guest_verbs.c */
 int hyv_ib_register(struct hyv_dev *hdev);

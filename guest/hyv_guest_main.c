@@ -82,6 +82,7 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 	hdev->host_driver_id = driver_id;
 	hdev->host_abi = uverbs_abi;
 	hdev->ports = ports;
+	hyv_unplug_init(hdev);
 	vdev->priv = hdev;
 
 	/* No virtqueues; this sets up the config-change interrupt only. */
@@ -127,6 +128,8 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 {
 	struct hyv_dev *hdev = vdev->priv;
 
+	/* Running applications first see their QPs fail, then lose the device. */
+	hyv_unplug_flush(hdev);
 	/* Destroys every user context (disassociating running processes) first. */
 	hyv_ib_unregister(hdev);
 	hyv_ctx_close(hdev, hdev->dev_ctx);

@@ -70,6 +70,21 @@ static struct hyv_mmap_entry *hyv_ring_insert(struct hyv_dev *hdev, struct ib_ud
 	return e;
 }
 
+/* A ring the object cannot do without: none (size 0) is the host's protocol error. */
+static int hyv_ring_insert_required(struct hyv_dev *hdev, struct ib_udata *udata,
+				    struct mminfo *mi, struct hyv_mmap_entry **ring)
+{
+	struct hyv_mmap_entry *e = hyv_ring_insert(hdev, udata, mi);
+
+	*ring = NULL;
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	if (!e)
+		return -EPROTO;
+	*ring = e;
+	return 0;
+}
+
 static void hyv_ring_remove(struct hyv_mmap_entry *e)
 {
 	if (e)
@@ -119,21 +134,84 @@ int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 
 static int hyv_host_destroy(struct hyv_dev *hdev, u32 ctx, u32 command, u32 handle)
 {
-	/* DESTROY_CQ and DESTROY_QP: the handle follows the response pointer. */
+	/* DESTROY_CQ, DESTROY_QP and DESTROY_SRQ: the handle follows the response pointer. */
 	struct ib_uverbs_destroy_cq cmd = { .cq_handle = handle };
 	union {
 		struct ib_uverbs_destroy_cq_resp cq;
 		struct ib_uverbs_destroy_qp_resp qp;
+		struct ib_uverbs_destroy_srq_resp srq;
 	} r;
-	u32 resp_len = command == IB_USER_VERBS_CMD_DESTROY_CQ ? sizeof(r.cq) : sizeof(r.qp);
+	u32 resp_len;
 	int ret;
 
 	BUILD_BUG_ON(sizeof(struct ib_uverbs_destroy_cq) != sizeof(struct ib_uverbs_destroy_qp));
+	BUILD_BUG_ON(sizeof(struct ib_uverbs_destroy_cq) != sizeof(struct ib_uverbs_destroy_srq));
 	BUILD_BUG_ON(offsetof(struct ib_uverbs_destroy_cq, cq_handle) !=
 		     offsetof(struct ib_uverbs_destroy_qp, qp_handle));
+	BUILD_BUG_ON(offsetof(struct ib_uverbs_destroy_cq, cq_handle) !=
+		     offsetof(struct ib_uverbs_destroy_srq, srq_handle));
+	switch (command) {
+	case IB_USER_VERBS_CMD_DESTROY_CQ:
+		resp_len = sizeof(r.cq);
+		break;
+	case IB_USER_VERBS_CMD_DESTROY_QP:
+		resp_len = sizeof(r.qp);
+		break;
+	default:
+		resp_len = sizeof(r.srq);
+		break;
+	}
 	ret = hyv_uverbs_cmd(hdev, ctx, command, &cmd, sizeof(cmd), NULL, &r, resp_len);
 	/* A gone host destroyed everything with the context. */
 	return ret == -ENODEV ? 0 : ret;
+}
+
+/*
+ * A host object with one ring, whose mminfo opens the provider's response
+ * (CQ, SRQ): runs the create command, places the ring in the process's mmap
+ * space and hands the provider its response. On failure nothing is left on
+ * the host.
+ */
+int hyv_create_with_ring(struct hyv_dev *hdev, u32 ctx, const struct hyv_ring_create *c,
+			 struct ib_udata *udata, struct hyv_mmap_entry **ring)
+{
+	u32 handle;
+	u8 *drv;
+	int ret;
+
+	*ring = NULL;
+	if (!udata || !hyv_rings_supported(hdev))
+		return -EOPNOTSUPP;
+	/* The command buffer bounds what the host can return anyway. */
+	if (udata->outlen < c->drv_len || udata->outlen > HYV_CMD_MAX_LEN)
+		return -EINVAL;
+	drv = kzalloc(udata->outlen, GFP_KERNEL);
+	if (!drv)
+		return -ENOMEM;
+	ret = hyv_uverbs_cmd_drv(hdev, ctx, c->command, c->cmd, c->cmd_len, udata, c->resp,
+				 c->resp_len, drv);
+	if (ret)
+		goto out;
+	/* Both responses start with the new object's handle. */
+	memcpy(&handle, c->resp, sizeof(handle));
+
+	ret = hyv_ring_insert_required(hdev, udata, (struct mminfo *)drv, ring);
+	if (ret)
+		goto err_destroy;
+	ret = ib_copy_to_udata(udata, drv, udata->outlen);
+	if (ret)
+		goto err_destroy;
+	kfree(drv);
+	return 0;
+
+err_destroy:
+	/* Host first: the entry's release is refused while the ring is live. */
+	hyv_host_destroy(hdev, ctx, c->destroy, handle);
+	hyv_ring_remove(*ring);
+	*ring = NULL;
+out:
+	kfree(drv);
+	return ret;
 }
 
 int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct ib_udata *udata)
@@ -143,60 +221,45 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 	/* The host forces comp_channel to -1 anyway: completion events are not forwarded. */
 	struct ib_uverbs_create_cq cmd = { .cqe = attr->cqe, .comp_channel = -1 };
 	struct ib_uverbs_create_cq_resp r;
-	struct rxe_create_cq_resp *ur;
-	u8 *drv;
+	const struct hyv_ring_create c = {
+		.command = IB_USER_VERBS_CMD_CREATE_CQ, .destroy = IB_USER_VERBS_CMD_DESTROY_CQ,
+		.cmd = &cmd, .cmd_len = sizeof(cmd), .resp = &r, .resp_len = sizeof(r),
+		.drv_len = sizeof(struct rxe_create_cq_resp),
+	};
 	int ret;
 
-	if (!udata || !hyv_rings_supported(hdev) || attr->flags)
+	BUILD_BUG_ON(offsetof(struct ib_uverbs_create_cq_resp, cq_handle) != 0);
+	BUILD_BUG_ON(offsetof(struct rxe_create_cq_resp, mi) != 0);
+	if (attr->flags)
 		return -EOPNOTSUPP;
-	/* The command buffer bounds what the host can return anyway. */
-	if (udata->outlen < sizeof(*ur) || udata->outlen > HYV_CMD_MAX_LEN)
-		return -EINVAL;
-	drv = kzalloc(udata->outlen, GFP_KERNEL);
-	if (!drv)
-		return -ENOMEM;
-
 	cq->host_ctx = hyv_udata_ctx(hdev, udata);
-	ret = hyv_uverbs_cmd_drv(hdev, cq->host_ctx, IB_USER_VERBS_CMD_CREATE_CQ, &cmd, sizeof(cmd),
-				 udata, &r, sizeof(r), drv);
+	ret = hyv_create_with_ring(hdev, cq->host_ctx, &c, udata, &cq->ring);
 	if (ret)
-		goto out;
+		return ret;
 	cq->host_handle = r.cq_handle;
 	ibcq->cqe = r.cqe;
-
-	ur = (struct rxe_create_cq_resp *)drv;
-	cq->ring = hyv_ring_insert(hdev, udata, &ur->mi);
-	if (IS_ERR_OR_NULL(cq->ring)) {
-		ret = cq->ring ? PTR_ERR(cq->ring) : -EPROTO;
-		cq->ring = NULL;
-		goto err_destroy;
-	}
-	ret = ib_copy_to_udata(udata, drv, udata->outlen);
-	if (ret)
-		goto err_destroy;
-	kfree(drv);
 	return 0;
+}
 
-err_destroy:
-	/* Host first: the entry's release is refused while the ring is live. */
-	hyv_host_destroy(hdev, cq->host_ctx, IB_USER_VERBS_CMD_DESTROY_CQ, cq->host_handle);
-	hyv_ring_remove(cq->ring);
-out:
-	kfree(drv);
-	return ret;
+/* The object, then its ring: the host refuses the ring's release while the object lives. */
+int hyv_destroy_with_ring(struct hyv_dev *hdev, u32 ctx, u32 destroy, u32 handle,
+			  struct hyv_mmap_entry *ring)
+{
+	int ret;
+
+	ret = hyv_host_destroy(hdev, ctx, destroy, handle);
+	if (ret)
+		return ret;
+	hyv_ring_remove(ring);
+	return 0;
 }
 
 int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
 	struct hyv_cq *cq = to_hcq(ibcq);
-	int ret;
 
-	ret = hyv_host_destroy(to_hdev(ibcq->device), cq->host_ctx, IB_USER_VERBS_CMD_DESTROY_CQ,
-			       cq->host_handle);
-	if (ret)
-		return ret;
-	hyv_ring_remove(cq->ring);
-	return 0;
+	return hyv_destroy_with_ring(to_hdev(ibcq->device), cq->host_ctx,
+				     IB_USER_VERBS_CMD_DESTROY_CQ, cq->host_handle, cq->ring);
 }
 
 int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata)
@@ -208,11 +271,12 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	struct ib_uverbs_create_qp_resp r;
 	struct rxe_create_qp_resp *ur;
 	struct hyv_cq *scq, *rcq;
+	struct hyv_srq *srq;
 	u8 *drv;
 	int ret;
 
-	if (!udata || !hyv_rings_supported(hdev) || attr->srq || attr->create_flags ||
-	    attr->rwq_ind_tbl || attr->xrcd)
+	if (!udata || !hyv_rings_supported(hdev) || attr->create_flags || attr->rwq_ind_tbl ||
+	    attr->xrcd)
 		return -EOPNOTSUPP;
 	switch (attr->qp_type) {
 	case IB_QPT_RC:
@@ -228,10 +292,16 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	qp->host_ctx = hyv_udata_ctx(hdev, udata);
 	scq = to_hcq(attr->send_cq);
 	rcq = to_hcq(attr->recv_cq);
+	srq = attr->srq ? to_hsrq(attr->srq) : NULL;
 	/* Host handles name objects of one host context only. */
 	if (pd->host_ctx != qp->host_ctx || scq->host_ctx != qp->host_ctx ||
-	    rcq->host_ctx != qp->host_ctx)
+	    rcq->host_ctx != qp->host_ctx || (srq && srq->host_ctx != qp->host_ctx))
 		return -EINVAL;
+	if (srq) {
+		/* Receives come from the SRQ: the host QP gets no receive ring (rq_mi size 0). */
+		cmd.srq_handle = srq->host_handle;
+		cmd.is_srq = 1;
+	}
 
 	cmd.pd_handle = pd->host_handle;
 	cmd.send_cq_handle = scq->host_handle;
@@ -267,13 +337,13 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 		qp->rq = NULL;
 		goto err_destroy;
 	}
-	qp->sq = hyv_ring_insert(hdev, udata, &ur->sq_mi);
-	if (IS_ERR_OR_NULL(qp->sq)) {
-		ret = qp->sq ? PTR_ERR(qp->sq) : -EPROTO;
-		qp->sq = NULL;
+	ret = hyv_ring_insert_required(hdev, udata, &ur->sq_mi, &qp->sq);
+	if (ret)
 		goto err_destroy;
-	}
 	ret = ib_copy_to_udata(udata, drv, udata->outlen);
+	if (ret)
+		goto err_destroy;
+	ret = hyv_unplug_track_qp(hdev, qp);
 	if (ret)
 		goto err_destroy;
 	kfree(drv);
@@ -294,6 +364,11 @@ int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	struct hyv_qp *qp = to_hqp(ibqp);
 	int ret;
 
+	/*
+	 * Untracked first, whatever the host says: ib_core frees a QP whose
+	 * destroy failed during cleanup, and the unplug flush must not touch it.
+	 */
+	hyv_unplug_untrack_qp(to_hdev(ibqp->device), qp);
 	ret = hyv_host_destroy(to_hdev(ibqp->device), qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP,
 			       qp->host_handle);
 	if (ret)

@@ -96,6 +96,7 @@ enum hyv_resource {
 	HYV_RES_PD,
 	HYV_RES_CQ,
 	HYV_RES_QP,
+	HYV_RES_SRQ,
 	HYV_RES_MR,
 	HYV_RES_PINNED,		/* bytes of guest memory pinned by MRs */
 	HYV_RES_COUNT,

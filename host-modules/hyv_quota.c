@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Per-instance quotas on the host objects a guest can make: PDs, CQs, QPs,
- * MRs and bytes of guest memory pinned by MRs. A guest that would exceed one
+ * SRQs, MRs and bytes of guest memory pinned by MRs. A guest that would exceed one
  * gets the errno bare metal gives for the same limit: EAGAIN for object
  * counts (the rdma cgroup's rdma.max) and ENOMEM for pinned memory
  * (RLIMIT_MEMLOCK in ib_umem_get); the host verb never runs.
@@ -25,6 +25,9 @@ MODULE_PARM_DESC(default_max_cqs, "CQs per instance until its quota/cqs_max is s
 static unsigned int default_max_qps = 1024;
 module_param(default_max_qps, uint, 0644);
 MODULE_PARM_DESC(default_max_qps, "QPs per instance until its quota/qps_max is set");
+static unsigned int default_max_srqs = 1024;
+module_param(default_max_srqs, uint, 0644);
+MODULE_PARM_DESC(default_max_srqs, "SRQs per instance until its quota/srqs_max is set");
 static unsigned int default_max_mrs = 4096;
 module_param(default_max_mrs, uint, 0644);
 MODULE_PARM_DESC(default_max_mrs, "MRs per instance until its quota/mrs_max is set");
@@ -36,6 +39,7 @@ static const char *const hyv_resource_names[HYV_RES_COUNT] = {
 	[HYV_RES_PD] = "pds",
 	[HYV_RES_CQ] = "cqs",
 	[HYV_RES_QP] = "qps",
+	[HYV_RES_SRQ] = "srqs",
 	[HYV_RES_MR] = "mrs",
 	[HYV_RES_PINNED] = "pinned_bytes",
 };
@@ -47,6 +51,7 @@ void hyv_quota_init(struct hyv_instance *inst)
 	limit[HYV_RES_PD] = READ_ONCE(default_max_pds);
 	limit[HYV_RES_CQ] = READ_ONCE(default_max_cqs);
 	limit[HYV_RES_QP] = READ_ONCE(default_max_qps);
+	limit[HYV_RES_SRQ] = READ_ONCE(default_max_srqs);
 	limit[HYV_RES_MR] = READ_ONCE(default_max_mrs);
 	limit[HYV_RES_PINNED] = (u64)READ_ONCE(default_max_pinned_mb) << 20;
 }
@@ -135,6 +140,7 @@ static ssize_t hyv_limit_store(struct device *dev, struct device_attribute *attr
 HYV_QUOTA_ATTRS(pds, HYV_RES_PD);
 HYV_QUOTA_ATTRS(cqs, HYV_RES_CQ);
 HYV_QUOTA_ATTRS(qps, HYV_RES_QP);
+HYV_QUOTA_ATTRS(srqs, HYV_RES_SRQ);
 HYV_QUOTA_ATTRS(mrs, HYV_RES_MR);
 HYV_QUOTA_ATTRS(pinned_bytes, HYV_RES_PINNED);
 
@@ -142,6 +148,7 @@ static struct attribute *hyv_quota_attrs[] = {
 	&hyv_quota_used_pds.attr.attr, &hyv_quota_limit_pds.attr.attr,
 	&hyv_quota_used_cqs.attr.attr, &hyv_quota_limit_cqs.attr.attr,
 	&hyv_quota_used_qps.attr.attr, &hyv_quota_limit_qps.attr.attr,
+	&hyv_quota_used_srqs.attr.attr, &hyv_quota_limit_srqs.attr.attr,
 	&hyv_quota_used_mrs.attr.attr, &hyv_quota_limit_mrs.attr.attr,
 	&hyv_quota_used_pinned_bytes.attr.attr, &hyv_quota_limit_pinned_bytes.attr.attr,
 	NULL,

@@ -4,7 +4,7 @@
  * allow-list, each command's fixed sizes, the fields forced or checked before
  * it runs, and the queue mapping after it ran.
  *
- * Queue mapping (rxe): a command that creates a CQ or QP returns the
+ * Queue mapping (rxe): a command that creates a CQ, QP or SRQ returns the
  * provider's struct mminfo (offset and size of the object's ring in the host
  * uverbs file's mmap space) after the uverbs response. The host maps the
  * uverbs file at that offset into QEMU's address space for a moment (a hidden
@@ -91,6 +91,18 @@ static int hyv_fixup_post_send(void *cmd)
 	return 0;
 }
 
+/*
+ * Resizing an SRQ makes rxe write the new ring's mminfo to a userspace
+ * address from the command (here: an address in QEMU named by the guest) and
+ * would need a new window placement: refused. The limit may change.
+ */
+static int hyv_fixup_modify_srq(void *cmd)
+{
+	struct ib_uverbs_modify_srq *c = cmd;
+
+	return c->attr_mask & ~IB_SRQ_LIMIT ? -EOPNOTSUPP : 0;
+}
+
 static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	{ .command = IB_USER_VERBS_CMD_GET_CONTEXT, .req_size = sizeof(struct ib_uverbs_get_context),
 	  .resp_size = sizeof(struct ib_uverbs_get_context_resp) },
@@ -117,6 +129,16 @@ static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	  .resp_size = sizeof(struct ib_uverbs_destroy_qp_resp), .exact = true,
 	  .creator = IB_USER_VERBS_CMD_CREATE_QP, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_QP },
 	{ .command = IB_USER_VERBS_CMD_MODIFY_QP, .req_size = sizeof(struct ib_uverbs_modify_qp) },
+	{ .command = IB_USER_VERBS_CMD_CREATE_SRQ, .req_size = sizeof(struct ib_uverbs_create_srq),
+	  .resp_size = sizeof(struct ib_uverbs_create_srq_resp), .nr_mminfo = 1,
+	  .destroy = IB_USER_VERBS_CMD_DESTROY_SRQ, .quota = HYV_QUOTA_CREATES, .res = HYV_RES_SRQ },
+	{ .command = IB_USER_VERBS_CMD_DESTROY_SRQ, .req_size = sizeof(struct ib_uverbs_destroy_srq),
+	  .resp_size = sizeof(struct ib_uverbs_destroy_srq_resp), .exact = true,
+	  .creator = IB_USER_VERBS_CMD_CREATE_SRQ, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_SRQ },
+	{ .command = IB_USER_VERBS_CMD_MODIFY_SRQ, .req_size = sizeof(struct ib_uverbs_modify_srq),
+	  .fixup = hyv_fixup_modify_srq },
+	{ .command = IB_USER_VERBS_CMD_QUERY_SRQ, .req_size = sizeof(struct ib_uverbs_query_srq),
+	  .resp_size = sizeof(struct ib_uverbs_query_srq_resp) },
 	{ .command = IB_USER_VERBS_CMD_QUERY_QP, .req_size = sizeof(struct ib_uverbs_query_qp),
 	  .resp_size = sizeof(struct ib_uverbs_query_qp_resp) },
 	/*
@@ -151,9 +173,12 @@ static_assert(sizeof(struct hyv_uverbs_destroy_cmd) ==
 	      sizeof(struct ib_uverbs_cmd_hdr) + sizeof(struct ib_uverbs_destroy_cq));
 static_assert(sizeof(struct hyv_uverbs_destroy_cmd) ==
 	      sizeof(struct ib_uverbs_cmd_hdr) + sizeof(struct ib_uverbs_destroy_qp));
-/* Both create responses start with the new object's handle. */
+static_assert(sizeof(struct hyv_uverbs_destroy_cmd) ==
+	      sizeof(struct ib_uverbs_cmd_hdr) + sizeof(struct ib_uverbs_destroy_srq));
+/* The create responses start with the new object's handle. */
 static_assert(offsetof(struct ib_uverbs_create_cq_resp, cq_handle) == 0);
 static_assert(offsetof(struct ib_uverbs_create_qp_resp, qp_handle) == 0);
+static_assert(offsetof(struct ib_uverbs_create_srq_resp, srq_handle) == 0);
 
 static void hyv_qmap_free(struct hyv_instance *inst, struct hyv_qmap *qm)
 {
@@ -302,6 +327,7 @@ static void hyv_uverbs_destroy(struct hyv_instance *inst, struct hyv_context *ct
 	ssize_t ret;
 
 	BUILD_BUG_ON(sizeof(resp) < sizeof(struct ib_uverbs_destroy_qp_resp));
+	BUILD_BUG_ON(sizeof(resp) < sizeof(struct ib_uverbs_destroy_srq_resp));
 	ret = hyv_context_run(ctx, (u8 *)&c, sizeof(c), resp, desc->resp_size);
 	if (ret < 0)
 		dev_warn(&inst->mdev->dev, "rollback of uverbs command %u: destroy of handle %u failed: %zd\n",

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* cmd_fuzz's command channel helpers, shared by its parts (cmd_fuzz.c, cmd_fuzz_mr.c). */
+/* cmd_fuzz's command channel helpers, shared by its parts (cmd_fuzz.c, cmd_fuzz_queues.c, cmd_fuzz_mr.c). */
 #ifndef HYV_TEST_CMD_FUZZ_H
 #define HYV_TEST_CMD_FUZZ_H
 
@@ -11,6 +11,9 @@ extern int failures, checks;
 extern uint8_t *page;		/* the command page */
 extern uint64_t page_gpa;	/* its guest-physical address */
 extern int vfio_device;		/* vfio mode: the device fd; pci mode: -1 */
+
+/* vfio-pci's region offsets in the device fd: index << 40. */
+#define VFIO_REGION_SHIFT 40
 
 uint64_t rng(void);
 void die(const char *what);
@@ -26,6 +29,9 @@ uint32_t run_uverbs(uint32_t ctx, uint32_t command, const void *body, uint32_t b
 		    uint32_t out_len);
 void *uverbs_resp(uint32_t body_len);
 uint32_t alloc_pd(uint32_t ctx, uint32_t *pd);
+
+/* cmd_fuzz_queues.c: vfio mode only */
+void queue_checks(void);
 
 /* cmd_fuzz_mr.c: vfio mode only */
 void mr_checks(int container, const char *uuid);

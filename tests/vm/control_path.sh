@@ -6,6 +6,7 @@
 # mapping of BAR2), two RC QPs taken to RTS and zero-length SENDs both ways, polled from the mapped CQ
 # ring; then a guest QP against a host process's QP, a SEND each way; unmodified ibv_rc_pingpong
 # between the guest and a test host process, both directions, 4 KiB and 1 MiB (control_path_mr.sh);
+# unmodified ibv_srq_pingpong (QPs on a shared receive queue) and the SRQ quota;
 # a 64 MiB guest buffer RDMA-written in place by a host process; quotas seen as errnos in the guest;
 # cmd_fuzz drives the command channel as a hostile guest
 # would. On the test host: every malformed command counted, no oops, no host object left once the
@@ -29,7 +30,7 @@ gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0
 [ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
 # The same program on the host device first: what the guest must reproduce.
 "$qp_loop" rxe0 "$gid_index" > "$work/qp_loop.host" 2>&1 || { cat "$work/qp_loop.host"; fail "qp_loop fails on rxe0 itself"; }
-base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr)
+base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr) base_srq=$(host_res srq)
 uuid=$(mdev_create rxe0)
 log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
 # ibv_rc_pingpong's TCP rendezvous: the test host reaches a server in the guest through a host
@@ -104,6 +105,30 @@ assert_kernel_clean
 log "guest QP $guest_qpn <-> host process QP $host_qpn: zero-length SEND each way received"
 
 source "$(dirname "$0")/control_path_mr.sh"
+
+# Shared receive queues: unmodified ibv_srq_pingpong, its QPs all receiving from one SRQ whose ring
+# the guest's librxe posts to through BAR2; the host server checks the data (-c).
+srq_pp="-g $gid_index -s 4096 -q 4 -n 50 -c -p $pp_host_port"
+# shellcheck disable=SC2086 # srq_pp is a list of options
+ibv_srq_pingpong -d rxe0 $srq_pp > "$work/srq.host" 2>&1 &
+srq_pid=$!
+wait_for 60 "the host's srq_pingpong server on port $pp_host_port" "ss -ltn | grep -q ':$pp_host_port '"
+gexec gc timeout 900 ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/srq.gc" 2>&1 ||
+  { cat "$work/srq.gc"; kill "$srq_pid" 2>/dev/null; fail "guest ibv_srq_pingpong client against the host server failed"; }
+wait "$srq_pid" || { cat "$work/srq.host"; fail "host ibv_srq_pingpong server failed"; }
+pp_check "guest srq_pingpong client" "$work/srq.gc"
+pp_check "host srq_pingpong server" "$work/srq.host"
+host_clean "ibv_srq_pingpong"
+[ "$(quota srqs)" = 0 ] || fail "instance usage after ibv_srq_pingpong: srqs $(quota srqs)"
+max_srqs=$(quota srqs_max)
+echo 0 > "/sys/bus/mdev/devices/$uuid/quota/srqs_max"
+gexec gc ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/quota.srq" 2>&1 &&
+  fail "ibv_srq_pingpong created an SRQ with quota/srqs_max 0"
+grep -q "Couldn't create SRQ" "$work/quota.srq" || { cat "$work/quota.srq"; fail "ibv_srq_pingpong did not fail at ibv_create_srq with quota/srqs_max 0"; }
+echo "$max_srqs" > "/sys/bus/mdev/devices/$uuid/quota/srqs_max"
+host_clean "the SRQ quota check"
+assert_kernel_clean
+log "SRQ: ibv_srq_pingpong guest client -> host server, 4 QPs on one SRQ, data checked: guest $(grep -o '[0-9.]* usec/iter' "$work/srq.gc"); ibv_create_srq refused beyond srqs_max"
 
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests

@@ -52,8 +52,9 @@ pp_host_server() { # SIZE
 
 host_clean() { # WHAT: the guest's processes are gone, so only the driver's device context is left
   [ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res pd)" = "$base_pd" ] &&
-    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
-    fail "host objects left after $1: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
+    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] &&
+    [ "$(host_res srq)" = "$base_srq" ] ||
+    fail "host objects left after $1: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr) srq $(host_res srq)"
   [ "$(quota mrs)" = 0 ] && [ "$(quota pinned_bytes)" = 0 ] && [ "$(quota qps)" = 0 ] ||
     fail "instance usage after $1: mrs $(quota mrs) pinned_bytes $(quota pinned_bytes) qps $(quota qps)"
 }

@@ -2,7 +2,10 @@
 # hyvd + hyvctl against a running raw-QEMU nested guest in the test host (rdma_rxe + hyv_mdev):
 #  1. `hyvctl attach g1 GUID` makes the function appear in the guest (virtio_hyv logs the host GUID),
 #     `hyvctl list --json` names the guest PCI address the guest itself shows; `hyvctl detach` takes
-#     it away and the guest no longer lists it.
+#     it away and the guest no longer lists it. Before that detach, unmodified ibv_rc_pingpong runs
+#     between the guest (hyv0) and a test host process (rxe0): the detach makes the guest's pingpong
+#     fail with an error (virtio_hyv moves its QP to error first), the guest survives, and every host
+#     object the guest held is gone (rdma resource counts back to their baseline, no mdev).
 #  2. Crash safety with the real daemon: hyvd-crashpoints (the real hyvd with crash points around its
 #     real sqlite/sysfs/QMP adapters) is SIGKILLed at every step of attach and of detach in turn; a
 #     restarted hyvd must leave a consistent state (daemon_consistency.py: rows resting and matching
@@ -51,15 +54,23 @@ check_consistent() { # WHAT
     fail "inconsistent after $1"
 }
 guest_lists_function() { guest_exec "$g1" sh -c "lspci -nn | grep -q '\[$ids\]'"; }
+host_objects() { echo "ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"; }
+rts_qps() { rdma resource show qp link rxe0/1 | grep -c 'state RTS' || true; }
+sent_pkts() { cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts; }
+# ibv_rc_pingpong's TCP rendezvous: the guest reaches the test host's server through a guest forward.
+pp_port=18517
+# The IPv4-mapped RoCE v2 GID: the guest mirrors the host's table index for index.
+gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
+[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
 
 dmesg_mark
-baseline_mdevs=$(mdev_count)
+baseline_mdevs=$(mdev_count) baseline_objects=$(host_objects)
 # HYV_DAEMON_GUEST=NAME reuses a running nested guest with virtio_hyv loaded (development).
 g1=${HYV_DAEMON_GUEST:-}
 if [ -z "$g1" ]; then
   g1=g1
   log "booting nested guest g1"
-  guest_start g1
+  guest_start g1 --guestfwd "$pp_port"
   guest_load_driver g1
 fi
 qmp_sock=$("$vm" path "$g1")/qmp.sock
@@ -81,8 +92,35 @@ listed=$(ctl --json list)
 check_consistent "attach"
 log "ok: hyvctl attach put the function at $address in g1, the guest driver read GUID $guid"
 
-ctl detach g1 "$guid" >/dev/null || fail "hyvctl detach g1 $guid"
+rts_before=$(rts_qps)
+timeout 1800 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s 4096 -n 1000000 -p "$pp_port" >"$work/pp.host" 2>&1 &
+pp_host_pid=$!
+wait_for 60 "the host's pingpong server on port $pp_port" "ss -ltn | grep -q ':$pp_port '"
+guest_bg "$g1" /tmp/pp.out "ibv_rc_pingpong -d hyv0 -g $gid_index -s 4096 -n 1000000 -p $pp_port 10.0.2.100"
+wait_for 900 "the pingpong QPs (host server's and g1's) in RTS on rxe0" "[ \$(rdma resource show qp link rxe0/1 | grep -c 'state RTS') -ge $((rts_before + 2)) ]"
+pkts=$(sent_pkts)
+sleep 10
+[ "$(sent_pkts)" -gt "$pkts" ] || fail "no packets sent on rxe0 in 10 s although pingpong is in RTS"
+guest_poll "$g1" /tmp/pp.out "$work/pp.guest" 1 'never' || true
+! grep -q '^hyv-rc=' "$work/pp.guest" || { cat "$work/pp.guest"; fail "g1's pingpong ended before the detach"; }
+log "ok: ibv_rc_pingpong runs between g1 (hyv0) and the test host (rxe0): $(($(sent_pkts) - pkts)) packets sent in 10 s"
+
+ctl detach g1 "$guid" >/dev/null || fail "hyvctl detach g1 $guid while pingpong runs"
+rc=0
+guest_wait "$g1" /tmp/pp.out "$work/pp.guest" 300 || rc=$?
+sed 's/^/  g1| /' "$work/pp.guest"
+[ "$rc" -ge 1 ] && [ "$rc" -lt 124 ] || fail "g1's pingpong exit status $rc after the detach, expected a failure (1..123)"
+grep -qE 'Failed status|Couldn.t' "$work/pp.guest" || fail "g1's pingpong did not report a failed completion or verb"
+kill "$pp_host_pid" 2>/dev/null || true
+wait "$pp_host_pid" 2>/dev/null || true
+guest_exec "$g1" dmesg >"$work/dmesg.g1" || fail "g1 does not answer after the detach"
+grep -q 'unplug: 1 QP(s) moved to error; their applications closed them' "$work/dmesg.g1" ||
+  { grep -i hyv "$work/dmesg.g1" | tail -n 20; fail "g1's virtio_hyv did not flush the pingpong QP on unplug"; }
+if grep -E "$oops_pattern" "$work/dmesg.g1"; then fail "g1's kernel log has an oops/warning (above)"; fi
 if guest_lists_function; then fail "g1 still lists $ids after hyvctl detach"; fi
+[ "$(host_objects)" = "$baseline_objects" ] ||
+  fail "host objects after the detach: $(host_objects); before the attach: $baseline_objects"
+log "ok: detach under pingpong: g1's pingpong failed with status $rc, g1 alive, host objects back to: $baseline_objects"
 [ "$(ctl --json list)" = "[]" ] || fail "assignment left after detach: $(ctl list)"
 [ "$(mdev_count)" = "$baseline_mdevs" ] || fail "mdev left after detach"
 check_consistent "detach"

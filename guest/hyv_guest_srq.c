@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Shared receive queues: host objects like CQs (hyv_guest_queues.c). The
+ * host places the SRQ's ring in BAR2 and the provider posts receives to it
+ * from the guest process, so ibv_post_srq_recv never traps.
+ *
+ * Resizing (IB_SRQ_MAX_WR) is refused: rxe reallocates the ring and writes
+ * its new mminfo to a userspace address the command carries, which on the
+ * host would be an address in QEMU, and the new ring would need a new BAR2
+ * placement. The limit (IB_SRQ_LIMIT) is forwarded.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <rdma/ib_user_verbs.h>
+#include <rdma/rdma_user_rxe.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "hyv_guest.h"
+
+int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(ibsrq->device);
+	struct hyv_pd *pd = container_of(ibsrq->pd, struct hyv_pd, ibpd);
+	struct hyv_srq *srq = to_hsrq(ibsrq);
+	struct ib_uverbs_create_srq cmd = {
+		.pd_handle = pd->host_handle,
+		.max_wr = attr->attr.max_wr,
+		.max_sge = attr->attr.max_sge,
+		.srq_limit = attr->attr.srq_limit,
+	};
+	struct ib_uverbs_create_srq_resp r;
+	const struct hyv_ring_create c = {
+		.command = IB_USER_VERBS_CMD_CREATE_SRQ, .destroy = IB_USER_VERBS_CMD_DESTROY_SRQ,
+		.cmd = &cmd, .cmd_len = sizeof(cmd), .resp = &r, .resp_len = sizeof(r),
+		.drv_len = sizeof(struct rxe_create_srq_resp),
+	};
+	int ret;
+
+	BUILD_BUG_ON(offsetof(struct ib_uverbs_create_srq_resp, srq_handle) != 0);
+	BUILD_BUG_ON(offsetof(struct rxe_create_srq_resp, mi) != 0);
+	if (attr->srq_type != IB_SRQT_BASIC)
+		return -EOPNOTSUPP;
+	srq->host_ctx = hyv_udata_ctx(hdev, udata);
+	/* Host handles name objects of one host context only. */
+	if (pd->host_ctx != srq->host_ctx)
+		return -EINVAL;
+	ret = hyv_create_with_ring(hdev, srq->host_ctx, &c, udata, &srq->ring);
+	if (ret)
+		return ret;
+	srq->host_handle = r.srq_handle;
+	attr->attr.max_wr = r.max_wr;
+	attr->attr.max_sge = r.max_sge;
+	return 0;
+}
+
+int hyv_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr, enum ib_srq_attr_mask mask,
+		   struct ib_udata *udata)
+{
+	struct hyv_srq *srq = to_hsrq(ibsrq);
+	struct ib_uverbs_modify_srq cmd = {
+		.srq_handle = srq->host_handle,
+		.attr_mask = mask,
+		.max_wr = attr->max_wr,
+		.srq_limit = attr->srq_limit,
+	};
+	struct ib_udata in_only;
+
+	if (mask & IB_SRQ_MAX_WR)
+		return -EOPNOTSUPP;
+	/* MODIFY_SRQ has no response: only provider input is passed on. */
+	if (udata) {
+		in_only = *udata;
+		in_only.outlen = 0;
+	}
+	return hyv_uverbs_cmd(to_hdev(ibsrq->device), srq->host_ctx, IB_USER_VERBS_CMD_MODIFY_SRQ,
+			      &cmd, sizeof(cmd), udata ? &in_only : NULL, NULL, 0);
+}
+
+int hyv_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr)
+{
+	struct hyv_srq *srq = to_hsrq(ibsrq);
+	struct ib_uverbs_query_srq cmd = { .srq_handle = srq->host_handle };
+	struct ib_uverbs_query_srq_resp r;
+	int ret;
+
+	ret = hyv_uverbs_cmd(to_hdev(ibsrq->device), srq->host_ctx, IB_USER_VERBS_CMD_QUERY_SRQ,
+			     &cmd, sizeof(cmd), NULL, &r, sizeof(r));
+	if (ret)
+		return ret;
+	attr->max_wr = r.max_wr;
+	attr->max_sge = r.max_sge;
+	attr->srq_limit = r.srq_limit;
+	return 0;
+}
+
+int hyv_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
+{
+	struct hyv_srq *srq = to_hsrq(ibsrq);
+
+	return hyv_destroy_with_ring(to_hdev(ibsrq->device), srq->host_ctx,
+				     IB_USER_VERBS_CMD_DESTROY_SRQ, srq->host_handle, srq->ring);
+}
