@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hyvd's sysfs and ibverbs adapters against the real kernel: in the test host VM (rdma_rxe +
 # hyv_mdev loaded), the real hyvd must list rxe0 with its hyv_mdev parent, find and remove an
-# orphan mdev through sysfs, and take a device through attach into a raw QEMU and back out.
+# orphan mdev through sysfs, refuse a GUID the host lacks in one line naming rxe0's, and take a
+# device through attach into a raw QEMU and back out.
 # usage: daemon_hostvm.sh            (on the build machine; boots the test host VM)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,6 +68,15 @@ qemu_pid=$!
 for _ in $(seq 100); do [ -S "$qmp" ] && break; sleep 0.1; done
 [ -S "$qmp" ] || fail "QEMU did not open its QMP socket: $(cat "$work/qemu.log")"
 ctl vm add vm1 --qmp "$qmp" >/dev/null || fail "vm add"
+# A GUID this host does not have: one line naming it and the GUIDs it does have (rxe0's), nothing created.
+set +e; out=$(ctl attach vm1 0002:c903:00a1:b2c3 2>&1); rc=$?; set -e
+[ "$rc" = 1 ] || fail "attach of an unknown GUID: exit $rc ($out), expected 1"
+[ "$(wc -l <<<"$out")" = 1 ] || fail "attach of an unknown GUID: error is not one line: $out"
+grep -q "no RDMA device with GUID 0002:c903:00a1:b2c3.*; known GUIDs: $guid (rxe0) \[unknown-guid\]$" <<<"$out" ||
+  fail "attach of an unknown GUID does not name it and the known GUIDs: $out"
+[ "$(ctl --json list)" = "[]" ] || fail "attach of an unknown GUID left a row: $(ctl list)"
+[ -z "$(ls /sys/bus/mdev/devices/)" ] || fail "attach of an unknown GUID left an mdev: $(ls /sys/bus/mdev/devices/)"
+echo "ok: attach of an unknown GUID is refused in one line naming the known GUIDs: $out"
 attach=$(ctl --json attach vm1 "$guid" --quota-qps 16) || fail "attach failed: $attach"
 mdev=$(json_field 'd["assignment"]["mdev"]' <<<"$attach")
 [ "$(json_field 'd["assignment"]["state"]' <<<"$attach")" = attached ] || fail "attach state: $attach"
