@@ -57,7 +57,8 @@ static int hyv_query_device(struct ib_device *ibdev, struct ib_device_attr *attr
 	attr->hw_ver = r.hw_ver;
 	attr->max_qp = r.max_qp;
 	attr->max_qp_wr = r.max_qp_wr;
-	attr->device_cap_flags = r.device_cap_flags;
+	/* SRQ resizing is refused (hyv_guest_srq.c): not advertised. */
+	attr->device_cap_flags = r.device_cap_flags & ~IB_DEVICE_SRQ_RESIZE;
 	attr->max_send_sge = r.max_sge;
 	attr->max_recv_sge = r.max_sge;
 	attr->max_sge_rd = r.max_sge_rd;

@@ -57,6 +57,8 @@ grep -qP '^\ttransport:\t+InfiniBand \(0\)$' "$work/devinfo.gc" || fail "guest t
   fail "guest node_guid $(devinfo_field "$work/devinfo.gc" node_guid) != host $guid"
 grep -qP '^\t+state:\t+PORT_ACTIVE \(4\)$' "$work/devinfo.gc" || fail "guest port is not PORT_ACTIVE (4)"
 grep -qP '^\t+link_layer:\t+Ethernet$' "$work/devinfo.gc" || fail "guest link_layer is not Ethernet"
+# SRQ resizing is refused, so the guest must not advertise it although the host device does.
+! grep -qP '^\t+SRQ_RESIZE$' "$work/devinfo.gc" || fail "guest advertises SRQ_RESIZE, which hyv refuses"
 for k in phys_port_cnt vendor_id vendor_part_id hw_ver max_mr_size max_qp max_qp_wr max_cq max_cqe max_mr \
          max_pd sys_image_guid max_mtu active_mtu; do
   h=$(devinfo_field "$work/devinfo.host" "$k") g=$(devinfo_field "$work/devinfo.gc" "$k")

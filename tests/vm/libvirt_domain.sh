@@ -226,6 +226,21 @@ virsh destroy vm2 >/dev/null
 wait_for 30 "hyvd to park $guid0" row_is vm2 "$guid0" "inactive true"
 log "ok: hyvd restarts around domain stop/start: database reconciled"
 
+# --- 5b. the domain's QEMU dies (SIGKILL): libvirt's stopped event, the hook's release and hyvd agree
+virsh start vm2 >/dev/null || fail "virsh start vm2 before the crash failed"
+wait_for 30 "hyvd to mark $guid0 attached" row_is vm2 "$guid0" "attached true"
+qemu_pid=$(pgrep -f -- '-name guest=vm2,') || fail "no QEMU process of vm2"
+# libvirt reports a QEMU that died on its own as stopped (detail failed); hyvd names STOPPED_CRASHED "crashed".
+stop_events() { grep -Ec "reconcile after: domain vm2 (stopped|crashed)" "$work/hyvd.log" || true; }
+events_before=$(stop_events)
+kill -KILL "$qemu_pid"
+wait_for 30 "libvirt to see vm2's QEMU gone" domstate_is vm2 "shut off"
+wait_for 20 "hook release to remove $mdev0 after the crash" mdev_gone "$mdev0"
+wait_for 30 "hyvd to park $guid0 after the crash" row_is vm2 "$guid0" "inactive true"
+[ "$(stop_events)" -gt "$events_before" ] ||
+  fail "hyvd did not reconcile on libvirt's stopped event of the killed domain"
+log "ok: QEMU killed under libvirt: domain shut off, mdev gone, assignment persistent and inactive (from the event)"
+
 # --- 6. the operator's hand-written metadata (docs/libvirt.md, tested as written there)
 operator_xml=$(awk '/<!-- tested: operator-metadata -->/ {f=1; next} f && /^```xml/ {g=1; next} g && /^```/ {exit} g' \
   "$repo/docs/libvirt.md")

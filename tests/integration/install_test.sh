@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The install step (`meson install`, README "Installing on a real host", docs/libvirt.md "The hook"):
+# into a scratch DESTDIR, hyvd, hyvctl, the hook and the bash completion land where the docs say, the
+# hook's qemu.d link points at the installed binary, and the installed binaries run: hyvctl --help,
+# hyvd --help, and the hook refusing a migration of a domain with a hyv device in one line.
+# usage: install_test.sh BUILD_DIR
+set -euo pipefail
+build=$1
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+meson install -C "$build" --no-rebuild --quiet --destdir "$dest" > "$dest.log" 2>&1 ||
+  { cat "$dest.log"; rm -f "$dest.log"; fail "meson install --destdir failed"; }
+rm -f "$dest.log"
+prefix=$(meson introspect "$build" --buildoptions | python3 -c \
+  'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+hook_dir=$(meson introspect "$build" --buildoptions | python3 -c \
+  'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libvirt_hook_dir"))')
+
+for f in sbin/hyvd bin/hyvctl libexec/hyv-libvirt-hook; do
+  [ -x "$dest$prefix/$f" ] || fail "meson install did not install an executable $prefix/$f"
+done
+[ -f "$dest$prefix/share/bash-completion/completions/hyvctl" ] || fail "no bash completion for hyvctl installed"
+link=$dest$hook_dir/hyv
+[ -L "$link" ] || fail "no hook link $hook_dir/hyv (libvirt runs every executable in qemu.d/)"
+[ "$(readlink "$link")" = "$prefix/libexec/hyv-libvirt-hook" ] ||
+  fail "$hook_dir/hyv points at $(readlink "$link"), not $prefix/libexec/hyv-libvirt-hook"
+echo "ok: meson install: hyvd, hyvctl, hyv-libvirt-hook, completion, $hook_dir/hyv -> $(readlink "$link")"
+
+"$dest$prefix/bin/hyvctl" --help | grep -q "attach" || fail "installed hyvctl --help does not list attach"
+"$dest$prefix/sbin/hyvd" --help | grep -q -- "--db" || fail "installed hyvd --help does not list --db"
+# What libvirt runs for `virsh migrate` on the destination: the hook refuses with its one line.
+xml="<domain type='qemu'><name>vm1</name><metadata><hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='5054:00ff:fe12:3456'/></hyv:devices></metadata></domain>"
+set +e
+out=$("$dest$(readlink "$link")" vm1 migrate begin - <<<"$xml" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "installed hook on migrate: exit $rc ($out), expected 1"
+[ "$(wc -l <<<"$out")" = 1 ] && grep -q "which cannot migrate: detach them" <<<"$out" ||
+  fail "installed hook on migrate did not refuse in the documented line: $out"
+echo "ok: the installed binaries run; the hook refuses a migration: $out"
