@@ -173,7 +173,18 @@ grep -Eq "guid=.$guid1. mdev=.$mdev1." <<<"$live" || fail "live XML lacks hyv me
 grep -q "uuid='$mdev0'" <<<"$inactive" || fail "persistent XML lacks hostdev $mdev0: $inactive"
 grep -Eq "guid=.$guid0. mdev=.$mdev0." <<<"$inactive" || fail "persistent XML lacks metadata of $guid0: $inactive"
 ! grep -q "$mdev1\|$guid1" <<<"$inactive" || fail "transient attach leaked into the persistent XML: $inactive"
-log "ok: attach --persistent and transient attach: devices in QEMU, live and persistent XML right"
+# docs/libvirt.md's first example is this attach: its hyv elements, with this run's mdev, as written there.
+doc_xml=$(awk '/^## The domain XML/ {f=1} f && /^```xml/ {g=1; next} g && /^```/ {exit} g' "$repo/docs/libvirt.md")
+doc_mdev=$(grep -oP "<address uuid='\K[0-9a-f-]{36}" <<<"$doc_xml")
+doc_guid=$(grep -oP '<device guid="\K[0-9a-f:]+' <<<"$doc_xml")
+[ -n "$doc_mdev" ] && [ "$doc_guid" = "$guid0" ] || fail "docs/libvirt.md's domain XML example names no mdev or not GUID $guid0"
+for line in "$(grep -o '<devices xmlns=[^>]*>' <<<"$doc_xml")" "$(grep -o '<device guid=[^>]*/>' <<<"$doc_xml")" \
+            "$(grep -o "<alias name='[^']*'/>" <<<"$doc_xml")"; do
+  line=${line//$doc_mdev/$mdev0}
+  grep -qF -- "$line" <<<"$live" || fail "live XML lacks docs/libvirt.md's line $line: $live"
+  [[ $line == *alias* ]] || grep -qF -- "$line" <<<"$inactive" || fail "persistent XML lacks docs/libvirt.md's line $line"
+done
+log "ok: attach --persistent and transient attach: devices in QEMU, live and persistent XML right (as docs/libvirt.md shows it)"
 
 # --- 2. destroy + start: the hook removes both mdevs, then re-creates the persistent one
 virsh destroy vm2 >/dev/null
@@ -290,6 +301,22 @@ mdev_gone "$mdev_vm1b" || fail "hyvctl detach left mdev $mdev_vm1b"
 ! virsh dumpxml vm1 | grep -q "$mdev_vm1b" || fail "live XML still names $mdev_vm1b after hyvctl detach"
 wait_for 120 "vm1's guest to see one hyv function again" guest_sees vm1 1
 log "ok: hyvctl detach of a libvirt domain: gone from the guest, the live XML, sysfs and hyvd"
+# The same device taken away behind hyvd's back (virsh detach-device): libvirt's device-removed event
+# makes hyvd drop the transient assignment and release its mdev.
+ctl attach vm1 "$guid1" >/dev/null || fail "second transient attach of $guid1 to vm1 failed"
+mdev_vm1c=$(mdev_of vm1 "$guid1")
+wait_for 120 "vm1's guest to see both hyv functions again" guest_sees vm1 2
+removed_before=$(grep -c "reconcile after: domain vm1 device-removed" "$work/hyvd.log" || true)
+echo "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'><source><address uuid='$mdev_vm1c'/></source></hostdev>" \
+  > "$work/vm1c.xml"
+virsh detach-device vm1 "$work/vm1c.xml" --live >/dev/null || fail "virsh detach-device of $mdev_vm1c failed"
+wait_for 120 "vm1's guest to see one hyv function after virsh detach-device" guest_sees vm1 1
+wait_for 30 "hyvd to drop the transient assignment removed behind its back" row_is vm1 "$guid1" none
+wait_for 30 "hyvd to release $mdev_vm1c" mdev_gone "$mdev_vm1c"
+[ "$(grep -c "reconcile after: domain vm1 device-removed" "$work/hyvd.log")" -gt "$removed_before" ] ||
+  fail "hyvd did not reconcile on libvirt's device-removed event"
+row_is vm1 "$guid0" "attached true" || fail "vm1's persistent assignment after virsh detach-device: $(row vm1 "$guid0")"
+log "ok: virsh detach-device behind hyvd's back: transient assignment dropped and its mdev released, from the event"
 # destroy + start: the persistent device is back inside the guest OS, on the same GUID.
 virsh destroy vm1 >/dev/null
 wait_for 20 "hook release to remove $mdev_vm1" mdev_gone "$mdev_vm1"
