@@ -56,6 +56,7 @@ check_consistent() { # WHAT
 guest_lists_function() { guest_exec "$g1" sh -c "lspci -nn | grep -q '\[$ids\]'"; }
 host_objects() { echo "ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"; }
 rts_qps() { rdma resource show qp link rxe0/1 | grep -c 'state RTS' || true; }
+export -f rts_qps   # wait_for runs its condition in a new bash
 sent_pkts() { cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts; }
 # ibv_rc_pingpong's TCP rendezvous: the guest reaches the test host's server through a guest forward.
 pp_port=18517
@@ -97,7 +98,7 @@ timeout 1800 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s 4096 -n 1000000 -p "$pp_
 pp_host_pid=$!
 wait_for 60 "the host's pingpong server on port $pp_port" "ss -ltn | grep -q ':$pp_port '"
 guest_bg "$g1" /tmp/pp.out "ibv_rc_pingpong -d hyv0 -g $gid_index -s 4096 -n 1000000 -p $pp_port 10.0.2.100"
-wait_for 900 "the pingpong QPs (host server's and g1's) in RTS on rxe0" "[ \$(rdma resource show qp link rxe0/1 | grep -c 'state RTS') -ge $((rts_before + 2)) ]"
+wait_for 900 "the pingpong QPs (host server's and g1's) in RTS on rxe0" "[ \$(rts_qps) -ge $((rts_before + 2)) ]"
 pkts=$(sent_pkts)
 sleep 10
 [ "$(sent_pkts)" -gt "$pkts" ] || fail "no packets sent on rxe0 in 10 s although pingpong is in RTS"
