@@ -13,7 +13,7 @@ PACKAGES=(
   # virtualization
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   # test host VM: Debian's kernel + headers, tools used inside the VM
-  linux-image-amd64 linux-headers-amd64 busybox-static iproute2 pciutils socat
+  linux-image-amd64 linux-headers-amd64 busybox-static iproute2 pciutils socat xz-utils binutils
 )
 
 missing=()

@@ -3,7 +3,7 @@
 # Test host: a tmpfs overlay on it, then switch to stage 2 (tools/vm-init.sh, bash, from the shared root).
 # Nested guest: everything stays here in busybox, because every exec from the shared root costs seconds
 # under two levels of emulation; commands still run in a chroot of the shared root.
-/bin/busybox --install -s /bin
+# The busybox applet links are in the image already (tools/mkinitramfs.sh).
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -13,6 +13,7 @@ hyv_console "initramfs"
 while read -r mod; do
   insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
 done < /modules.load
+hyv_console "modules loaded"
 
 ninep="-t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host"
 role=$(hyv_param role)
@@ -21,6 +22,7 @@ if [ "$role" = guest ]; then
   while read -r mod; do
     insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
   done < /modules.guest
+  hyv_console "RDMA core loaded"
   mount $ninep /newroot || hyv_die "cannot mount 9p tag host"
   mount -t proc proc /newroot/proc
   mount -t sysfs sysfs /newroot/sys

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Two instances on one parent (rxe0), each cold-plugged into its own nested guest as
+# Two instances on one parent (rxe0), each cold-plugged into its own nested guest (which first answers
+# a command run from the shared root, the nested-guest smoke check) as
 # vfio-pci,sysfsdev=...: both guests list the function with the hyv IDs and the guest driver logs the
 # host GUID that ibv_devinfo shows on the test host. Then both guests stop and every counter of the
 # parent goes back to its baseline.
@@ -25,6 +26,12 @@ pid_b=$!
 wait "$pid_a" || fail "guest ga did not boot"
 wait "$pid_b" || fail "guest gb did not boot"
 started_guests=(ga gb)
+
+# The nested guest runs the shared root's programs (bash here) on the test host's kernel, and its
+# answer comes back through both levels.
+answer=$(guest_exec ga bash -c 'echo "role=$(sed -n "s/.*hyv\.role=\([a-z]*\).*/\1/p" /proc/cmdline) product=$((6 * 7)) kernel=$(uname -r)"')
+[ "$answer" = "role=guest product=42 kernel=$(uname -r)" ] || fail "nested guest ga answered '$answer'"
+log "guest ga: $answer"
 
 for g in ga gb; do
   guest_load_driver "$g"

@@ -100,10 +100,10 @@ guid1=$(cat /sys/class/hyv/rxe1/node_guid)
 kver=$(uname -r)
 mkdir -p "$work/initramfs/bin" "$work/initramfs/proc" "$work/initramfs/sys" "$work/initramfs/dev"
 cp /bin/busybox "$work/initramfs/bin/busybox"
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$work/initramfs/bin/$applet"; done
 cp "/lib/modules/$kver/kernel/drivers/acpi/button.ko" "$work/initramfs/button.ko"
 cat > "$work/initramfs/init" <<'EOF'
 #!/bin/busybox sh
-/bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
 insmod /button.ko
 echo "HYV-GUEST-READY" > /dev/ttyS0
@@ -123,6 +123,10 @@ EOF
 chmod +x "$work/initramfs/init"
 (cd "$work/initramfs" && find . | cpio -o -H newc --quiet > "$work/guest.cpio")
 
+# The kernel and boot options of tools/vm.sh's nested guests: the ELF vmlinux it extracted (PVH boot,
+# no decompression under two levels of TCG) when there is one, no mitigations, no crypto self-tests.
+kernel=$build/vm/vmlinux-$kver
+[ -f "$kernel" ] || kernel=/boot/vmlinuz-$kver
 guest_booted() { [ "$(guest_boots "$1")" -ge 1 ]; }
 # domain_xml NAME METADATA DEVICES: a q35 TCG domain with free hot-plug ports and a console file.
 domain_xml() {
@@ -132,8 +136,8 @@ domain_xml() {
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
   <metadata>$2</metadata>
-  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>/boot/vmlinuz-$kver</kernel>
-    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet</cmdline></os>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>$kernel</kernel>
+    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests init_on_alloc=0 initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list</cmdline></os>
   <features><acpi/><apic/></features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
