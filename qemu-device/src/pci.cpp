@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <string_view>
 
 namespace hyv::qmp {
@@ -100,6 +99,26 @@ Result<std::vector<QomChild>> qom_children(Client& client, const std::string& pa
         }
     }
     return children;
+}
+
+// Names of a bus's child[N] link properties: one per device plugged into the bus.
+Result<std::vector<std::string>> qom_children_links(Client& client, const std::string& bus_path)
+{
+    auto listed = client.execute("qom-list", {{"path", bus_path}});
+    if (!listed) {
+        return listed.error();
+    }
+    if (!listed->is_array()) {
+        return make_error("qmp-protocol", "qom-list " + bus_path + " returned " + listed->dump() + ", not a list");
+    }
+    std::vector<std::string> links;
+    for (const auto& property : *listed) {
+        const std::string name = string_field(property, "name");
+        if (name.rfind("child[", 0) == 0 && string_field(property, "type").rfind("link<", 0) == 0) {
+            links.push_back(name);
+        }
+    }
+    return links;
 }
 
 bool has_property(const Json& qom_list, const std::string& name)
@@ -225,69 +244,25 @@ std::vector<std::string> devices_below_bridge(const Json& query_pci_result, cons
     return ids;
 }
 
-Result<std::vector<HotplugPort>> list_hotplug_ports(Client& client)
+namespace {
+
+// The hot-pluggable ports among the peripherals (from two qom-lists), in natural id order.
+Result<std::vector<HotplugPort>> hotplug_port_candidates(Client& client)
 {
     std::vector<HotplugPort> ports;
-    std::vector<std::string> device_paths;
     for (const auto container : {kPeripheralPath, kAnonymousPeripheralPath}) {
         auto children = qom_children(client, std::string(container));
         if (!children) {
             return children.error();
         }
         for (const auto& child : *children) {
-            const std::string path = std::string(container) + "/" + child.name;
-            device_paths.push_back(path);
             if (!is_hotplug_port_type(child.type)) {
                 continue;
             }
             HotplugPort port;
-            port.qom_path = path;
+            port.qom_path = std::string(container) + "/" + child.name;
             port.qdev_id = container == kPeripheralPath ? child.name : "";
-            auto properties = client.execute("qom-list", {{"path", path}});
-            if (!properties) {
-                return properties.error();
-            }
-            if (!properties->is_array()) {
-                return make_error("qmp-protocol", "qom-list " + path + " did not return a list");
-            }
-            for (const auto& property : *properties) {
-                if (string_field(property, "type") == kPcieBusChildType) {
-                    port.bus_name = string_field(property, "name");
-                    port.bus_qom_path = path + "/" + port.bus_name;
-                }
-            }
-            if (has_property(*properties, "hotplug")) {
-                auto hotplug = client.execute("qom-get", {{"path", path}, {"property", "hotplug"}});
-                if (!hotplug) {
-                    return hotplug.error();
-                }
-                port.hotplug_enabled = hotplug->is_boolean() && hotplug->get<bool>();
-            }
-            if (!port.bus_name.empty()) {
-                ports.push_back(std::move(port));
-            }
-        }
-    }
-
-    std::map<std::string, HotplugPort*> port_by_bus;
-    for (auto& port : ports) {
-        port_by_bus[port.bus_qom_path] = &port;
-    }
-    for (const auto& path : device_paths) {
-        auto parent_bus = client.execute("qom-get", {{"path", path}, {"property", "parent_bus"}});
-        if (!parent_bus || !parent_bus->is_string()) {
-            continue;  // not every peripheral is a bus device
-        }
-        if (auto it = port_by_bus.find(parent_bus->get<std::string>()); it != port_by_bus.end()) {
-            it->second->occupants.push_back(path);
-        }
-    }
-    // QOM is authoritative, but a device the guest sees below a port also occupies it.
-    if (auto pci = client.execute("query-pci"); pci) {
-        for (auto& port : ports) {
-            if (!port.qdev_id.empty() && port.occupants.empty() && !devices_below_bridge(*pci, port.qdev_id).empty()) {
-                port.occupants.push_back("(listed by query-pci)");
-            }
+            ports.push_back(std::move(port));
         }
     }
     std::sort(ports.begin(), ports.end(),
@@ -295,20 +270,102 @@ Result<std::vector<HotplugPort>> list_hotplug_ports(Client& client)
     return ports;
 }
 
+// How much of a port inspect_port() finds out: whether anything is plugged, or what.
+enum class Occupants { any, paths };
+
+// Fills in the port's secondary bus, whether hot-plug is on, and what sits on the bus. A bus lists
+// each device on it as a link property child[N] (whatever QOM container the device lives in, and
+// whether or not the guest has enumerated it), so one qom-list of the bus answers "is it free".
+// Returns false for a port without a secondary bus (not usable for device_add).
+Result<bool> inspect_port(Client& client, HotplugPort& port, Occupants detail)
+{
+    auto properties = client.execute("qom-list", {{"path", port.qom_path}});
+    if (!properties) {
+        return properties.error();
+    }
+    if (!properties->is_array()) {
+        return make_error("qmp-protocol", "qom-list " + port.qom_path + " did not return a list");
+    }
+    for (const auto& property : *properties) {
+        if (string_field(property, "type") == kPcieBusChildType) {
+            port.bus_name = string_field(property, "name");
+            port.bus_qom_path = port.qom_path + "/" + port.bus_name;
+        }
+    }
+    if (port.bus_name.empty()) {
+        return false;
+    }
+    if (has_property(*properties, "hotplug")) {
+        auto hotplug = client.execute("qom-get", {{"path", port.qom_path}, {"property", "hotplug"}});
+        if (!hotplug) {
+            return hotplug.error();
+        }
+        port.hotplug_enabled = hotplug->is_boolean() && hotplug->get<bool>();
+        if (!port.hotplug_enabled && detail == Occupants::any) {
+            return true;  // not free whatever is plugged
+        }
+    }
+    auto bus_properties = qom_children_links(client, port.bus_qom_path);
+    if (!bus_properties) {
+        return bus_properties.error();
+    }
+    for (const auto& link : *bus_properties) {
+        if (detail == Occupants::any) {
+            port.occupants.push_back(port.bus_qom_path + "/" + link);
+            break;
+        }
+        auto target = client.execute("qom-get", {{"path", port.bus_qom_path}, {"property", link}});
+        if (!target) {
+            return target.error();
+        }
+        port.occupants.push_back(target->is_string() ? target->get<std::string>() : port.bus_qom_path + "/" + link);
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<std::vector<HotplugPort>> list_hotplug_ports(Client& client)
+{
+    auto candidates = hotplug_port_candidates(client);
+    if (!candidates) {
+        return candidates.error();
+    }
+    std::vector<HotplugPort> ports;
+    for (auto& port : *candidates) {
+        auto usable = inspect_port(client, port, Occupants::paths);
+        if (!usable) {
+            return usable.error();
+        }
+        if (*usable) {
+            ports.push_back(std::move(port));
+        }
+    }
+    return ports;
+}
+
 Result<HotplugPort> choose_free_hotplug_port(Client& client)
 {
-    auto ports = list_hotplug_ports(client);
-    if (!ports) {
-        return ports.error();
+    auto candidates = hotplug_port_candidates(client);
+    if (!candidates) {
+        return candidates.error();
     }
-    for (auto& port : *ports) {
-        if (port.free()) {
+    // Ports are inspected in order and the first free one ends the search: an attach into a VM with
+    // free ports costs a handful of QMP round trips, not a walk over every port and device.
+    std::size_t usable_ports = 0;
+    for (auto& port : *candidates) {
+        auto usable = inspect_port(client, port, Occupants::any);
+        if (!usable) {
+            return usable.error();
+        }
+        usable_ports += *usable ? 1 : 0;
+        if (*usable && port.free()) {
             return std::move(port);
         }
     }
     return make_error("qmp-no-free-slot", fmt::format("no free hot-pluggable PCIe port in this VM ({} ports, all in use); "
                                                       "start the VM with more pcie-root-port devices",
-                                                      ports->size()));
+                                                      usable_ports));
 }
 
 Result<PluggedDevice> plug_device(Client& client, Json arguments)

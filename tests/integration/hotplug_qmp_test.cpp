@@ -34,8 +34,9 @@ TEST_F(HotplugTest, ListsPortsAndSkipsOccupiedOnes)
     QemuOptions options;
     options.hotplug_root_ports = kPorts;
     options.start_paused = true;  // nothing enumerated: only QOM can tell what is plugged where
-    options.extra_args = {"-device", "pci-testdev,id=cold0,bus=hp0", "-device",
-                          "pcie-root-port,chassis=9,slot=9,hotplug=off,id=nohp"};
+    // cold0 has an id (/machine/peripheral), the device on hp1 has none (/machine/peripheral-anon).
+    options.extra_args = {"-device", "pci-testdev,id=cold0,bus=hp0", "-device", "pci-testdev,bus=hp1",
+                          "-device", "pcie-root-port,chassis=9,slot=9,hotplug=off,id=nohp"};
     start(options);
 
     auto ports = list_hotplug_ports(*client);
@@ -46,7 +47,10 @@ TEST_F(HotplugTest, ListsPortsAndSkipsOccupiedOnes)
     EXPECT_EQ((*ports)[0].bus_qom_path, "/machine/peripheral/hp0/hp0");
     EXPECT_EQ((*ports)[0].occupants, std::vector<std::string>{"/machine/peripheral/cold0"});
     EXPECT_FALSE((*ports)[0].free());
-    EXPECT_TRUE((*ports)[1].free());
+    ASSERT_EQ((*ports)[1].occupants.size(), 1u);
+    EXPECT_EQ((*ports)[1].occupants[0].rfind("/machine/peripheral-anon/", 0), 0u) << (*ports)[1].occupants[0];
+    EXPECT_FALSE((*ports)[1].free());
+    EXPECT_TRUE((*ports)[2].free());
     const auto no_hotplug = std::find_if(ports->begin(), ports->end(), [](const auto& p) { return p.qdev_id == "nohp"; });
     ASSERT_NE(no_hotplug, ports->end());
     EXPECT_FALSE(no_hotplug->hotplug_enabled);
@@ -54,7 +58,7 @@ TEST_F(HotplugTest, ListsPortsAndSkipsOccupiedOnes)
 
     auto chosen = choose_free_hotplug_port(*client);
     ASSERT_TRUE(chosen) << chosen.error().message;
-    EXPECT_EQ(chosen->bus_name, "hp1");
+    EXPECT_EQ(chosen->bus_name, "hp2");
 }
 
 TEST_F(HotplugTest, DeviceAddFillsFreePortsInOrderAndQueryPciShowsThem)

@@ -51,9 +51,10 @@ std::optional<PciAddress> find_pci_address(const Json& query_pci_result, const s
 std::vector<std::string> devices_below_bridge(const Json& query_pci_result, const std::string& bridge_qdev_id);
 
 // Lists every hot-pluggable port with what is plugged into it, from QOM (which, unlike query-pci,
-// sees devices whether or not the guest enumerated them) plus query-pci.
+// sees devices whether or not the guest enumerated them): each port's bus links its devices.
 Result<std::vector<HotplugPort>> list_hotplug_ports(Client& client);
-// The first free port in natural id order; qmp-no-free-slot when there is none.
+// The first free port in natural id order, inspecting ports only up to it; qmp-no-free-slot when
+// there is none.
 Result<HotplugPort> choose_free_hotplug_port(Client& client);
 
 struct PlugRequest {
