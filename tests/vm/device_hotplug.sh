@@ -1,6 +1,6 @@
 #!/bin/bash
 # Live hot-add and hot-remove of a hyv_mdev instance over QMP in a running nested guest, repeated
-# (HYV_HOTPLUG_LOOPS, default 3) with a fresh mdev each time: the guest sees the function and its probe
+# (HYV_HOTPLUG_LOOPS, default 2) with a fresh mdev each time: the guest sees the function and its probe
 # logs the host GUID, device_del ends with DEVICE_DELETED and the function gone from the guest, the mdev
 # is removed, and counters, mdev count, module references and QEMU's fds come back to baseline.
 # Then the host RDMA device is deleted under a hot-plugged instance: the guest is told (config
@@ -8,7 +8,7 @@
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
-loops=${HYV_HOTPLUG_LOOPS:-3}
+loops=${HYV_HOTPLUG_LOOPS:-2}
 guid=$(ibv_guid rxe0)
 [ -n "$guid" ] || fail "no node_guid from ibv_devinfo -d rxe0"
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
