@@ -213,7 +213,8 @@ vm_start() {
     fi
     if [ "$waited" -ge $((limit * 5)) ]; then
       echo "vm.sh: VM $name not ready after ${limit}s; console tail follows" >&2
-      tail -n 40 "$dir/console.log" >&2
+      # Under load QEMU may not have opened the console file yet; the timeout stays the error.
+      tail -n 40 "$dir/console.log" >&2 2>/dev/null || echo "vm.sh: (no console output yet)" >&2
       vm_stop "$name"; exit 124
     fi
     sleep 0.2; waited=$((waited + 1))

@@ -27,7 +27,8 @@ show_logs() {
   for c in "$work"/*.console; do [ -e "$c" ] && { echo "--- $c"; tail -n 5 "$c"; }; done
   for q in /var/log/libvirt/qemu/*.log; do [ -e "$q" ] && { echo "--- $q"; tail -n 5 "$q"; }; done
 }
-fail() { log "FAIL: $*"; echo "FAIL: $*" >&2; show_logs >&2; exit 1; }
+# The cause is repeated after the logs: CI shows the tail of a failing test's output.
+fail() { log "FAIL: $*"; echo "FAIL: $*" >&2; show_logs >&2; echo "FAIL: $*" >&2; exit 1; }
 cleanup() {
   for d in $(virsh list --name 2>/dev/null); do virsh destroy "$d" >/dev/null 2>&1 || true; done
   [ -n "$hyvd_pid" ] && kill -TERM "$hyvd_pid" 2>/dev/null && wait "$hyvd_pid" 2>/dev/null || true
@@ -211,7 +212,7 @@ start_libvirtd
 domstate_is vm2 running || fail "vm2 not running after libvirtd restart: $(virsh domstate vm2)"
 mdev_exists "$mdev0" || fail "mdev $mdev0 gone after libvirtd restart"
 grep -q "uuid='$mdev0'" <<<"$(virsh dumpxml vm2)" || fail "live XML lost $mdev0 after libvirtd restart"
-grep -q "libvirt connection-lost" "$work/hyvd.log" || fail "hyvd did not notice that libvirtd went away"
+wait_for 30 "hyvd to notice that libvirtd went away" grep -q "libvirt connection-lost" "$work/hyvd.log"
 # hyvd reconnects within its 5 s retry and reconciles: its second "connected".
 wait_for 30 "hyvd to reconnect to libvirtd" test "$(grep -c "libvirt connected" "$work/hyvd.log")" -ge 2
 row_is vm2 "$guid0" "attached true" || fail "assignment after libvirtd restart: $(row vm2 "$guid0")"
