@@ -27,8 +27,8 @@ show_logs() {
   for c in "$work"/*.console; do [ -e "$c" ] && { echo "--- $c"; tail -n 5 "$c"; }; done
   for q in /var/log/libvirt/qemu/*.log; do [ -e "$q" ] && { echo "--- $q"; tail -n 5 "$q"; }; done
 }
-# The cause is repeated after the logs: CI shows the tail of a failing test's output.
-fail() { log "FAIL: $*"; echo "FAIL: $*" >&2; show_logs >&2; echo "FAIL: $*" >&2; exit 1; }
+# The cause comes after the logs on stderr: CI shows the tail of a failing test's output.
+fail() { log "FAIL: $*"; show_logs >&2; echo "FAIL: $*" >&2; exit 1; }
 cleanup() {
   for d in $(virsh list --name 2>/dev/null); do virsh destroy "$d" >/dev/null 2>&1 || true; done
   [ -n "$hyvd_pid" ] && kill -TERM "$hyvd_pid" 2>/dev/null && wait "$hyvd_pid" 2>/dev/null || true
