@@ -33,6 +33,19 @@ std::string string_or_empty(const Json& value)
     return value.is_string() ? value.get<std::string>() : std::string{};
 }
 
+// The mdev behind a vfio-pci sysfsdev path, if it is one ("/sys/bus/mdev/devices/<uuid>[/]").
+std::optional<MdevUuid> mdev_of(std::string device_path)
+{
+    while (device_path.size() > kMdevSysfsPrefix.size() && device_path.back() == '/') {
+        device_path.pop_back();
+    }
+    if (device_path.rfind(kMdevSysfsPrefix, 0) != 0) {
+        return std::nullopt;
+    }
+    auto uuid = MdevUuid::parse(std::string_view(device_path).substr(kMdevSysfsPrefix.size()));
+    return uuid ? std::optional<MdevUuid>(*uuid) : std::nullopt;
+}
+
 // QEMU 7.2 refuses a second device_del while the first one waits for the guest.
 bool unplug_already_pending(const Error& error)
 {
@@ -187,7 +200,43 @@ Result<std::vector<PresentDevice>> QmpHotplug::list_hyv_devices(const VmRecord& 
     if (!session) {
         return with_vm(vm, session.error());
     }
+    return list_devices(*session->client, vm);
+}
+
+Result<std::optional<PresentDevice>> QmpHotplug::find_hyv_device(const VmRecord& vm, const MdevUuid& mdev,
+                                                                 const std::string& qdev_id)
+{
+    auto session = open(vm);
+    if (!session) {
+        return with_vm(vm, session.error());
+    }
     qmp::Client& client = *session->client;
+    // The device hyvd plugged has its qdev id: two round trips instead of a walk of every device.
+    auto sysfsdev = client.execute("qom-get", {{"path", "/machine/peripheral/" + qdev_id}, {"property", "sysfsdev"}});
+    if (sysfsdev && mdev_of(string_or_empty(*sysfsdev)) == mdev) {
+        auto pci = client.execute("query-pci");
+        if (!pci) {
+            return with_vm(vm, pci.error());
+        }
+        const auto address = qmp::find_pci_address(*pci, qdev_id);
+        return std::optional<PresentDevice>(PresentDevice{qdev_id, mdev, address ? address->to_string() : std::string{}});
+    }
+    // Not under its id (no such device, or one that is no vfio-pci): an operator may have re-added
+    // the mdev under another id. A broken connection fails the listing too.
+    auto present = list_devices(client, vm);
+    if (!present) {
+        return present.error();
+    }
+    for (const auto& device : *present) {
+        if (device.is(mdev, qdev_id)) {
+            return std::optional<PresentDevice>(device);
+        }
+    }
+    return std::optional<PresentDevice>{};
+}
+
+Result<std::vector<PresentDevice>> QmpHotplug::list_devices(qmp::Client& client, const VmRecord& vm)
+{
     auto pci = client.execute("query-pci");
     if (!pci) {
         return with_vm(vm, pci.error());
@@ -211,16 +260,9 @@ Result<std::vector<PresentDevice>> QmpHotplug::list_hyv_devices(const VmRecord& 
             if (!sysfsdev) {
                 return with_vm(vm, sysfsdev.error());
             }
-            std::string device_path = string_or_empty(*sysfsdev);
-            while (device_path.size() > kMdevSysfsPrefix.size() && device_path.back() == '/') {
-                device_path.pop_back();
-            }
-            if (device_path.rfind(kMdevSysfsPrefix, 0) != 0) {
-                continue;  // a passed-through physical function, not an mdev
-            }
-            auto uuid = MdevUuid::parse(std::string_view(device_path).substr(kMdevSysfsPrefix.size()));
+            auto uuid = mdev_of(string_or_empty(*sysfsdev));
             if (!uuid) {
-                continue;
+                continue;  // a passed-through physical function, not an mdev
             }
             // Anonymous devices can still be removed: device_del takes a QOM path as id.
             const bool anonymous = container == "/machine/peripheral-anon";

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace hyv::adapters {
@@ -33,6 +34,8 @@ public:
     Result<void> hot_remove(const core::VmRecord& vm, const std::string& qdev_id,
                             std::chrono::milliseconds timeout) override;
     Result<std::vector<core::PresentDevice>> list_hyv_devices(const core::VmRecord& vm) override;
+    Result<std::optional<core::PresentDevice>> find_hyv_device(const core::VmRecord& vm, const MdevUuid& mdev,
+                                                               const std::string& qdev_id) override;
 
 private:
     struct Session {
@@ -40,6 +43,7 @@ private:
         std::unique_ptr<qmp::Client> client;
     };
     Result<Session> open(const core::VmRecord& vm);
+    static Result<std::vector<core::PresentDevice>> list_devices(qmp::Client& client, const core::VmRecord& vm);
 
     QmpHotplugOptions options_;
     std::mutex sockets_mutex_;

@@ -145,6 +145,10 @@ struct PresentDevice {
     std::string qdev_id;
     MdevUuid mdev;
     std::string guest_pci_address;
+
+    // Whether this is the device hyvd plugged as `id` or backed by mdev `uuid` (an operator may
+    // have re-added it under another id).
+    bool is(const MdevUuid& uuid, const std::string& id) const { return mdev == uuid || (!id.empty() && qdev_id == id); }
 };
 
 // A hyv device a VM's own definition asks for (libvirt: a <hyv:device> in the persistent domain XML).
@@ -164,7 +168,9 @@ class Hypervisor {
 public:
     virtual ~Hypervisor() = default;
     virtual Result<bool> is_running(const VmRecord& vm) = 0;
-    // device_add vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>,id=<qdev_id>; returns the guest PCI address.
+    // device_add vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>,id=<qdev_id>. Returns the guest PCI
+    // address at which the hypervisor lists the device afterwards (that listing is the attach's
+    // verification), or "" when it cannot list it yet (e.g. the guest has not numbered the bus).
     virtual Result<std::string> hot_add(const VmRecord& vm, const MdevUuid& mdev, const std::string& qdev_id) = 0;
     // device_del and wait for DEVICE_DELETED (the guest must cooperate). Error code
     // "hot-remove-timeout" when the guest has not released it within `timeout`; the
@@ -173,6 +179,22 @@ public:
                                     std::chrono::milliseconds timeout) = 0;
     // Every vfio-pci device of this VM whose sysfsdev is an mdev (for reconciliation).
     virtual Result<std::vector<PresentDevice>> list_hyv_devices(const VmRecord& vm) = 0;
+    // The device with this qdev id, or else the one backed by this mdev, if the VM holds it. This
+    // default lists them all; adapters that can ask for one id directly override it.
+    virtual Result<std::optional<PresentDevice>> find_hyv_device(const VmRecord& vm, const MdevUuid& mdev,
+                                                                 const std::string& qdev_id)
+    {
+        auto present = list_hyv_devices(vm);
+        if (!present) {
+            return present.error();
+        }
+        for (const auto& device : *present) {
+            if (device.is(mdev, qdev_id)) {
+                return std::optional<PresentDevice>(device);
+            }
+        }
+        return std::optional<PresentDevice>{};
+    }
 
     // True when the VM's own definition carries its persistent hyv devices across restarts
     // (libvirt: hostdev + hyv metadata in the domain XML; the libvirt hook creates the mdevs when

@@ -80,23 +80,51 @@ Result<VmRecord> Service::Impl::register_libvirt_domain(Journal& journal, const 
     return vm;
 }
 
-Result<std::optional<HostDevice>> Service::Impl::find_device(const Guid& guid)
+namespace {
+
+std::string unknown_guid_message(const Guid& guid)
+{
+    return "no RDMA device with GUID " + guid.to_string() + " on this host; see `hyvctl devices`";
+}
+
+}  // namespace
+
+Result<std::vector<HostDevice>> Service::Impl::scan_inventory()
 {
     auto scanned = ports.inventory->scan();
     if (!scanned) {
         return scanned.error();
     }
     const TimeMs now = clock->now();
-    std::optional<HostDevice> found;
     for (const auto& device : *scanned) {
         if (auto r = ports.store->upsert_device(device, now); !r) {
             return r.error();
         }
-        if (device.guid == guid) {
-            found = device;
+    }
+    std::lock_guard guard(inventory_mutex);
+    last_scan = *scanned;
+    return scanned;
+}
+
+Result<std::optional<HostDevice>> Service::Impl::find_device(const Guid& guid, Lookup lookup)
+{
+    auto find_in = [&](const std::vector<HostDevice>& devices) -> std::optional<HostDevice> {
+        auto it = std::find_if(devices.begin(), devices.end(), [&](const HostDevice& d) { return d.guid == guid; });
+        return it == devices.end() ? std::nullopt : std::optional<HostDevice>(*it);
+    };
+    if (lookup == Lookup::cached) {
+        std::lock_guard guard(inventory_mutex);
+        if (last_scan) {
+            if (auto found = find_in(*last_scan)) {
+                return found;
+            }
         }
     }
-    return found;
+    auto scanned = scan_inventory();
+    if (!scanned) {
+        return scanned.error();
+    }
+    return find_in(*scanned);
 }
 
 Quota Service::Impl::resolve_quota(const Quota& requested) const
@@ -156,14 +184,14 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
                                                   vm_id.str() + " (state " +
                                                   std::string(to_string((*existing)->state)) + "); detach it first");
     }
-    auto device = find_device(guid);
-    if (!device) {
-        return device.error();
+    auto found = find_device(guid);
+    if (!found) {
+        return found.error();
     }
-    if (!*device) {
-        return make_error("unknown-guid", "no RDMA device with GUID " + guid.to_string() +
-                                              " on this host; see `hyvctl devices`");
+    if (!*found) {
+        return make_error("unknown-guid", unknown_guid_message(guid));
     }
+    HostDevice device = **found;
     const Quota quota = resolve_quota(options.quota);
     if (auto r = check_quota(quota); !r) {
         return r.error();
@@ -188,7 +216,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     a.state = S::attaching_intent;
     a.persistent = options.persistent;
     a.quota = quota;
-    if (auto r = journal.insert(a, "attach.intent", "creating mdev on " + (*device)->ibdev); !r) {
+    if (auto r = journal.insert(a, "attach.intent", "creating mdev on " + device.ibdev); !r) {
         return r.error();
     }
     spdlog::debug("[{}] attach vm={} guid={} mdev={}", journal.op_id(), vm_id.str(), guid.to_string(),
@@ -205,7 +233,18 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return cause;
     };
 
-    Result<void> created = ports.mdev->create((*device)->mdev_parent, (*device)->mdev_type, a.mdev);
+    Result<void> created = ports.mdev->create(device.mdev_parent, device.mdev_type, a.mdev);
+    if (!created) {
+        // The inventory may be stale: the device gone, or back on another parent, since the last scan.
+        auto fresh = find_device(guid, Lookup::rescan);
+        if (fresh && !*fresh) {
+            return roll_back(make_error("unknown-guid", unknown_guid_message(guid)));
+        }
+        if (fresh && ((*fresh)->mdev_parent != device.mdev_parent || (*fresh)->mdev_type != device.mdev_type)) {
+            device = **fresh;
+            created = ports.mdev->create(device.mdev_parent, device.mdev_type, a.mdev);
+        }
+    }
     if (created) {
         created = ports.mdev->set_quota(a.mdev, a.quota);
     }
@@ -260,22 +299,17 @@ Service::~Service() = default;
 
 Result<std::vector<DeviceView>> Service::devices()
 {
-    auto scanned = impl_->ports.inventory->scan();
+    auto& store = *impl_->ports.store;
+    auto known = store.devices();
+    if (!known) {
+        return known.error();
+    }
+    auto scanned = impl_->scan_inventory();
     if (!scanned) {
         return scanned.error();
     }
     const TimeMs now = impl_->clock->now();
-    auto& store = *impl_->ports.store;
     auto refreshed = store.transaction([&]() -> Result<void> {
-        auto known = store.devices();
-        if (!known) {
-            return known.error();
-        }
-        for (const auto& device : *scanned) {
-            if (auto r = store.upsert_device(device, now); !r) {
-                return r;
-            }
-        }
         for (const auto& record : *known) {
             const bool still_there = std::any_of(scanned->begin(), scanned->end(),
                                                  [&](const HostDevice& d) { return d.guid == record.device.guid; });

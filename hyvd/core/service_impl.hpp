@@ -8,8 +8,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace hyv::core {
 
@@ -58,7 +60,14 @@ public:
     // inactive/mdev_created -> hot-add -> hotplugged -> attached, for a running VM.
     Result<void> plug(Journal& journal, Assignment& a, const VmRecord& vm);
 
-    Result<std::optional<HostDevice>> find_device(const Guid& guid);
+    // How find_device may answer: from the last inventory scan, or only after a new one.
+    enum class Lookup { cached, rescan };
+    // The host device with this GUID. A scan opens every RDMA device (8-30 ms warm, seconds cold),
+    // so `cached` answers from the last scan and rescans only when the GUID is not in it; a stale
+    // answer shows up as a failed mdev creation, after which attach looks again with `rescan`.
+    Result<std::optional<HostDevice>> find_device(const Guid& guid, Lookup lookup = Lookup::cached);
+    // Scans the inventory, records every device it finds and keeps the result for find_device.
+    Result<std::vector<HostDevice>> scan_inventory();
     Quota resolve_quota(const Quota& requested) const;
     Result<void> check_quota(const Quota& quota) const;
 
@@ -67,6 +76,8 @@ public:
     SystemClock system_clock;
     Clock* clock;
     PairLocks pair_locks;
+    std::mutex inventory_mutex;
+    std::optional<std::vector<HostDevice>> last_scan;  // guarded by inventory_mutex
 };
 
 }  // namespace hyv::core

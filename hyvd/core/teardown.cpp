@@ -11,7 +11,7 @@ using S = AssignmentState;
 const PresentDevice* find_present(const std::vector<PresentDevice>& present, const Assignment& a)
 {
     for (const auto& device : present) {
-        if (device.mdev == a.mdev || (!a.qdev_id.empty() && device.qdev_id == a.qdev_id)) {
+        if (device.is(a.mdev, a.qdev_id)) {
             return &device;
         }
     }
@@ -36,11 +36,11 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
         return running.error();
     }
     if (*running) {
-        auto present = (*hypervisor)->list_hyv_devices(vm);
+        auto present = (*hypervisor)->find_hyv_device(vm, a.mdev, a.qdev_id);
         if (!present) {
             return present.error();
         }
-        if (find_present(*present, a)) {
+        if (*present) {
             const bool retry = a.state == S::detaching;
             if (auto r = journal.transition(a, S::detaching, retry ? "detach.retry" : "detach.hot-remove",
                                             "device_del " + a.qdev_id);
@@ -50,8 +50,8 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
             auto removed = (*hypervisor)->hot_remove(vm, a.qdev_id, timeout);
             if (!removed) {
                 // The request may have completed even though waiting for it failed: ask again.
-                auto after = (*hypervisor)->list_hyv_devices(vm);
-                if (!after || find_present(*after, a)) {
+                auto after = (*hypervisor)->find_hyv_device(vm, a.mdev, a.qdev_id);
+                if (!after || *after) {
                     const Error cause = removed.error();
                     std::string message =
                         cause.code == "hot-remove-timeout"
@@ -162,28 +162,30 @@ Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord
     auto address = (*hypervisor)->hot_add(vm, a.mdev, a.qdev_id);
     if (!address) {
         // A timed-out device_add may still have happened; reality decides.
-        auto present = (*hypervisor)->list_hyv_devices(vm);
-        const PresentDevice* found = present ? find_present(*present, a) : nullptr;
-        if (!found) {
+        auto found = (*hypervisor)->find_hyv_device(vm, a.mdev, a.qdev_id);
+        if (!found || !*found) {
             return address.error();
         }
-        address = found->guest_pci_address;
+        address = (*found)->guest_pci_address;
     }
     if (auto r = journal.transition(a, S::hotplugged, "attach.hotplugged", "guest PCI address " + *address,
                                     [&](Assignment& row) { row.guest_pci_address = *address; });
         !r) {
         return r;
     }
-    auto present = (*hypervisor)->list_hyv_devices(vm);
-    if (!present) {
-        return present.error();
+    // A hot-add that returned an address was verified by the hypervisor's own listing; otherwise ask.
+    std::string verified_address = *address;
+    if (verified_address.empty()) {
+        auto found = (*hypervisor)->find_hyv_device(vm, a.mdev, a.qdev_id);
+        if (!found) {
+            return found.error();
+        }
+        if (!*found) {
+            return make_error("verify-failed", "VM " + vm.name.str() + " accepted device_add of " + a.qdev_id +
+                                                   " but does not list it; see `hyvctl events` and the QEMU log");
+        }
+        verified_address = (*found)->guest_pci_address;
     }
-    const PresentDevice* found = find_present(*present, a);
-    if (!found) {
-        return make_error("verify-failed", "VM " + vm.name.str() + " accepted device_add of " + a.qdev_id +
-                                               " but does not list it; see `hyvctl events` and the QEMU log");
-    }
-    const std::string verified_address = found->guest_pci_address.empty() ? *address : found->guest_pci_address;
     if (auto r = journal.transition(a, S::attached, "attach.done", "in the VM at " + verified_address,
                                     [&](Assignment& row) { row.guest_pci_address = verified_address; });
         !r) {

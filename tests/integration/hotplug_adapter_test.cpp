@@ -91,6 +91,10 @@ TEST(QmpHotplugAdapter, HotAddRefusesAnIdHeldByAnotherDevice)
     auto added = hotplug.hot_add(vm_record("vm5", qemu->qmp_socket()), mdev, qdev_id);
     ASSERT_FALSE(added);
     EXPECT_EQ(added.error().code, "qdev-id-in-use");
+    // That device is no hyv function: looking the assignment up finds nothing, and is no error.
+    auto found = hotplug.find_hyv_device(vm_record("vm5", qemu->qmp_socket()), mdev, qdev_id);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_FALSE(found->has_value());
 }
 
 TEST(QmpHotplugAdapter, HotRemoveOfAnAbsentDeviceSucceeds)

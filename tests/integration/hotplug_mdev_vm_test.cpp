@@ -99,6 +99,18 @@ TEST(QmpHotplugRealMdev, HotAddsListsAndUnplugsTheHyvFunction)
         EXPECT_EQ((*present)[0].mdev, uuid);
         EXPECT_EQ((*present)[0].qdev_id, qdev_id);
         EXPECT_EQ((*present)[0].guest_pci_address, *address);
+        // The one-device lookup agrees with the full listing, by qdev id and, under another id, by mdev.
+        for (const std::string& id : {qdev_id, std::string("hyv-some-other-id")}) {
+            auto found = hotplug.find_hyv_device(vm, uuid, id);
+            ASSERT_TRUE(found) << found.error().message;
+            ASSERT_TRUE(found->has_value()) << id;
+            EXPECT_EQ((*found)->qdev_id, qdev_id);
+            EXPECT_EQ((*found)->mdev, uuid);
+            EXPECT_EQ((*found)->guest_pci_address, *address);
+        }
+        auto stranger = hotplug.find_hyv_device(vm, MdevUuid::generate(), "hyv-never-added");
+        ASSERT_TRUE(stranger) << stranger.error().message;
+        EXPECT_FALSE(stranger->has_value());
 
         Client client(client_options(*qemu));
         ASSERT_TRUE(client.connect());

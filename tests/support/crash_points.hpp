@@ -89,6 +89,11 @@ public:
     {
         return inner_.list_hyv_devices(vm);
     }
+    Result<std::optional<core::PresentDevice>> find_hyv_device(const core::VmRecord& vm, const MdevUuid& mdev,
+                                                               const std::string& qdev_id) override
+    {
+        return inner_.find_hyv_device(vm, mdev, qdev_id);
+    }
     bool defines_devices() const override { return inner_.defines_devices(); }
     Result<void> record(const core::VmRecord& vm, const core::Assignment& a) override;
     Result<void> forget(const core::VmRecord& vm, const core::Assignment& a) override;

@@ -39,7 +39,7 @@ FakeMdevControl::FakeMdevControl(fs::path root, CrashPlan& crash) : root_(std::m
 Result<void> FakeMdevControl::create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid)
 {
     crash_.step();
-    if (fail_create) {
+    if (fail_create || (!gone_parent.empty() && parent_path == gone_parent)) {
         return make_error("mdev-create", "injected failure");
     }
     const fs::path file = root_ / "mdevs" / uuid.to_string();

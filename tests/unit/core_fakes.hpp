@@ -34,6 +34,7 @@ public:
     std::vector<std::string> violations() const;
     bool fail_create = false;
     bool fail_remove = false;
+    std::string gone_parent;  // create fails on this parent path, as on a parent that has vanished
 
 private:
     fs::path root_;
@@ -42,8 +43,13 @@ private:
 
 class FakeInventory final : public core::Inventory {
 public:
-    Result<std::vector<core::HostDevice>> scan() override { return devices; }
+    Result<std::vector<core::HostDevice>> scan() override
+    {
+        ++scans;
+        return devices;
+    }
     std::vector<core::HostDevice> devices;
+    std::atomic<int> scans = 0;
 };
 
 // Fake QEMUs: root/vms/<name>/running exists while it runs; root/vms/<name>/devices/<qdev_id>

@@ -329,6 +329,53 @@ TEST_F(ServiceTest, DevicesTracksVanishedDevices)
     EXPECT_EQ(gone.error().code, "unknown-guid");
 }
 
+TEST_F(ServiceTest, AttachScansTheInventoryOnlyForAGuidItHasNotSeen)
+{
+    add_running_vm(*daemon, "vm2");
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    const int after_first = daemon->inventory.scans;
+    EXPECT_EQ(after_first, 1);
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_b, {}).ok());
+    EXPECT_EQ(daemon->inventory.scans, after_first);
+    auto unknown = service().attach(vm_id("vm1"), Guid{0xdeadbeefull}, {});
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_EQ(unknown.error().code, "unknown-guid");
+    EXPECT_EQ(daemon->inventory.scans, after_first + 1);
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, AttachLooksAgainWhenTheDeviceVanishedSinceTheLastScan)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
+    auto& devices = daemon->inventory.devices;
+    const auto rxe0 = std::find_if(devices.begin(), devices.end(), [](const auto& d) { return d.guid == guid_a; });
+    daemon->mdev.gone_parent = rxe0->mdev_parent;
+    devices.erase(rxe0);
+    auto gone = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.error().code, "unknown-guid");
+    EXPECT_TRUE(service().list()->empty());
+    expect_consistent(*daemon);
+}
+
+TEST_F(ServiceTest, AttachFollowsADeviceBackOnAnotherParent)
+{
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
+    auto& device = *std::find_if(daemon->inventory.devices.begin(), daemon->inventory.devices.end(),
+                                 [](const auto& d) { return d.guid == guid_a; });
+    daemon->mdev.gone_parent = device.mdev_parent;
+    device.mdev_parent += "-again";
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(attached.ok()) << attached.error().message;
+    auto mdevs = daemon->mdev.list();
+    ASSERT_EQ(mdevs->size(), 1u);
+    EXPECT_EQ((*mdevs)[0].parent_path, device.mdev_parent);
+    expect_consistent(*daemon);
+}
+
 TEST_F(ServiceTest, ReconcileReleasesNonPersistentAndParksPersistentWhenTheVmStops)
 {
     ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());

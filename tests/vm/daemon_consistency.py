@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""Checks, inside the test host, that hyvd's assignments match reality: every row is `attached`
-(or `inactive` when its VM is stopped), its mdev exists in sysfs and the raw QEMU VM holds it under
-the row's qdev id at the row's guest PCI address; no hyv mdev exists without a row and the VM holds
-no mdev without a row. Prints what differs and exits 1; prints a one-line summary and exits 0.
-usage: daemon_consistency.py --hyvctl PATH --socket PATH --vm NAME --qmp PATH"""
+"""Checks, inside the test host, that hyvd's assignments match reality: no hyv mdev exists without a
+row, and for every VM checked:
+  raw QEMU (--qmp): every row is `attached`, its mdev exists in sysfs and the VM holds it under the
+    row's qdev id at the row's guest PCI address; the VM holds no mdev without a row.
+  libvirt (--libvirt, every defined domain): a running domain's rows are `attached` and its live XML
+    has the row's hostdev (alias ua-<qdev id>, the row's guest PCI address) and hyv metadata; a
+    stopped domain's rows are persistent and `inactive`, and their mdev is gone (the hook removed it);
+    a persistent row is in the persistent definition (hostdev and metadata), a transient one is not;
+    no definition, live or persistent, names an mdev without a row.
+Prints what differs and exits 1; prints a one-line summary and exits 0.
+usage: daemon_consistency.py --hyvctl PATH --socket PATH (--vm NAME --qmp PATH | --libvirt)"""
 
 import argparse
 import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from qmp_timing import Qmp  # noqa: E402
 
 MDEV_DEVICES = "/sys/bus/mdev/devices"
-HYV_MDEV_DRIVER = "hyv_mdev"
+HYV_NAMESPACE = "https://hyv.dev/xmlns/libvirt/1"
+USER_ALIAS_PREFIX = "ua-"
 
 
 def hyv_mdevs():
@@ -54,13 +62,80 @@ def vm_mdevs(qmp_path):
     return held
 
 
+def libvirt_definition(domain, live):
+    """(qdev id -> (mdev uuid, guest PCI address) of mdev hostdevs, mdev uuids in the hyv metadata)."""
+    args = ["virsh", "dumpxml"] + ([] if live else ["--inactive"]) + [domain]
+    root = ET.fromstring(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    hostdevs = {}
+    for hostdev in root.iter("hostdev"):
+        source = hostdev.find("source/address")
+        if hostdev.get("type") != "mdev" or source is None:
+            continue
+        alias = hostdev.find("alias")
+        name = alias.get("name", "") if alias is not None else ""
+        qdev_id = name[len(USER_ALIAS_PREFIX):] if name.startswith(USER_ALIAS_PREFIX) else name
+        pci = hostdev.find("address[@type='pci']")
+        address = (f"{int(pci.get('domain'), 16):04x}:{int(pci.get('bus'), 16):02x}:"
+                   f"{int(pci.get('slot'), 16):02x}.{int(pci.get('function'), 16):x}") if pci is not None else ""
+        hostdevs[qdev_id or source.get("uuid")] = (source.get("uuid"), address)
+    declared = {device.get("mdev") for device in root.iter(f"{{{HYV_NAMESPACE}}}device")}
+    return hostdevs, declared
+
+
+def check_libvirt(rows, mdevs, problems):
+    names = subprocess.run(["virsh", "list", "--all", "--name"], capture_output=True, text=True, check=True).stdout
+    domains = [name for name in names.split() if name]
+    summary = []
+    for domain in domains:
+        state = subprocess.run(["virsh", "domstate", domain], capture_output=True, text=True).stdout.strip()
+        running = state == "running"
+        persistent_hostdevs, persistent_declared = libvirt_definition(domain, live=False)
+        persistent_mdevs = {uuid for uuid, _ in persistent_hostdevs.values()}
+        live_hostdevs, live_declared = libvirt_definition(domain, live=True) if running else ({}, set())
+        mine = [row for row in rows if row["vm"] == domain]
+        for row in mine:
+            who = f"{domain}/{row['guid']} ({row['state']}, mdev {row['mdev']})"
+            if running:
+                if row["state"] != "attached":
+                    problems.append(f"{who}: not attached although the domain runs")
+                if row["mdev"] not in mdevs:
+                    problems.append(f"{who}: its mdev is missing from sysfs")
+                held = live_hostdevs.get(row["qdev_id"])
+                if held is None or held[0] != row["mdev"]:
+                    problems.append(f"{who}: the live XML has no hostdev {row['qdev_id']} (has {live_hostdevs})")
+                elif held[1] != row["guest_pci_address"]:
+                    problems.append(f"{who}: row says guest address {row['guest_pci_address']}, libvirt {held[1]}")
+                if row["mdev"] not in live_declared:
+                    problems.append(f"{who}: not in the live hyv metadata")
+            else:
+                if row["state"] != "inactive" or not row["persistent"]:
+                    problems.append(f"{who}: the domain is {state}, the row should be persistent and inactive")
+                if row["mdev"] in mdevs:
+                    problems.append(f"{who}: its mdev exists although the domain is {state}")
+            in_definition = row["mdev"] in persistent_mdevs and row["mdev"] in persistent_declared
+            if row["persistent"] and not in_definition:
+                problems.append(f"{who}: persistent, but not in the persistent definition (hostdev and metadata)")
+            if not row["persistent"] and (row["mdev"] in persistent_mdevs or row["mdev"] in persistent_declared):
+                problems.append(f"{who}: transient, but in the persistent definition")
+        owned = {row["mdev"] for row in mine}
+        named = {uuid for uuid, _ in live_hostdevs.values()} | live_declared | persistent_declared
+        # A hand-written <hyv:device> without an mdev (None) is adopted by reconcile, not an orphan.
+        for uuid in sorted(u for u in named - owned if u):
+            problems.append(f"domain {domain} names mdev {uuid} without a row")
+        summary.append(f"{domain} {state}: {len(mine)}")
+    return "; ".join(summary)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hyvctl", required=True)
     parser.add_argument("--socket", required=True)
-    parser.add_argument("--vm", required=True)
-    parser.add_argument("--qmp", required=True)
+    parser.add_argument("--vm")
+    parser.add_argument("--qmp")
+    parser.add_argument("--libvirt", action="store_true", help="check every libvirt domain instead of one QEMU")
     args = parser.parse_args()
+    if args.libvirt == bool(args.vm and args.qmp):
+        parser.error("give either --vm NAME --qmp PATH or --libvirt")
 
     listing = subprocess.run([args.hyvctl, "--socket", args.socket, "--json", "list"],
                              capture_output=True, text=True)
@@ -68,8 +143,22 @@ def main():
         sys.exit(f"FAIL: hyvctl list exited {listing.returncode}: {listing.stderr.strip()}")
     rows = json.loads(listing.stdout)
     mdevs = hyv_mdevs()
-    held = vm_mdevs(args.qmp)
     problems = []
+    for uuid in sorted(mdevs - {row["mdev"] for row in rows}):
+        problems.append(f"orphan mdev {uuid} (no assignment row)")
+    if args.libvirt:
+        where = check_libvirt(rows, mdevs, problems)
+    else:
+        where = check_qemu(rows, mdevs, args.vm, args.qmp, problems)
+    if problems:
+        for problem in problems:
+            print(f"INCONSISTENT: {problem}", file=sys.stderr)
+        sys.exit(1)
+    print(f"consistent: {len(rows)} assignment(s), {len(mdevs)} hyv mdev(s); {where}")
+
+
+def check_qemu(rows, mdevs, vm, qmp_path, problems):
+    held = vm_mdevs(qmp_path)
     owned = set()
     for row in rows:
         who = f"{row['vm']}/{row['guid']} ({row['state']}, mdev {row['mdev']})"
@@ -78,22 +167,16 @@ def main():
             problems.append(f"{who}: not in a resting state")
         if row["mdev"] not in mdevs:
             problems.append(f"{who}: its mdev is missing from sysfs")
-        if row["vm"] == args.vm:
+        if row["vm"] == vm:
             in_vm = held.get(row["qdev_id"])
             if in_vm is None or in_vm[0] != row["mdev"]:
                 problems.append(f"{who}: QEMU does not hold it as {row['qdev_id']} (holds {held})")
             elif in_vm[1] != row["guest_pci_address"]:
                 problems.append(f"{who}: row says guest address {row['guest_pci_address']}, QEMU {in_vm[1]}")
-    for uuid in sorted(mdevs - owned):
-        problems.append(f"orphan mdev {uuid} (no assignment row)")
     for qdev_id, (uuid, _) in sorted(held.items()):
         if uuid not in owned:
-            problems.append(f"VM {args.vm} holds {qdev_id} (mdev {uuid}) without a row")
-    if problems:
-        for problem in problems:
-            print(f"INCONSISTENT: {problem}", file=sys.stderr)
-        sys.exit(1)
-    print(f"consistent: {len(rows)} assignment(s), {len(mdevs)} hyv mdev(s), {len(held)} in {args.vm}")
+            problems.append(f"VM {vm} holds {qdev_id} (mdev {uuid}) without a row")
+    return f"{len(held)} in {vm}"
 
 
 if __name__ == "__main__":
