@@ -77,10 +77,14 @@ start_libvirtd() {
   libvirtd_pid=$!
   wait_for 60 "libvirtd" virsh -q version
 }
+# start_hyvd [BINARY [ENV...]]: waits until it answers (a SIGKILLed hyvd leaves its socket file behind).
+# Unplug needs the nested guest's acknowledgement, which can take many seconds under nested TCG.
 start_hyvd() {
-  "$hyvd_bin" --config "$work/empty.conf" --db "$work/hyv.db" --socket "$sock" --log-level debug >>"$work/hyvd.log" 2>&1 &
+  local binary=${1:-$hyvd_bin}; shift $(( $# > 0 ? 1 : 0 ))
+  env "$@" "$binary" --config "$work/empty.conf" --db "$work/hyv.db" --socket "$sock" --log-level debug \
+    --detach-timeout 300 --reconcile-detach-timeout 300 >>"$work/hyvd.log" 2>&1 &
   hyvd_pid=$!
-  wait_for 30 "hyvd socket" test -S "$sock"
+  wait_for 30 "hyvd ($binary) to serve $sock" ctl status
 }
 stop_hyvd() { kill -TERM "$hyvd_pid"; wait "$hyvd_pid" || fail "hyvd exited $? on SIGTERM"; hyvd_pid=; }
 : > "$work/empty.conf"
@@ -289,6 +293,7 @@ grep -q "hyv: domain vm4: RDMA device dead:beef:0000:0001 is not on this host" <
   fail "libvirt's error lacks the hook's message: $start_out"
 mdev_gone "$bogus_mdev" || fail "refused start left mdev $bogus_mdev behind"
 log "ok: unknown GUID: start refused with the hook's one-line message"
+virsh undefine vm4 >/dev/null   # a definition naming a device this host lacks is reconcile's standing problem
 
 # --- 8. the booted guest: a hot-plugged hyv function appears in the guest OS, `virsh shutdown` parks it
 wait_for 1200 "vm1's guest to boot" guest_booted vm1
@@ -322,6 +327,76 @@ wait_for 30 "hyvd to release $mdev_vm1c" mdev_gone "$mdev_vm1c"
   fail "hyvd did not reconcile on libvirt's device-removed event"
 row_is vm1 "$guid0" "attached true" || fail "vm1's persistent assignment after virsh detach-device: $(row vm1 "$guid0")"
 log "ok: virsh detach-device behind hyvd's back: transient assignment dropped and its mdev released, from the event"
+
+# --- 9. SIGKILL at every step of a persistent attach to the running vm1, then of its detach: the
+# crash-point build of hyvd (real sqlite, sysfs and libvirt adapters) dies at step N; the restarted
+# hyvd reconciles at start and everything must agree (daemon_consistency.py --libvirt: rows, sysfs,
+# live and persistent XML of every domain), with nothing left for a second reconcile.
+crashy=$build/tests/support/hyvd-crashpoints
+[ -x "$crashy" ] || fail "$crashy missing; run ninja -C $build"
+check_consistent() { # WHAT
+  python3 "$here/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --libvirt >"$work/consistency.out" 2>&1 ||
+    fail "inconsistent after $1: $(cat "$work/consistency.out")"
+}
+# quiet_log: until hyvd's log has not grown for 2 s (at most 60 s).
+quiet_log() {
+  local size=-1 now quiet=0
+  for _ in $(seq 120); do
+    now=$(stat -c %s "$work/hyvd.log")
+    if [ "$now" = "$size" ]; then quiet=$((quiet + 1)); [ "$quiet" -ge 4 ] && return 0; else quiet=0; fi
+    size=$now
+    sleep 0.5
+  done
+}
+crash_op() { # attach | detach
+  if [ "$1" = attach ]; then ctl attach vm1 "$guid1" --persistent; else ctl detach vm1 "$guid1"; fi
+}
+crash_loop() { # OPERATION: attach | detach
+  local op=$1 step crashes=0 rc mark again
+  for step in $(seq 1 80); do
+    # The resting state before the operation, reached with the plain hyvd: detached for attach,
+    # attached for detach.
+    if [ "$op" = attach ] && ! row_is vm1 "$guid1" none; then ctl detach vm1 "$guid1" >/dev/null || fail "re-detach"; fi
+    if [ "$op" = detach ] && row_is vm1 "$guid1" none; then crash_op attach >/dev/null || fail "re-attach"; fi
+    stop_hyvd
+    mark=$(wc -l <"$work/hyvd.log")
+    start_hyvd "$crashy" HYV_CRASH_AT_STEP="$step"
+    crash_op "$op" >/dev/null 2>&1 || true
+    # libvirt's events of the operation (defined, device-removed) start reconciles in the background
+    # whose steps count too: let hyvd go quiet before deciding whether it crashed.
+    quiet_log
+    kill -TERM "$hyvd_pid" 2>/dev/null || true
+    rc=0
+    wait "$hyvd_pid" || rc=$?
+    hyvd_pid=
+    tail -n +"$((mark + 1))" "$work/hyvd.log" >"$work/crash-run.log"
+    # The daemon logs its last words before it SIGKILLs itself.
+    if ! grep -q "crash point $step: SIGKILL" "$work/crash-run.log"; then
+      [ "$rc" = 0 ] || fail "$op: hyvd-crashpoints exited $rc on SIGTERM without reaching step $step"
+      start_hyvd
+      check_consistent "$op without a crash"
+      log "$op: completed without a crash at step $step; $crashes crash points recovered"
+      [ "$crashes" -ge 6 ] || fail "$op: only $crashes crash points before it completed; crash points not wired?"
+      return 0
+    fi
+    [ "$rc" = 137 ] || fail "$op: hyvd-crashpoints exited $rc at step $step, expected SIGKILL (137)"
+    crashes=$((crashes + 1))
+    start_hyvd   # reconciles at start
+    check_consistent "$op killed at step $step ($(grep -m1 "crash point $step:" "$work/crash-run.log" | sed 's/.*crash point //'))"
+    again=$(ctl --json reconcile) || fail "reconcile after $op step $step"
+    python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(len(d['actions']) + len(d['orphan_mdevs_removed']))" \
+      <<<"$again" || fail "second reconcile after $op step $step still acted: $again"
+  done
+  fail "$op never completed within 80 crash points"
+}
+crash_loop attach
+row_is vm1 "$guid1" "attached true" || fail "after the attach crash loop: $(row vm1 "$guid1")"
+wait_for 120 "vm1's guest to see both hyv functions after the attach crash loop" guest_sees vm1 2
+crash_loop detach
+row_is vm1 "$guid1" none || fail "after the detach crash loop: $(row vm1 "$guid1")"
+wait_for 120 "vm1's guest to see one hyv function after the detach crash loop" guest_sees vm1 1
+log "ok: SIGKILL at every step of attach and detach through libvirt: consistent after each restart"
+
 # destroy + start was checked on vm2 above (mdev re-created on the same GUID, the function in QEMU's
 # PCI tree); a second guest-OS boot to see it from inside took 8 minutes of CI time.
 virsh shutdown vm1 >/dev/null
