@@ -57,33 +57,75 @@ bool unplug_already_pending(const Error& error)
 
 QmpHotplug::QmpHotplug(QmpHotplugOptions options) : options_(options) {}
 
+std::mutex& QmpHotplug::socket_lock(const std::string& socket)
+{
+    std::lock_guard guard(sockets_mutex_);
+    auto& slot = socket_locks_[socket];
+    if (!slot) {
+        slot = std::make_unique<std::mutex>();
+    }
+    return *slot;
+}
+
 Result<QmpHotplug::Session> QmpHotplug::open(const VmRecord& vm)
 {
     if (vm.qmp_socket.empty()) {
         return make_error("vm-no-qmp-socket", "VM " + vm.name.str() +
                                                   " has no QMP socket recorded; re-add it with its -qmp unix: path");
     }
-    std::mutex* socket_lock = nullptr;
     {
         std::lock_guard guard(sockets_mutex_);
-        auto& slot = socket_locks_[vm.qmp_socket];
-        if (!slot) {
-            slot = std::make_unique<std::mutex>();
+        auto held = held_.find(vm.qmp_socket);
+        if (held != held_.end() && held->second.owner == std::this_thread::get_id()) {
+            return Session{{}, nullptr, held->second.client};
         }
-        socket_lock = slot.get();
     }
-    Session session{std::unique_lock(*socket_lock), nullptr};
+    Session session{std::unique_lock(socket_lock(vm.qmp_socket)), nullptr, nullptr};
     qmp::ClientOptions client_options;
     client_options.socket_path = vm.qmp_socket;
     client_options.label = vm.name.str();
     client_options.connect_timeout = options_.connect_timeout;
     client_options.command_timeout = options_.command_timeout;
     client_options.auto_reconnect = false;
-    session.client = std::make_unique<qmp::Client>(client_options);
-    if (auto connected = session.client->connect(); !connected) {
+    session.owned = std::make_unique<qmp::Client>(client_options);
+    if (auto connected = session.owned->connect(); !connected) {
         return connected.error();
     }
+    session.client = session.owned.get();
     return session;
+}
+
+// A session lent to every call this thread makes on the socket until the hold ends.
+class QmpHotplug::SocketHold final : public core::Hypervisor::Hold {
+public:
+    SocketHold(QmpHotplug& owner, std::string socket, Session session)
+        : owner_(owner), socket_(std::move(socket)), session_(std::move(session))
+    {
+        std::lock_guard guard(owner_.sockets_mutex_);
+        owner_.held_[socket_] = Held{std::this_thread::get_id(), session_.client};
+    }
+    ~SocketHold() override
+    {
+        std::lock_guard guard(owner_.sockets_mutex_);
+        owner_.held_.erase(socket_);
+    }
+    SocketHold(const SocketHold&) = delete;
+    SocketHold& operator=(const SocketHold&) = delete;
+
+private:
+    QmpHotplug& owner_;
+    std::string socket_;
+    Session session_;
+};
+
+std::unique_ptr<core::Hypervisor::Hold> QmpHotplug::hold(const VmRecord& vm)
+{
+    auto session = open(vm);
+    if (!session || !session->owned) {
+        // Unreachable now (each call then reports it) or already held by this thread.
+        return nullptr;
+    }
+    return std::make_unique<SocketHold>(*this, vm.qmp_socket, std::move(*session));
 }
 
 Result<bool> QmpHotplug::is_running(const VmRecord& vm)

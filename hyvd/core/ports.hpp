@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -167,6 +168,16 @@ struct DeclaredVm {
 class Hypervisor {
 public:
     virtual ~Hypervisor() = default;
+
+    // Whatever hold() keeps open; released when destroyed.
+    class Hold {
+    public:
+        virtual ~Hold() = default;
+    };
+    // Keeps the way to `vm` open until the returned object is destroyed, so that the calls of one
+    // operation made from this thread share it (QMP: one connection instead of one per call). Other
+    // threads' calls for `vm` wait meanwhile. nullptr: nothing to keep, every call reaches it alone.
+    virtual std::unique_ptr<Hold> hold(const VmRecord&) { return nullptr; }
     virtual Result<bool> is_running(const VmRecord& vm) = 0;
     // device_add vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>,id=<qdev_id>. Returns the guest PCI
     // address at which the hypervisor lists the device afterwards (that listing is the attach's

@@ -44,6 +44,7 @@ Result<ReconcileReport> Service::Impl::reconcile()
     // Looks at one VM now; on failure the VM is reported and left alone.
     auto inspect = [&](const VmRecord& vm) -> std::optional<VmReality> {
         auto hypervisor = hypervisor_for(vm);
+        const auto held = hypervisor ? (*hypervisor)->hold(vm) : nullptr;
         auto running = hypervisor ? (*hypervisor)->is_running(vm) : Result<bool>(hypervisor.error());
         if (!running) {
             report.problems.push_back("VM " + vm.name.str() + ": cannot tell whether it runs (" +

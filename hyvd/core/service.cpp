@@ -200,6 +200,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     if (!hypervisor) {
         return hypervisor.error();
     }
+    const auto held = (*hypervisor)->hold(*vm);
     auto running = (*hypervisor)->is_running(*vm);
     if (!running) {
         return running.error();

@@ -25,6 +25,7 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
     if (!hypervisor) {
         return hypervisor.error();
     }
+    const auto held = (*hypervisor)->hold(vm);
     // Out of the VM's definition first: a domain started meanwhile must not ask for it again.
     if ((*hypervisor)->defines_devices()) {
         if (auto r = (*hypervisor)->forget(vm, a); !r) {
@@ -153,6 +154,7 @@ Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord
     if (!hypervisor) {
         return hypervisor.error();
     }
+    const auto held = (*hypervisor)->hold(vm);
     if (a.state != S::mdev_created) {
         if (auto r = journal.transition(a, S::mdev_created, "attach.replug", "mdev ready; hot-adding " + a.qdev_id);
             !r) {

@@ -5,6 +5,9 @@
 
 #include "qmp_test_support.hpp"
 
+#include <atomic>
+#include <thread>
+
 namespace hyv::qmp::test {
 namespace {
 
@@ -44,6 +47,38 @@ TEST(QmpHotplugAdapter, ReportsRunningPausedAndAbsentVms)
     auto after_quit = hotplug.is_running(vm);
     ASSERT_TRUE(after_quit) << after_quit.error().message;
     EXPECT_FALSE(*after_quit);
+}
+
+TEST(QmpHotplugAdapter, AHoldLendsOneConnectionToThisThreadUntilItEnds)
+{
+    auto qemu = start_qemu();
+    ASSERT_NE(qemu, nullptr);
+    QmpHotplug hotplug;
+    const auto vm = vm_record("vm6", qemu->qmp_socket());
+    auto held = hotplug.hold(vm);
+    ASSERT_NE(held, nullptr);
+    EXPECT_EQ(hotplug.hold(vm), nullptr) << "a second hold by the same thread must borrow, not nest";
+    // These calls borrow the held connection: one of their own would wait for the socket forever.
+    for (int call = 0; call < 3; ++call) {
+        auto running = hotplug.is_running(vm);
+        ASSERT_TRUE(running) << running.error().message;
+        EXPECT_TRUE(*running);
+    }
+    // Another thread's call waits until the hold ends.
+    std::atomic<bool> other_done = false;
+    std::thread other([&] {
+        (void)hotplug.is_running(vm);
+        other_done = true;
+    });
+    std::this_thread::sleep_for(500ms);
+    EXPECT_FALSE(other_done);
+    held.reset();
+    other.join();
+    EXPECT_TRUE(other_done);
+    // Nothing is kept once the hold has ended: an operator's client gets in.
+    Client operator_client(client_options(*qemu));
+    auto connected = operator_client.connect();
+    EXPECT_TRUE(connected) << connected.error().message;
 }
 
 TEST(QmpHotplugAdapter, VmWithoutSocketIsAnErrorNamingTheFix)

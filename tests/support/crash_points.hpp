@@ -89,6 +89,7 @@ public:
     {
         return inner_.list_hyv_devices(vm);
     }
+    std::unique_ptr<Hold> hold(const core::VmRecord& vm) override { return inner_.hold(vm); }
     Result<std::optional<core::PresentDevice>> find_hyv_device(const core::VmRecord& vm, const MdevUuid& mdev,
                                                                const std::string& qdev_id) override
     {

@@ -2,11 +2,14 @@
 // adapters (sqlite, sysfs mdevs, QMP/libvirt). HYV_CRASH_AT_STEP=N makes the daemon SIGKILL
 // itself at the N-th step counted from the moment it serves the API (start-up reconcile is not
 // counted); every step is logged as "crash point N: WHAT" so a test knows how many there are.
+// HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so that a test can first let the
+// reconciles that follow start-up in the background pass (libvirt's "connected" one).
 // Never installed: tests/integration/daemon_crash_vm.sh is its only user.
 #include "hyvd/port_hooks.hpp"
 
 #include "crash_points.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -37,6 +40,28 @@ int crash_step_from_environment()
     std::exit(2);
 }
 
+std::atomic<bool>* armed_by_signal = nullptr;
+
+void arm_on_signal(int)
+{
+    if (armed_by_signal != nullptr) {
+        armed_by_signal->store(true);
+    }
+}
+
+bool arm_on_sigusr1_from_environment()
+{
+    const char* text = std::getenv("HYV_CRASH_ARM");
+    if (text == nullptr || *text == '\0') {
+        return false;
+    }
+    if (std::string(text) == "SIGUSR1") {
+        return true;
+    }
+    fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_ARM={} is not understood; leave it unset or use SIGUSR1\n", text);
+    std::exit(2);
+}
+
 class CrashHooks final : public PortHooks {
 public:
     explicit CrashHooks(core::Ports& ports)
@@ -61,6 +86,13 @@ public:
 
     void serving() override
     {
+        if (arm_on_sigusr1_from_environment()) {
+            static_assert(std::atomic<bool>::is_always_lock_free, "stored from a signal handler");
+            armed_by_signal = &plan_.armed;
+            std::signal(SIGUSR1, arm_on_signal);
+            spdlog::warn("crash points armed by SIGUSR1: SIGKILL at step {} counted from then", plan_.crash_at);
+            return;
+        }
         spdlog::warn("crash points armed: SIGKILL at step {}", plan_.crash_at);
         plan_.armed = true;
     }

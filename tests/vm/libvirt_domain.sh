@@ -360,7 +360,10 @@ crash_loop() { # OPERATION: attach | detach
     if [ "$op" = detach ] && row_is vm1 "$guid1" none; then crash_op attach >/dev/null || fail "re-attach"; fi
     stop_hyvd
     mark=$(wc -l <"$work/hyvd.log")
-    start_hyvd "$crashy" HYV_CRASH_AT_STEP="$step"
+    # Steps count from SIGUSR1 on, once the reconcile that follows hyvd's connection to libvirt is done.
+    start_hyvd "$crashy" HYV_CRASH_AT_STEP="$step" HYV_CRASH_ARM=SIGUSR1
+    quiet_log
+    kill -USR1 "$hyvd_pid"
     crash_op "$op" >/dev/null 2>&1 || true
     # libvirt's events of the operation (defined, device-removed) start reconciles in the background
     # whose steps count too: let hyvd go quiet before deciding whether it crashed.
