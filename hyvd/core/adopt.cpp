@@ -51,7 +51,7 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                     continue;  // hyvd already manages it (or the store will say why elsewhere)
                 }
                 const std::string where = "VM " + vm.name.str() + " declares " + device.guid.to_string();
-                auto host = find_device(device.guid);
+                auto host = find_device(device.guid, Lookup::rescan);
                 if (!host || !*host) {
                     report.problems.push_back(where + " in its definition, but no such RDMA device is on this host"
                                               "; see `hyvctl devices` and fix the definition (`virsh edit`)");

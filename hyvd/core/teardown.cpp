@@ -107,7 +107,7 @@ Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
     if (*exists) {
         return {};
     }
-    auto device = find_device(a.guid);
+    auto device = find_device(a.guid, Lookup::rescan);  // re-plugs are rare; a stale parent would fail one
     if (!device) {
         return device.error();
     }
