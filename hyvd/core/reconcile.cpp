@@ -122,6 +122,10 @@ Result<ReconcileReport> Service::Impl::reconcile()
                 if (outcome) {
                     outcome = journal.transition(a, S::attached, "reconcile.attached", "verified", with_address);
                 }
+                if (outcome) {
+                    // The attach died before writing the VM's definition (libvirt), which plug() does last.
+                    outcome = record(a, reality.vm);
+                }
             } else if (a.persistent) {
                 what = "interrupted attach of a persistent assignment parked";
                 outcome = reality.running ? ensure_mdev(journal, a) : keep_for_stopped_vm(journal, a, reality.vm);

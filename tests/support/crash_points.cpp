@@ -13,7 +13,8 @@ void CrashPlan::step(const char* what)
     if (observe) {
         observe(now, what);
     }
-    if (now != crash_at) {
+    const bool at_point = !crash_at_point.empty() && crash_at_point == what && ++point_hits == crash_at_occurrence;
+    if (now != crash_at && !at_point) {
         return;
     }
     if (crash) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 
 namespace hyv::test {
 
@@ -15,7 +16,12 @@ struct CrashPlan {
     static constexpr int crash_exit_code = 77;
 
     int crash_at = 0;            // 0: never
+    // Or by name: the crash_at_occurrence-th step called crash_at_point ("hypervisor.hot_add", whose
+    // 1st step is before the call's effect and 2nd after it). Empty: by number only.
+    std::string crash_at_point;
+    int crash_at_occurrence = 1;
     std::atomic<int> steps = 0;  // steps taken so far in this process (concurrent tests share it)
+    std::atomic<int> point_hits = 0;
     std::atomic<bool> armed = true;
     // How to die; the default _exit()s with crash_exit_code (no destructors, no rollback).
     std::function<void(int step)> crash;

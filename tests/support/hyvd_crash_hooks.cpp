@@ -2,7 +2,8 @@
 // adapters (sqlite, sysfs mdevs, QMP/libvirt). HYV_CRASH_AT_STEP=N makes the daemon SIGKILL
 // itself at the N-th step counted from the moment it serves the API (start-up reconcile is not
 // counted); every step is logged as "crash point N: WHAT" so a test knows how many there are.
-// HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so that a test can first let the
+// HYV_CRASH_AT_POINT=NAME:K instead dies at the K-th step called NAME ("hypervisor.hot_add:2": just
+// after the hot-add took effect). HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so that a test can first let the
 // reconciles that follow start-up in the background pass (libvirt's "connected" one).
 // Never installed: tests/integration/daemon_crash_vm.sh is its only user.
 #include "hyvd/port_hooks.hpp"
@@ -13,6 +14,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -49,6 +52,28 @@ void arm_on_signal(int)
     }
 }
 
+// HYV_CRASH_AT_POINT=NAME:K -> (NAME, K); unset -> ("", 1).
+std::pair<std::string, int> crash_point_from_environment()
+{
+    const char* text = std::getenv("HYV_CRASH_AT_POINT");
+    if (text == nullptr || *text == '\0') {
+        return {"", 1};
+    }
+    const std::string spec(text);
+    const auto colon = spec.rfind(':');
+    try {
+        std::size_t used = 0;
+        const std::string count = colon == std::string::npos ? "" : spec.substr(colon + 1);
+        const int occurrence = std::stoi(count, &used);
+        if (colon > 0 && used == count.size() && occurrence >= 1) {
+            return {spec.substr(0, colon), occurrence};
+        }
+    } catch (const std::exception&) {
+    }
+    fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_POINT={} is not NAME:K (e.g. hypervisor.hot_add:2)\n", text);
+    std::exit(2);
+}
+
 bool arm_on_sigusr1_from_environment()
 {
     const char* text = std::getenv("HYV_CRASH_ARM");
@@ -67,6 +92,7 @@ public:
     explicit CrashHooks(core::Ports& ports)
     {
         plan_.crash_at = crash_step_from_environment();
+        std::tie(plan_.crash_at_point, plan_.crash_at_occurrence) = crash_point_from_environment();
         plan_.armed = false;
         plan_.observe = [](int step, const char* what) { spdlog::warn("crash point {}: {}", step, what); };
         plan_.crash = [](int step) {
@@ -90,10 +116,12 @@ public:
             static_assert(std::atomic<bool>::is_always_lock_free, "stored from a signal handler");
             armed_by_signal = &plan_.armed;
             std::signal(SIGUSR1, arm_on_signal);
-            spdlog::warn("crash points armed by SIGUSR1: SIGKILL at step {} counted from then", plan_.crash_at);
+            spdlog::warn("crash points armed by SIGUSR1: SIGKILL at step {} / point {}:{} counted from then",
+                         plan_.crash_at, plan_.crash_at_point, plan_.crash_at_occurrence);
             return;
         }
-        spdlog::warn("crash points armed: SIGKILL at step {}", plan_.crash_at);
+        spdlog::warn("crash points armed: SIGKILL at step {} / point {}:{}", plan_.crash_at, plan_.crash_at_point,
+                     plan_.crash_at_occurrence);
         plan_.armed = true;
     }
 

@@ -124,6 +124,24 @@ TEST_F(CoreDefinitionTest, PersistentAttachIsRecordedAndAStoppedDomainKeepsNoMde
     EXPECT_EQ(row("vm1", guid_a)->mdev, mdev);
 }
 
+TEST_F(CoreDefinitionTest, AnAttachInterruptedAfterItsHotAddIsRecordedWhenReconcileFinishesIt)
+{
+    add_domain("vm1", true);
+    auto attached = service->attach(vm_id("vm1"), guid_a, {.quota = {}, .persistent = true});
+    ASSERT_TRUE(attached.ok()) << attached.error().message;
+    // What hyvd killed between device_add and the end of the attach leaves behind: the device in
+    // the VM, the row `hotplugged`, nothing in the definition yet.
+    libvirt.definition.clear();
+    core::Assignment interrupted = *row("vm1", guid_a);
+    interrupted.state = S::hotplugged;
+    ASSERT_TRUE(d.sqlite->update_assignment(interrupted, S::attached).ok());
+    auto report = service->reconcile();
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_TRUE(report->problems.empty());
+    EXPECT_EQ(row("vm1", guid_a)->state, S::attached);
+    EXPECT_EQ(libvirt.definition.count({"vm1", guid_a.value()}), 1u) << "the finished attach is not in the definition";
+}
+
 TEST_F(CoreDefinitionTest, TransientAssignmentOfAStoppedDomainIsDropped)
 {
     add_domain("vm1", true);
