@@ -3,9 +3,9 @@
 // itself at the N-th step counted from the moment it serves the API (start-up reconcile is not
 // counted); every step is logged as "crash point N: WHAT" so a test knows how many there are.
 // HYV_CRASH_AT_POINT=NAME:K instead dies at the K-th step called NAME ("hypervisor.hot_add:2": just
-// after the hot-add took effect). HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so that a test can first let the
-// reconciles that follow start-up in the background pass (libvirt's "connected" one).
-// Never installed: tests/integration/daemon_crash_vm.sh is its only user.
+// after the hot-add took effect). HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so
+// that a test can first let the reconciles that follow start-up in the background pass (libvirt's
+// "connected" one). Never installed: tests/vm/daemon_guest.sh and tests/vm/libvirt_domain.sh use it.
 #include "hyvd/port_hooks.hpp"
 
 #include "crash_points.hpp"
