@@ -269,12 +269,7 @@ Result<std::optional<PresentDevice>> QmpHotplug::find_hyv_device(const VmRecord&
     if (!present) {
         return present.error();
     }
-    for (const auto& device : *present) {
-        if (device.is(mdev, qdev_id)) {
-            return std::optional<PresentDevice>(device);
-        }
-    }
-    return std::optional<PresentDevice>{};
+    return find_in(*present, mdev, qdev_id);
 }
 
 Result<std::vector<PresentDevice>> QmpHotplug::list_devices(qmp::Client& client, const VmRecord& vm)

@@ -199,12 +199,17 @@ public:
         if (!present) {
             return present.error();
         }
-        for (const auto& device : *present) {
+        return find_in(*present, mdev, qdev_id);
+    }
+    static std::optional<PresentDevice> find_in(const std::vector<PresentDevice>& present, const MdevUuid& mdev,
+                                                const std::string& qdev_id)
+    {
+        for (const auto& device : present) {
             if (device.is(mdev, qdev_id)) {
-                return std::optional<PresentDevice>(device);
+                return device;
             }
         }
-        return std::optional<PresentDevice>{};
+        return std::nullopt;
     }
 
     // True when the VM's own definition carries its persistent hyv devices across restarts
