@@ -142,7 +142,7 @@ domain_xml() {
   <vcpu>1</vcpu>
   <metadata>$2</metadata>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>$kernel</kernel>
-    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests init_on_alloc=0 initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list</cmdline></os>
+    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests init_on_alloc=0 no_timer_check initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list</cmdline></os>
   <features><acpi/><apic/></features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
