@@ -96,10 +96,16 @@ Result<std::vector<HostDevice>> Service::Impl::scan_inventory()
         return scanned.error();
     }
     const TimeMs now = clock->now();
-    for (const auto& device : *scanned) {
-        if (auto r = ports.store->upsert_device(device, now); !r) {
-            return r.error();
+    auto recorded = ports.store->transaction([&]() -> Result<void> {
+        for (const auto& device : *scanned) {
+            if (auto r = ports.store->upsert_device(device, now); !r) {
+                return r;
+            }
         }
+        return {};
+    });
+    if (!recorded) {
+        return recorded.error();
     }
     std::lock_guard guard(inventory_mutex);
     last_scan = *scanned;
