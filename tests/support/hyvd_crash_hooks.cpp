@@ -24,19 +24,26 @@
 namespace hyv::daemon {
 namespace {
 
+// The whole of `text` as a number >= 0, or -1.
+int whole_number(const std::string& text)
+{
+    try {
+        std::size_t used = 0;
+        const int number = std::stoi(text, &used);
+        return used == text.size() && number >= 0 ? number : -1;
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+
 int crash_step_from_environment()
 {
     const char* text = std::getenv("HYV_CRASH_AT_STEP");
     if (text == nullptr || *text == '\0') {
         return 0;
     }
-    try {
-        std::size_t used = 0;
-        const int step = std::stoi(text, &used);
-        if (used == std::string(text).size() && step >= 0) {
-            return step;
-        }
-    } catch (const std::exception&) {
+    if (const int step = whole_number(text); step >= 0) {
+        return step;
     }
     fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_STEP={} is not a step number; use 0 (never) or N >= 1\n",
                text);
@@ -61,14 +68,10 @@ std::pair<std::string, int> crash_point_from_environment()
     }
     const std::string spec(text);
     const auto colon = spec.rfind(':');
-    try {
-        std::size_t used = 0;
-        const std::string count = colon == std::string::npos ? "" : spec.substr(colon + 1);
-        const int occurrence = std::stoi(count, &used);
-        if (colon > 0 && used == count.size() && occurrence >= 1) {
+    if (colon != std::string::npos && colon > 0) {
+        if (const int occurrence = whole_number(spec.substr(colon + 1)); occurrence >= 1) {
             return {spec.substr(0, colon), occurrence};
         }
-    } catch (const std::exception&) {
     }
     fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_POINT={} is not NAME:K (e.g. hypervisor.hot_add:2)\n", text);
     std::exit(2);
