@@ -62,6 +62,20 @@ def vm_mdevs(qmp_path):
     return held
 
 
+def who(row):
+    return f"{row['vm']}/{row['guid']} ({row['state']}, mdev {row['mdev']})"
+
+
+def check_held(row, held, hypervisor, problems):
+    """The VM holds the row's mdev under the row's qdev id, at the row's guest PCI address.
+    `held`: qdev id -> (mdev uuid, guest PCI address) as `hypervisor` (QEMU, libvirt) reports it."""
+    in_vm = held.get(row["qdev_id"])
+    if in_vm is None or in_vm[0] != row["mdev"]:
+        problems.append(f"{who(row)}: {hypervisor} does not hold it as {row['qdev_id']} (holds {held})")
+    elif in_vm[1] != row["guest_pci_address"]:
+        problems.append(f"{who(row)}: row says guest address {row['guest_pci_address']}, {hypervisor} {in_vm[1]}")
+
+
 def libvirt_definition(domain, live):
     """(qdev id -> (mdev uuid, guest PCI address) of mdev hostdevs, mdev uuids in the hyv metadata)."""
     args = ["virsh", "dumpxml"] + ([] if live else ["--inactive"]) + [domain]
@@ -94,29 +108,24 @@ def check_libvirt(rows, mdevs, problems):
         live_hostdevs, live_declared = libvirt_definition(domain, live=True) if running else ({}, set())
         mine = [row for row in rows if row["vm"] == domain]
         for row in mine:
-            who = f"{domain}/{row['guid']} ({row['state']}, mdev {row['mdev']})"
             if running:
                 if row["state"] != "attached":
-                    problems.append(f"{who}: not attached although the domain runs")
+                    problems.append(f"{who(row)}: not attached although the domain runs")
                 if row["mdev"] not in mdevs:
-                    problems.append(f"{who}: its mdev is missing from sysfs")
-                held = live_hostdevs.get(row["qdev_id"])
-                if held is None or held[0] != row["mdev"]:
-                    problems.append(f"{who}: the live XML has no hostdev {row['qdev_id']} (has {live_hostdevs})")
-                elif held[1] != row["guest_pci_address"]:
-                    problems.append(f"{who}: row says guest address {row['guest_pci_address']}, libvirt {held[1]}")
+                    problems.append(f"{who(row)}: its mdev is missing from sysfs")
+                check_held(row, live_hostdevs, "libvirt's live XML", problems)
                 if row["mdev"] not in live_declared:
-                    problems.append(f"{who}: not in the live hyv metadata")
+                    problems.append(f"{who(row)}: not in the live hyv metadata")
             else:
                 if row["state"] != "inactive" or not row["persistent"]:
-                    problems.append(f"{who}: the domain is {state}, the row should be persistent and inactive")
+                    problems.append(f"{who(row)}: the domain is {state}, the row should be persistent and inactive")
                 if row["mdev"] in mdevs:
-                    problems.append(f"{who}: its mdev exists although the domain is {state}")
+                    problems.append(f"{who(row)}: its mdev exists although the domain is {state}")
             in_definition = row["mdev"] in persistent_mdevs and row["mdev"] in persistent_declared
             if row["persistent"] and not in_definition:
-                problems.append(f"{who}: persistent, but not in the persistent definition (hostdev and metadata)")
+                problems.append(f"{who(row)}: persistent, but not in the persistent definition (hostdev and metadata)")
             if not row["persistent"] and (row["mdev"] in persistent_mdevs or row["mdev"] in persistent_declared):
-                problems.append(f"{who}: transient, but in the persistent definition")
+                problems.append(f"{who(row)}: transient, but in the persistent definition")
         owned = {row["mdev"] for row in mine}
         named = {uuid for uuid, _ in live_hostdevs.values()} | live_declared | persistent_declared
         # A hand-written <hyv:device> without an mdev (None) is adopted by reconcile, not an orphan.
@@ -161,18 +170,13 @@ def check_qemu(rows, mdevs, vm, qmp_path, problems):
     held = vm_mdevs(qmp_path)
     owned = set()
     for row in rows:
-        who = f"{row['vm']}/{row['guid']} ({row['state']}, mdev {row['mdev']})"
         owned.add(row["mdev"])
         if row["state"] != "attached":
-            problems.append(f"{who}: not in a resting state")
+            problems.append(f"{who(row)}: not in a resting state")
         if row["mdev"] not in mdevs:
-            problems.append(f"{who}: its mdev is missing from sysfs")
+            problems.append(f"{who(row)}: its mdev is missing from sysfs")
         if row["vm"] == vm:
-            in_vm = held.get(row["qdev_id"])
-            if in_vm is None or in_vm[0] != row["mdev"]:
-                problems.append(f"{who}: QEMU does not hold it as {row['qdev_id']} (holds {held})")
-            elif in_vm[1] != row["guest_pci_address"]:
-                problems.append(f"{who}: row says guest address {row['guest_pci_address']}, QEMU {in_vm[1]}")
+            check_held(row, held, "QEMU", problems)
     for qdev_id, (uuid, _) in sorted(held.items()):
         if uuid not in owned:
             problems.append(f"VM {vm} holds {qdev_id} (mdev {uuid}) without a row")
