@@ -244,6 +244,7 @@ std::string format_reconcile(const json& result)
     const json actions = report.value("actions", json::array());
     const json orphans = report.value("orphan_mdevs_removed", json::array());
     const json problems = report.value("problems", json::array());
+    const json notes = report.value("notes", json::array());
     for (const auto& action : as_array(actions)) {
         if (!action.is_object()) {
             continue;
@@ -259,6 +260,9 @@ std::string format_reconcile(const json& result)
     }
     if (out.find('\n') == out.size() - 1) {
         out += "  nothing to do\n";
+    }
+    for (const auto& note : as_array(notes)) {
+        out += fmt::format("  note: {}\n", note.is_string() ? note.get<std::string>() : note.dump());
     }
     return out;
 }

@@ -21,6 +21,9 @@ void log_reconcile(const core::ReconcileReport& report)
     for (const auto& problem : report.problems) {
         spdlog::warn("reconcile op {}: {}", report.op_id, problem);
     }
+    for (const auto& note : report.notes) {
+        spdlog::debug("reconcile op {}: {}", report.op_id, note);
+    }
 }
 
 ReconcileTrigger::ReconcileTrigger(core::Service& service, std::function<void()> on_tick,

@@ -16,7 +16,7 @@
 
 namespace hyv::daemon {
 
-// Logs a reconcile's actions (info) and problems (warn), one line each.
+// Logs a reconcile's actions (info), problems (warn) and notes (debug), one line each.
 void log_reconcile(const core::ReconcileReport& report);
 
 class ReconcileTrigger {

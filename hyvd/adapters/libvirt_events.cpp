@@ -13,6 +13,9 @@ using namespace libvirt_support;
 
 namespace {
 
+// The error of a connection that cannot be opened (what unreachable() recognizes).
+constexpr const char* kConnectError = "libvirt-connect";
+
 const char* lifecycle_name(int event, int detail)
 {
     switch (event) {
@@ -63,6 +66,11 @@ void on_close(virConnectPtr, int reason, void* opaque)
 
 }  // namespace
 
+bool LibvirtHotplug::unreachable(const Error& error) const
+{
+    return error.code == kConnectError;
+}
+
 Result<LibvirtHotplug::Connection> LibvirtHotplug::connection()
 {
     std::lock_guard lock(mutex_);
@@ -71,8 +79,8 @@ Result<LibvirtHotplug::Connection> LibvirtHotplug::connection()
     }
     virConnectPtr opened = virConnectOpen(options_.uri.c_str());
     if (opened == nullptr) {
-        return make_error("libvirt-connect", "cannot connect to libvirt at " + options_.uri + ": " +
-                                                 last_libvirt_error() + "; is libvirtd running?");
+        return make_error(kConnectError, "cannot connect to libvirt at " + options_.uri + ": " +
+                                             last_libvirt_error() + "; is libvirtd running?");
     }
     // Keeps the connection alive and detects a dead libvirtd, served by the event loop thread.
     constexpr int kKeepaliveIntervalS = 5;

@@ -47,6 +47,8 @@ public:
     // Persistent domains with <hyv:devices> in their persistent definition. A domain whose metadata
     // does not parse is skipped with a warning naming it (the hook refuses to start it, with the cause).
     Result<std::vector<core::DeclaredVm>> declared_vms() override;
+    // libvirtd cannot be reached at the URI (down, no socket, refused): error "libvirt-connect".
+    bool unreachable(const Error& error) const override;
 
     // What happened to which domain ("started", "stopped", "defined", ...; domain "" with
     // "connection-lost" / "connected" for libvirtd itself). Runs on libvirt's event thread: must not block.

@@ -121,7 +121,8 @@ json to_json(const core::ReconcileReport& report)
     return {{"op_id", report.op_id},
             {"actions", std::move(actions)},
             {"orphan_mdevs_removed", std::move(orphans)},
-            {"problems", report.problems}};
+            {"problems", report.problems},
+            {"notes", report.notes}};
 }
 
 }  // namespace hyv::api

@@ -11,6 +11,20 @@ namespace hyv::core {
 
 using S = AssignmentState;
 
+bool Service::Impl::has_vm_of_kind(VmKind kind)
+{
+    auto vms = ports.store->vms();
+    if (!vms) {
+        return true;  // cannot tell: assume one, so nothing is played down (reconcile reports the store)
+    }
+    for (const auto& vm : *vms) {
+        if (vm.kind == kind) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
 {
     for (const auto& [kind, hypervisor] : ports.hypervisors) {
@@ -19,9 +33,12 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
         }
         auto declared = hypervisor->declared_vms();
         if (!declared) {
-            report.problems.push_back("cannot read the " + std::string(to_string(kind)) +
-                                      " VM definitions: " + declared.error().message +
-                                      "; devices declared there are not adopted yet");
+            // An unreachable hypervisor no registered VM runs on (libvirtd down on a host of raw QEMU
+            // VMs) hinders nothing hyvd manages: a note, not a problem.
+            const bool minor = hypervisor->unreachable(declared.error()) && !has_vm_of_kind(kind);
+            (minor ? report.notes : report.problems)
+                .push_back("cannot read the " + std::string(to_string(kind)) + " VM definitions: " +
+                           declared.error().message + "; devices declared there are not adopted yet");
             continue;
         }
         for (const auto& entry : *declared) {

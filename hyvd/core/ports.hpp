@@ -224,6 +224,11 @@ public:
     virtual Result<void> forget(const VmRecord&, const Assignment&) { return {}; }
     // Every VM of this kind whose persistent definition declares hyv devices (adopted by reconcile).
     virtual Result<std::vector<DeclaredVm>> declared_vms() { return std::vector<DeclaredVm>{}; }
+
+    // Whether `error`, returned by one of this hypervisor's calls, means the hypervisor could not be
+    // reached at all (libvirt: libvirtd down) rather than that the request failed. While no registered
+    // VM is of this kind, reconcile reports such an error of declared_vms() as a note, not a problem.
+    virtual bool unreachable(const Error&) const { return false; }
 };
 
 // Wall clock, injectable so tests are deterministic.

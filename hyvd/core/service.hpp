@@ -90,6 +90,9 @@ struct ReconcileReport {
     std::vector<ReconcileAction> actions;
     std::vector<MdevUuid> orphan_mdevs_removed;
     std::vector<std::string> problems;  // what could not be fixed, one line each, with the fix
+    // What could not be looked at although nothing hyvd manages depends on it (a hypervisor that
+    // cannot be reached while no registered VM is of its kind), one line each.
+    std::vector<std::string> notes;
 };
 
 class Service {

@@ -55,8 +55,10 @@ public:
     // Hypervisor::record for VMs whose definition carries devices; nothing for the others.
     Result<void> record(const Assignment& a, const VmRecord& vm);
     // Registers VMs and persistent assignments that VM definitions declare and hyvd lacks
-    // (libvirt: <hyv:device> written by hand); problems go to `report`.
+    // (libvirt: <hyv:device> written by hand); problems (or notes, see Hypervisor::unreachable) go to `report`.
     void adopt_declared(Journal& journal, ReconcileReport& report);
+    // Whether the store has a VM of this kind (true when the store cannot answer).
+    bool has_vm_of_kind(VmKind kind);
     // inactive/mdev_created -> hot-add -> hotplugged -> attached, for a running VM.
     Result<void> plug(Journal& journal, Assignment& a, const VmRecord& vm);
 

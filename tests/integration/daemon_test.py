@@ -397,6 +397,35 @@ class Lifecycle(DaemonTestCase):
         self.assert_exit(hyvctl(sock, "status"), EXIT_OK)
 
 
+class UnreachableLibvirt(DaemonTestCase):
+    """hyvd serves raw QEMU VMs while libvirtd is down; that is worth a warning only once a libvirt VM is
+    registered (the URI points at a socket nobody listens on, whatever runs on this machine)."""
+
+    def libvirt_lines(self, daemon, level):
+        return [line for line in daemon.output().splitlines()
+                if f" {level} [" in line and "cannot connect to libvirt" in line]
+
+    def test_unreachable_libvirtd_warns_only_with_a_libvirt_vm_registered(self):
+        uri = f"qemu+unix:///system?socket={os.path.join(self.workdir, 'no-libvirtd.sock')}"
+        args = ["--libvirt-uri", uri]
+        daemon = self.start_daemon(extra_args=args)  # ready: the reconcile at start is logged
+        self.assertEqual(self.libvirt_lines(daemon, "warning"), [],
+                         "no libvirt VM is registered: an unreachable libvirtd is no warning")
+        self.assertNotEqual(self.libvirt_lines(daemon, "debug"), [], "but it is still logged (at debug)")
+        report = hyvctl(daemon.sock, "--json", "reconcile")
+        self.assert_exit(report, EXIT_OK)
+        report = json.loads(report.stdout)
+        self.assertEqual(report["problems"], [])
+        self.assertTrue(any("cannot connect to libvirt" in note for note in report["notes"]), report)
+        self.assertIn("note: ", hyvctl(daemon.sock, "reconcile").stdout)
+
+        self.assert_exit(hyvctl(daemon.sock, "vm", "add", "dom1", "--libvirt"), EXIT_OK)
+        self.assertEqual(daemon.stop(), 0, daemon.output())
+        again = self.start_daemon(db=daemon.db, sock=daemon.sock, extra_args=args)
+        self.assertNotEqual(self.libvirt_lines(again, "warning"), [],
+                            "libvirt VM dom1 is registered: an unreachable libvirtd is a warning")
+
+
 class Permissions(DaemonTestCase):
     def setUp(self):
         super().setUp()

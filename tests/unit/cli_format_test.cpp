@@ -98,6 +98,8 @@ TEST(CliFormat, EventsAndReconcile)
               "ID  TIME  OP    KIND    VM   GUID  MESSAGE\n"
               "3   -     op-9  vm.add  vm1  -     qemu VM added\n");
     EXPECT_EQ(format_reconcile(json{{"op_id", "op-2"}, {"actions", json::array()}}), "reconcile op op-2\n  nothing to do\n");
+    EXPECT_EQ(format_reconcile(json{{"op_id", "op-3"}, {"notes", json::array({"libvirtd unreachable"})}}),
+              "reconcile op op-3\n  nothing to do\n  note: libvirtd unreachable\n");
 }
 
 TEST(CliFormat, BytesInExactBinaryUnits)

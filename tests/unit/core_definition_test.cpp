@@ -4,6 +4,7 @@
 #include "core_service_fixture.hpp"
 
 #include <map>
+#include <optional>
 
 namespace hyv::test {
 namespace {
@@ -44,10 +45,18 @@ public:
         ++forgets;
         return {};
     }
-    Result<std::vector<core::DeclaredVm>> declared_vms() override { return declared; }
+    Result<std::vector<core::DeclaredVm>> declared_vms() override
+    {
+        if (declared_error) {
+            return *declared_error;
+        }
+        return declared;
+    }
+    bool unreachable(const Error& error) const override { return error.code == "test-unreachable"; }
 
     std::map<std::pair<std::string, std::uint64_t>, core::Assignment> definition;
     std::vector<core::DeclaredVm> declared;
+    std::optional<Error> declared_error;
     bool fail_record = false;
     int forgets = 0;
 
@@ -207,6 +216,32 @@ TEST_F(CoreDefinitionTest, DeclaredDevicesAreAdoptedOnceAndCompletedInTheDefinit
     ASSERT_TRUE(again.ok());
     EXPECT_TRUE(again->actions.empty());
     EXPECT_EQ(row("vm2", guid_b)->mdev, adopted->mdev);
+}
+
+TEST_F(CoreDefinitionTest, AnUnreachableHypervisorIsAProblemOnlyWithAVmOfItsKindRegistered)
+{
+    libvirt.declared_error = make_error("test-unreachable", "libvirtd is down");
+    auto report = service->reconcile();
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+    ASSERT_EQ(report->notes.size(), 1u);
+    EXPECT_NE(report->notes[0].find("libvirtd is down"), std::string::npos) << report->notes[0];
+
+    // A failure other than unreachability stays a problem.
+    libvirt.declared_error = make_error("libvirt-error", "cannot list libvirt domains");
+    report = service->reconcile();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problems.size(), 1u);
+    EXPECT_TRUE(report->notes.empty());
+
+    // With a VM of its kind registered, an unreachable hypervisor is a problem again.
+    add_domain("vm1", false);
+    libvirt.declared_error = make_error("test-unreachable", "libvirtd is down");
+    report = service->reconcile();
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->problems.size(), 1u);
+    EXPECT_NE(report->problems[0].find("libvirtd is down"), std::string::npos) << report->problems[0];
+    EXPECT_TRUE(report->notes.empty());
 }
 
 }  // namespace
