@@ -23,21 +23,37 @@ if [ "$role" = guest ]; then
     insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
   done < /modules.guest
   hyv_console "RDMA core loaded"
-  mount $ninep /newroot || hyv_die "cannot mount 9p tag host"
+  # The shared root stays visible at /lower so the checkout and build dir can be bound back in
+  # when they live under a directory that gets a tmpfs here (CI may clone into /tmp).
+  mount $ninep /lower || hyv_die "cannot mount 9p tag host"
+  if [ -d /image ]; then
+    # The guest root image (tools/mkguestroot.sh) over the shared root: what the tests run is read
+    # from RAM, everything else still from the shared root.
+    mount -t overlay overlay -o ro,lowerdir=/image:/lower /newroot || hyv_die "cannot mount the guest root overlay"
+    hyv_console "root: image over the shared root"
+  else
+    mount --bind /lower /newroot
+  fi
   mount -t proc proc /newroot/proc
   mount -t sysfs sysfs /newroot/sys
   mount -t devtmpfs devtmpfs /newroot/dev
   mkdir -p /newroot/dev/pts && mount -t devpts devpts /newroot/dev/pts
   mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
-  # The shared root stays visible at /lower so the checkout and build dir can be bound back in
-  # when they live under a directory that gets a tmpfs here (CI may clone into /tmp).
-  mount --bind /newroot /lower
+  # The checkout and build dir may live under a directory that gets a tmpfs here (CI may clone into
+  # /tmp): they are held aside and moved back in on top of it.
+  i=0
+  for p in $(hyv_param repo) $(hyv_param build); do
+    i=$((i + 1)); mkdir -p "/keep/$i"
+    [ -d "/newroot$p" ] && mount --bind "/newroot$p" "/keep/$i"
+  done
   for d in /run /tmp /var/tmp /var/log /root; do
     mount -t tmpfs tmpfs "/newroot$d"
   done
+  i=0
   for p in $(hyv_param repo) $(hyv_param build); do
-    if [ -d "/lower$p" ] && [ ! -d "/newroot$p" ]; then
-      mkdir -p "/newroot$p" && mount --bind "/lower$p" "/newroot$p"
+    i=$((i + 1))
+    if mountpoint -q "/keep/$i" && [ ! -d "/newroot$p" ]; then
+      mkdir -p "/newroot$p" && mount --move "/keep/$i" "/newroot$p"
     fi
   done
   hostname hyv-guest

@@ -11,6 +11,7 @@ usage: tools/vm.sh run   [OPTIONS] -- CMD [ARG...]   boot, run CMD inside, power
        tools/vm.sh stop  NAME
        tools/vm.sh shell [OPTIONS]                   interactive shell on the VM console
        tools/vm.sh path  NAME                        the VM's state dir (console.log, qmp.sock, agent.sock)
+       tools/vm.sh boot-options                      the kernel options every test VM boots with
 
 Run on the build machine it boots the test host; run inside the test host it boots a nested guest
 (same kernel and shared root, role guest). CMD runs as root through bash with the caller's cwd.
@@ -20,9 +21,12 @@ options:
   --timeout S         command timeout (default 600); boot timeout is separate (--boot-timeout, default 180/420)
   --mem MB            guest memory (default host 6144, guest 1536)
   --smp N             vCPUs (default host 2, guest 1)
-  --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock)
+  --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock; a second
+                      monitor at <state dir>/qmp2.sock serves a test while a daemon holds the first)
   --qemu-arg ARG      one extra QEMU argument (repeatable), e.g. --qemu-arg -device --qemu-arg vfio-pci,sysfsdev=...
   --no-hyv            test host without the project's host module loaded
+  --no-guest-image    nested guest whose root is only the shared root over 9p (no guest root image,
+                      tools/mkguestroot.sh); every exec then reads through 9p twice, 1.5-4 s each
   --memfd, --no-memfd guest RAM in a shared memfd (-object memory-backend-memfd,share=on, backend id pc.ram),
                       so its pages are shmem pages a module can map; default on for role guest, off for host
   --hostfwd SPEC      add hostfwd=SPEC to the VM's slirp netdev (repeatable): the VM's caller connects to a
@@ -93,6 +97,17 @@ ensure_initramfs() {
   echo "$img"
 }
 
+# The nested guest's initramfs: the VM initramfs with the guest root image appended (tools/mkguestroot.sh),
+# made on the build machine whenever it boots a test host (the build dir is read-only inside).
+guest_initramfs() { echo "$build/vm/initramfs-guest-$1.cpio"; }
+ensure_guest_root() { # KVER BASE_INITRAMFS
+  local lock
+  exec {lock}>"$build/vm/initramfs.lock"
+  flock "$lock"
+  "$repo/tools/mkguestroot.sh" "$build" "$2" "$(guest_initramfs "$1")" >&2 || exit
+  exec {lock}>&-
+}
+
 # The kernel QEMU boots: the ELF vmlinux extracted by tools/mkvmlinux.sh (PVH boot, no decompression
 # in the VM), or /boot/vmlinuz when that kernel has no PVH entry (remembered in vmlinux-KVER.unusable).
 vmlinux_stale() { # KVER
@@ -116,7 +131,7 @@ ensure_kernel() {
   if [ -f "$elf" ]; then echo "$elf"; else echo "/boot/vmlinuz-$kver"; fi
 }
 
-role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1 memfd=
+role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1 memfd= guest_image=1
 extra=() netfwd=()
 parse_opts() {
   while [ $# -gt 0 ]; do
@@ -131,6 +146,7 @@ parse_opts() {
       --no-hyv) hyvmod=0; shift ;;
       --memfd) memfd=1; shift ;;
       --no-memfd) memfd=0; shift ;;
+      --no-guest-image) guest_image=0; shift ;;
       --hostfwd|--guestfwd) [ $# -ge 2 ] || die "$1 needs a SPEC"; netfwd+=("${1#--}=$2"); shift 2 ;;
       --) shift; rest=("$@"); return ;;
       -h|--help) usage; exit 0 ;;
@@ -140,12 +156,35 @@ parse_opts() {
   rest=()
 }
 
+# Kernel options of every test VM (and of vm-libvirt's nested domains, through `tools/vm.sh boot-options`).
+# No speculation mitigations (PTI's CR3 switch on every syscall flushes TCG's soft TLB) and no crypto
+# self-tests at boot; both cost minutes under two levels of TCG. Pages are not zeroed on allocation (a
+# hardening default). Three initcalls nothing here uses are skipped: the kprobe trace interface (21 s
+# of a nested boot by initcall_debug), the SP800-108 KDF self-test (18 s) and the module signing
+# certificates (2.5 s; Debian does not enforce signatures, ours are unsigned).
+# no_timer_check: on a loaded machine a nested TCG guest's timer IRQ can miss the kernel's boot-time
+# IO-APIC check, which then panics ("IO-APIC + timer doesn't work!", seen in a CI-like run).
+# tsc=reliable: a test host's two TCG vCPUs fail the TSC sync check, and its clocksource fell back to
+# the HPET: every clock read of the nested QEMU was then an emulated MMIO access (docs/testing.md).
+# norandmaps: TCG looks translated code up by virtual address, so with randomised mappings every exec
+# translates ld.so and libc again; without, an exec in a nested guest went from 1.5 s to 0.2 s.
+boot_options() {
+  echo "mitigations=off cryptomgr.notests init_on_alloc=0 no_timer_check tsc=reliable norandmaps" \
+    "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list"
+}
+
 qemu_command() {
   local dir=$1 console=$2 shell=$3
   local kver img kernel
   kver=$(kernel_version)
   img=$(ensure_initramfs "$kver")
   kernel=$(ensure_kernel "$kver")
+  if [ "$role" = host ] && [ -w "$build" ]; then
+    ensure_guest_root "$kver" "$img"
+  elif [ "$role" = guest ] && [ "$guest_image" = 1 ]; then
+    img=$(guest_initramfs "$kver")
+    [ -f "$img" ] || die "guest root image $img missing: the test host was booted by an older tools/vm.sh; restart it"
+  fi
   command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (tools/bootstrap.sh)"
   if [ "$role" = host ] && [ "$hyvmod" = 1 ] && [ ! -f "$build/host-modules/hyv_mdev.ko" ]; then
     die "$build/host-modules/hyv_mdev.ko not built; run: ninja -C $build"
@@ -153,15 +192,6 @@ qemu_command() {
   [ "$role" = host ] || [ "$role" = guest ] || die "--role must be host or guest, not '$role'"
   mem=${mem:-$([ "$role" = host ] && echo 6144 || echo 1536)}
   smp=${smp:-$([ "$role" = host ] && echo 2 || echo 1)}
-  # Test VMs only: no speculation mitigations (PTI's CR3 switch on every syscall flushes TCG's soft TLB)
-  # and no crypto self-tests at boot; both cost minutes under two levels of TCG. Pages are not zeroed
-  # on allocation (a hardening default). Three initcalls nothing here uses are skipped: the kprobe
-  # trace interface (21 s of a nested boot by initcall_debug), the SP800-108 KDF self-test (18 s) and
-  # the module signing certificates (2.5 s; Debian does not enforce signatures, ours are unsigned).
-  # no_timer_check: on a loaded machine a nested TCG guest's timer IRQ can miss the kernel's boot-time
-  # IO-APIC check, which then panics ("IO-APIC + timer doesn't work!", seen in a CI-like run).
-  local fast_boot="mitigations=off cryptomgr.notests init_on_alloc=0 no_timer_check"
-  fast_boot+=" initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list"
   # Shared memfd RAM for nested guests: shmem pages, which the host module can map again (anonymous RAM
   # cannot). The backend keeps the default RAM block name pc.ram; -m must equal its size.
   memfd=${memfd:-$([ "$role" = guest ] && echo 1 || echo 0)}
@@ -183,14 +213,15 @@ qemu_command() {
   cmd=(qemu-system-x86_64 -accel tcg -machine "$machine" "${memobj[@]}" -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "$kernel" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet $fast_boot hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
+    -append "console=ttyS0 panic=-1 quiet $(boot_options) hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev "$netdev" -device virtio-net-pci,netdev=n0
     -device virtio-serial-pci,id=vser0
     -chardev "socket,id=agent,path=$dir/agent.sock,server=on,wait=off"
     -device virtserialport,chardev=agent,name=hyv.agent
-    -qmp "unix:$dir/qmp.sock,server=on,wait=off")
+    -qmp "unix:$dir/qmp.sock,server=on,wait=off"
+    -qmp "unix:$dir/qmp2.sock,server=on,wait=off")
   local i
   for i in 0 1 2 3; do
     cmd+=(-device "pcie-root-port,id=hp$i,chassis=$((i + 1)),slot=$((i + 1))")
@@ -225,39 +256,11 @@ vm_start() {
 
 vm_exec() {
   local name=$1; shift
-  local dir=$state_root/$name
+  local dir=$state_root/$name agent=$build/vm/hyv-agent
   [ -S "$dir/agent.sock" ] || die "no VM named $name (start it with tools/vm.sh start $name)"
-  command -v socat >/dev/null || die "socat not found; install socat (tools/bootstrap.sh)"
-  local request id rc= rid kind payload
-  # The agent execs the command itself (tools/vm-agent.c): cwd, environment and argv, NUL-separated.
-  request="$(printf '%s' "$PWD" | base64 -w0) $(printf '%s\0' "HYV_BUILD_DIR=$build" | base64 -w0)"
-  request+=" $(printf '%s\0' "$@" | base64 -w0)"
-  id=$$-$RANDOM
-  exec {lock}>"$dir/agent.lock"
-  flock "$lock"
-  coproc AGENT { exec socat - "UNIX-CONNECT:$dir/agent.sock"; }
-  printf '%s %s %s\n' "$id" "$timeout" "$request" >&"${AGENT[1]}"
-  while IFS=' ' read -r -t $((timeout + 30)) rid kind payload <&"${AGENT[0]}"; do
-    [ "$rid" = "$id" ] || continue
-    case $kind in
-      stdout) printf '%s' "$payload" | base64 -d ;;
-      stderr) printf '%s' "$payload" | base64 -d >&2 ;;
-      rc) rc=$payload; break ;;
-    esac
-  done
-  kill "$AGENT_PID" 2>/dev/null || true
-  wait "$AGENT_PID" 2>/dev/null || true
-  exec {lock}>&-
-  if [ -z "$rc" ]; then
-    if ! kill -0 "$(cat "$dir/pid" 2>/dev/null)" 2>/dev/null; then
-      echo "vm.sh: VM $name died while running the command; console tail follows" >&2
-      tail -n 30 "$dir/console.log" >&2
-    else
-      echo "vm.sh: no answer from VM $name within $((timeout + 30))s" >&2
-    fi
-    return 124
-  fi
-  return "$rc"
+  [ -x "$agent" ] || die "$agent missing: it is built with the VM initramfs (tools/mkinitramfs.sh)"
+  # The agent's own client (tools/vm-agent.c): one static process per command, serialised per VM.
+  HYV_BUILD_DIR=$build "$agent" call "$dir" "$timeout" "$@"
 }
 
 vm_stop() {
@@ -300,6 +303,8 @@ case $verb in
     vm_stop "$1" ;;
   path)
     echo "$state_root/$1" ;;
+  boot-options)
+    boot_options ;;
   shell)
     parse_opts "$@"
     role=${role:-$(default_role)}

@@ -132,6 +132,7 @@ chmod +x "$work/initramfs/init"
 # no decompression under two levels of TCG) when there is one, no mitigations, no crypto self-tests.
 kernel=$build/vm/vmlinux-$kver
 [ -f "$kernel" ] || kernel=/boot/vmlinuz-$kver
+boot_options=$("$repo/tools/vm.sh" boot-options)
 guest_booted() { [ "$(guest_boots "$1")" -ge 1 ]; }
 # domain_xml NAME METADATA DEVICES: a q35 TCG domain with free hot-plug ports and a console file.
 domain_xml() {
@@ -142,7 +143,7 @@ domain_xml() {
   <vcpu>1</vcpu>
   <metadata>$2</metadata>
   <os><type arch='x86_64' machine='q35'>hvm</type><kernel>$kernel</kernel>
-    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests init_on_alloc=0 no_timer_check initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list</cmdline></os>
+    <initrd>$work/guest.cpio</initrd><cmdline>console=ttyS0 panic=-1 quiet $boot_options</cmdline></os>
   <features><acpi/><apic/></features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
