@@ -34,6 +34,16 @@ passed = counts.get("OK", 0)
 failed = sum(v for k, v in counts.items() if k in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"))
 skipped = counts.get("SKIP", 0)
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+# Tests with cases of their own (TAP, e.g. the guest session): each case's result, from meson's junit log.
+import xml.etree.ElementTree as ET
+junit = os.path.join(os.path.dirname(sys.argv[1]), "testlog.junit.xml")
+if os.path.exists(junit):
+    for suite in ET.parse(junit).getroot().iter("testsuite"):
+        cases = list(suite.iter("testcase"))
+        if ":" in suite.get("name", "") and cases:
+            bad = [c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None]
+            print(f"  {suite.get('name').split(' / ')[-1]}: {len(cases) - len(bad)} of {len(cases)} cases passed"
+                  + (f"; failed: {', '.join(bad)}" if bad else ""))
 # In CI every test must really run: a skip there is a missing install step, not a pass.
 if skipped and os.environ.get("CI"):
     print(f"tools/test.sh: {skipped} test(s) skipped under CI; every test must run here", file=sys.stderr)

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Control path (issue 5): one instance on rxe0 cold-plugged into a nested guest. In the guest,
+# Control path: one instance on rxe0 hot-plugged into a nested guest (the guest session's, or one
+# booted for this run). In the guest,
 # virtio_hyv registers an ib_device that stock rdma-core (librxe) binds: ibv_devinfo -v shows the
 # host's node GUID and the host device's attributes; a process gets a context and a PD (forwarded
 # to the host, torn down on exit); qp_loop creates a CQ (its ring read through the process's own
@@ -31,24 +32,24 @@ gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0
 # The same program on the host device first: what the guest must reproduce.
 "$qp_loop" rxe0 "$gid_index" > "$work/qp_loop.host" 2>&1 || { cat "$work/qp_loop.host"; fail "qp_loop fails on rxe0 itself"; }
 base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr) base_srq=$(host_res srq)
-uuid=$(mdev_create rxe0)
-log "booting guest gc with mdev $uuid (rxe0 node_guid $guid)"
 # ibv_rc_pingpong's TCP rendezvous: the test host reaches a server in the guest through a host
 # forward, the guest reaches one in the test host through a guest forward (slirp stays restricted).
 pp_guest_port=18515 pp_fwd_port=18516 pp_host_port=18517
-guest_start gc --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port" \
-  --qemu-arg -device --qemu-arg "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$uuid"
-
-guest_load_driver gc
-gexec gc dmesg > "$work/dmesg.gc"
-grep -q 'registered hyv0 (driver_id' "$work/dmesg.gc" ||
-  { grep -i hyv "$work/dmesg.gc"; fail "guest did not register hyv0"; }
-log "guest: $(grep 'registered hyv0' "$work/dmesg.gc")"
+use_guest gc --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port"
+uuid=$(mdev_create rxe0)
+log "hot-plugging mdev $uuid (rxe0 node_guid $guid) into guest $guest"
+qmp_open "$("$vm" path "$guest")/qmp2.sock"
+hotplug_add hyvcp "$uuid" hp0
+wait_for 600 "guest $guest to register hyv0" "'$vm' exec $guest --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+gexec "$guest" dmesg > "$work/dmesg.guest"
+grep -q 'registered hyv0 (driver_id' "$work/dmesg.guest" ||
+  { grep -i hyv "$work/dmesg.guest"; fail "guest did not register hyv0"; }
+log "guest: $(grep 'registered hyv0' "$work/dmesg.guest" | tail -n 1)"
 [ "$(host_res ctx)" = $((base_ctx + 1)) ] || fail "host ctx count $(host_res ctx), expected $((base_ctx + 1)) (the driver's device context)"
 
 # ibv_devinfo -v in the guest, unmodified rdma-core with the stock librxe.
 ibv_devinfo -v -d rxe0 > "$work/devinfo.host"
-gexec gc ibv_devinfo -v > "$work/devinfo.gc" ||
+gexec "$guest" ibv_devinfo -v > "$work/devinfo.gc" ||
   { cat "$work/devinfo.gc"; fail "ibv_devinfo -v failed in the guest"; }
 sed 's/^/  guest| /' "$work/devinfo.gc" | head -n 60
 grep -qP '^hca_id:\thyv0$' "$work/devinfo.gc" || fail "guest ibv_devinfo lists no hca_id hyv0"
@@ -71,7 +72,7 @@ guest_gid0=$(grep -oP 'GID\[\s*0\]:\s*\K[0-9a-f:]+' "$work/devinfo.gc" | head -n
 log "guest ibv_devinfo -v: hyv0, node_guid $guid, PORT_ACTIVE, Ethernet, GID[0] $guest_gid0, limits = host's"
 
 # CQ and QPs through the stock provider, rings mapped from BAR2, SENDs without MR.
-gexec gc "$qp_loop" hyv0 "$gid_index" > "$work/qp_loop.gc" 2>&1 || { cat "$work/qp_loop.gc"; fail "qp_loop failed in the guest"; }
+gexec "$guest" "$qp_loop" hyv0 "$gid_index" > "$work/qp_loop.gc" 2>&1 || { cat "$work/qp_loop.gc"; fail "qp_loop failed in the guest"; }
 sed 's/^/  guest| /' "$work/qp_loop.gc"
 grep -q '^qp_loop: CQ ring found in the process.s uverbs mapping$' "$work/qp_loop.gc" || fail "guest process did not see its CQ ring"
 grep -q '^qp_loop: both QPs in RTS' "$work/qp_loop.gc" || fail "guest QPs did not reach RTS"
@@ -90,14 +91,14 @@ peer_pid=$!
 exec {peer_fd}>"$work/peer.in"
 wait_for 60 "the host peer's QPN" "grep -q '^qp_loop: QPN' '$work/peer.host'"
 host_qpn=$(awk '/^qp_loop: QPN/ {print $3; exit}' "$work/peer.host")
-guest_bg gc /tmp/peer.gc "$qp_loop hyv0 $gid_index join $host_qpn"
-guest_poll gc /tmp/peer.gc "$work/peer.gc" 300 '^qp_loop: QPN [0-9]+ ready$' || true
+guest_bg "$guest" /tmp/peer.gc "$qp_loop hyv0 $gid_index join $host_qpn"
+guest_poll "$guest" /tmp/peer.gc "$work/peer.gc" 300 '^qp_loop: QPN [0-9]+ ready$' || true
 guest_qpn=$(awk '/^qp_loop: QPN [0-9]+ ready$/ {print $3; exit}' "$work/peer.gc")
 [ -n "$guest_qpn" ] || { cat "$work/peer.gc"; kill "$peer_pid"; fail "guest QP did not get ready against host QP $host_qpn"; }
 echo "$guest_qpn" >&"$peer_fd"
 exec {peer_fd}>&-
 wait "$peer_pid" || { cat "$work/peer.host"; fail "host peer QP $host_qpn failed against guest QP $guest_qpn"; }
-guest_wait gc /tmp/peer.gc "$work/peer.gc" 300 || { cat "$work/peer.gc"; fail "guest peer QP failed against host QP $host_qpn"; }
+guest_wait "$guest" /tmp/peer.gc "$work/peer.gc" 300 || { cat "$work/peer.gc"; fail "guest peer QP failed against host QP $host_qpn"; }
 sed 's/^/  host| /' "$work/peer.host"
 sed 's/^/  guest| /' "$work/peer.gc"
 grep -q '^qp_loop: PASS (join) on hyv0$' "$work/peer.gc" || fail "guest peer did not pass"
@@ -115,7 +116,7 @@ srq_pp="-g $gid_index -s 4096 -q 4 -n 50 -c -p $pp_host_port"
 ibv_srq_pingpong -d rxe0 $srq_pp > "$work/srq.host" 2>&1 &
 srq_pid=$!
 wait_for 60 "the host's srq_pingpong server on port $pp_host_port" "ss -ltn | grep -q ':$pp_host_port '"
-gexec gc timeout 900 ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/srq.gc" 2>&1 ||
+gexec "$guest" timeout 900 ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/srq.gc" 2>&1 ||
   { cat "$work/srq.gc"; kill "$srq_pid" 2>/dev/null; fail "guest ibv_srq_pingpong client against the host server failed"; }
 wait "$srq_pid" || { cat "$work/srq.host"; fail "host ibv_srq_pingpong server failed"; }
 pp_check "guest srq_pingpong client" "$work/srq.gc"
@@ -124,7 +125,7 @@ host_clean "ibv_srq_pingpong"
 [ "$(quota srqs)" = 0 ] || fail "instance usage after ibv_srq_pingpong: srqs $(quota srqs)"
 max_srqs=$(quota srqs_max)
 echo 0 > "/sys/bus/mdev/devices/$uuid/quota/srqs_max"
-gexec gc ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/quota.srq" 2>&1 &&
+gexec "$guest" ibv_srq_pingpong -d hyv0 $srq_pp 10.0.2.100 > "$work/quota.srq" 2>&1 &&
   fail "ibv_srq_pingpong created an SRQ with quota/srqs_max 0"
 grep -q "Couldn't create SRQ" "$work/quota.srq" || { cat "$work/quota.srq"; fail "ibv_srq_pingpong did not fail at ibv_create_srq with quota/srqs_max 0"; }
 echo "$max_srqs" > "/sys/bus/mdev/devices/$uuid/quota/srqs_max"
@@ -135,30 +136,31 @@ log "SRQ: ibv_srq_pingpong guest client -> host server, 4 QPs on one SRQ, data c
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests
 # driver teardown: the driver's host context must go), fuzzed, then bound again.
-bdf=$(gexec gc sh -c "grep -l 0x107f /sys/bus/pci/devices/*/device" | head -n 1 | xargs dirname | xargs basename)
+bdf=$(gexec "$guest" sh -c "grep -l 0x107f /sys/bus/pci/devices/*/device" | head -n 1 | xargs dirname | xargs basename)
 [ -n "$bdf" ] || fail "no hyv function in the guest's /sys/bus/pci/devices"
-gexec gc sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/unbind" || fail "unbinding $bdf from virtio-pci failed"
+gexec "$guest" sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/unbind" || fail "unbinding $bdf from virtio-pci failed"
 [ "$(host_res ctx)" = "$base_ctx" ] || fail "host ctx count $(host_res ctx) after the guest driver unbound, expected $base_ctx"
 errors_before=$(counter "$uuid" command_errors) bad_before=$(counter "$uuid" bad_accesses)
-gexec gc "$fuzz" pci "$bdf" "$RANDOM" > "$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; fail "cmd_fuzz reported failures"; }
+gexec "$guest" "$fuzz" pci "$bdf" "$RANDOM" > "$work/fuzz.out" 2>&1 || { cat "$work/fuzz.out"; fail "cmd_fuzz reported failures"; }
 cat "$work/fuzz.out"
 [ "$(counter "$uuid" command_errors)" -gt $((errors_before + 10)) ] || fail "host command_errors did not grow"
 [ "$(counter "$uuid" bad_accesses)" -gt "$bad_before" ] || fail "host bad_accesses did not count the bad doorbell"
 log "host counters: commands $(counter "$uuid" commands) command_errors $(counter "$uuid" command_errors) bad_accesses $(counter "$uuid" bad_accesses)"
 assert_kernel_clean
 [ "$(host_res ctx)" = "$base_ctx" ] || fail "host ctx count $(host_res ctx) after cmd_fuzz closed its contexts"
-gexec gc sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/bind" || fail "binding $bdf to virtio-pci again failed"
-gexec gc ibv_devinfo -d hyv0 > /dev/null || fail "guest ibv_devinfo fails after cmd_fuzz and rebind"
+gexec "$guest" sh -c "echo $bdf > /sys/bus/pci/drivers/virtio-pci/bind" || fail "binding $bdf to virtio-pci again failed"
+gexec "$guest" ibv_devinfo -d hyv0 > /dev/null || fail "guest ibv_devinfo fails after cmd_fuzz and rebind"
 [ "$(host_res ctx)" = $((base_ctx + 1)) ] || fail "host ctx count $(host_res ctx) after rebind, expected $((base_ctx + 1))"
-gexec gc dmesg > "$work/dmesg.gc"
-grep -E "$oops_pattern" "$work/dmesg.gc" && fail "guest kernel log has an oops/warning"
+gexec "$guest" dmesg > "$work/dmesg.guest"
+grep -E "$oops_pattern" "$work/dmesg.guest" && fail "guest kernel log has an oops/warning"
 log "guest: driver unbound, cmd_fuzz passed, driver bound again and hyv0 works"
 
-# QEMU exit closes the device: every host context and object goes with it.
-cleanup_guests
+# Hot-removing the function closes the device: every host context and object goes with it (the
+# guest session checks the same for QEMU's exit).
+hotplug_del hyvcp
 [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
   [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
-  fail "host objects left after the guest stopped: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
+  fail "host objects left after the function was removed: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
 mdev_remove "$uuid"
 [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
 assert_kernel_clean

@@ -10,7 +10,8 @@
 
 quota() { cat "/sys/bus/mdev/devices/$uuid/quota/$1"; }
 
-guest_listening() { gexec gc ss -ltn | grep -q ":$1 "; }
+# From /proc/net/tcp (local address in hex, state 0A = LISTEN): no ss in the guest root image.
+guest_listening() { gexec "$guest" cat /proc/net/tcp | awk -v p=":$(printf '%04X' "$1")" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}'; }
 
 # Enough exchanges to cross many pages and wrap the receive queue, few enough for two levels of TCG.
 pp_iters() { [ "$1" -ge 1048576 ] && echo 20 || echo 200; }
@@ -24,12 +25,12 @@ pp_guest_server() { # SIZE
   local size=$1 n pp
   n=$(pp_iters "$size")
   pp="ibv_rc_pingpong -d hyv0 -g $gid_index -s $size -n $n -c -p $pp_guest_port"
-  guest_bg gc /tmp/pp.srv "$pp"
+  guest_bg "$guest" /tmp/pp.srv "$pp"
   for _ in $(seq 120); do guest_listening "$pp_guest_port" && break; sleep 5; done
-  guest_listening "$pp_guest_port" || { gexec gc cat /tmp/pp.srv; fail "the guest's pingpong server never listened on port $pp_guest_port"; }
+  guest_listening "$pp_guest_port" || { gexec "$guest" cat /tmp/pp.srv; fail "the guest's pingpong server never listened on port $pp_guest_port"; }
   timeout 900 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_fwd_port" 127.0.0.1 \
     > "$work/pp.cli.$size" 2>&1 || { cat "$work/pp.cli.$size"; fail "host pingpong client against the guest server failed (size $size)"; }
-  guest_wait gc /tmp/pp.srv "$work/pp.srv.$size" 600 ||
+  guest_wait "$guest" /tmp/pp.srv "$work/pp.srv.$size" 600 ||
     { cat "$work/pp.srv.$size"; fail "guest pingpong server failed (size $size)"; }
   pp_check "host client (size $size)" "$work/pp.cli.$size"
   pp_check "guest server (size $size)" "$work/pp.srv.$size"
@@ -42,7 +43,7 @@ pp_host_server() { # SIZE
   ibv_rc_pingpong -d rxe0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_host_port" > "$work/pp.hsrv.$size" 2>&1 &
   pid=$!
   wait_for 60 "the host's pingpong server on port $pp_host_port" "ss -ltn | grep -q ':$pp_host_port '"
-  gexec gc timeout 900 ibv_rc_pingpong -d hyv0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_host_port" 10.0.2.100 \
+  gexec "$guest" timeout 900 ibv_rc_pingpong -d hyv0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_host_port" 10.0.2.100 \
     > "$work/pp.gcli.$size" 2>&1 || { cat "$work/pp.gcli.$size"; kill "$pid" 2>/dev/null; fail "guest pingpong client against the host server failed (size $size)"; }
   wait "$pid" || { cat "$work/pp.hsrv.$size"; fail "host pingpong server failed (size $size)"; }
   pp_check "guest client (size $size)" "$work/pp.gcli.$size"
@@ -68,10 +69,10 @@ assert_kernel_clean
 
 # 64 MiB, registered in the guest, written by a host process.
 mr_mib=64
-gexec gc sh -c "rm -f /tmp/mrw.in && mkfifo /tmp/mrw.in" || fail "mkfifo in the guest failed"
+gexec "$guest" sh -c "rm -f /tmp/mrw.in && mkfifo /tmp/mrw.in" || fail "mkfifo in the guest failed"
 # <> opens the fifo without waiting for a writer: the target prints its address first.
-guest_bg gc /tmp/mrw.out "$mr_write hyv0 $gid_index target $mr_mib 0<>/tmp/mrw.in"
-guest_poll gc /tmp/mrw.out "$work/mrw.gc" 600 '^mr_write: target QPN ' || true
+guest_bg "$guest" /tmp/mrw.out "$mr_write hyv0 $gid_index target $mr_mib 0<>/tmp/mrw.in"
+guest_poll "$guest" /tmp/mrw.out "$work/mrw.gc" 600 '^mr_write: target QPN ' || true
 target=$(sed -n 's/^mr_write: target QPN \([0-9]*\) ADDR \(0x[0-9a-f]*\) RKEY \(0x[0-9a-f]*\) LEN \([0-9]*\)$/\1 \2 \3 \4/p' "$work/mrw.gc")
 [ -n "$target" ] || { cat "$work/mrw.gc"; fail "the guest's mr_write target did not register its buffer"; }
 pinned=$(quota pinned_bytes)
@@ -82,9 +83,9 @@ mkfifo "$work/writer.in"
 writer_pid=$!
 wait_for 120 "the host writer's QPN" "grep -q '^mr_write: writer QPN' '$work/mrw.host'"
 writer_qpn=$(awk '/^mr_write: writer QPN/ {print $4; exit}' "$work/mrw.host")
-gexec gc sh -c "echo $writer_qpn > /tmp/mrw.in" || fail "passing the writer's QPN to the guest failed"
+gexec "$guest" sh -c "echo $writer_qpn > /tmp/mrw.in" || fail "passing the writer's QPN to the guest failed"
 wait "$writer_pid" || { cat "$work/mrw.host"; fail "host mr_write writer failed"; }
-guest_wait gc /tmp/mrw.out "$work/mrw.gc" 900 || { cat "$work/mrw.gc"; fail "the guest's mr_write target failed"; }
+guest_wait "$guest" /tmp/mrw.out "$work/mrw.gc" 900 || { cat "$work/mrw.gc"; fail "the guest's mr_write target failed"; }
 sed 's/^/  host| /' "$work/mrw.host"
 sed 's/^/  guest| /' "$work/mrw.gc"
 grep -q "^mr_write: PASS target $mr_mib MiB pattern verified$" "$work/mrw.gc" || fail "the guest did not find the pattern in its buffer"
@@ -94,12 +95,12 @@ log "zero copy: $mr_mib MiB guest MR (quota/pinned_bytes $pinned) RDMA-written b
 # Quotas, seen by the guest application as the errno of the verb.
 max_pinned=$(quota pinned_bytes_max) max_qps=$(quota qps_max)
 echo $(((mr_mib << 20) - 4096)) > "/sys/bus/mdev/devices/$uuid/quota/pinned_bytes_max"
-gexec gc "$mr_write" hyv0 "$gid_index" target "$mr_mib" < /dev/null > "$work/quota.mr" 2>&1 &&
+gexec "$guest" "$mr_write" hyv0 "$gid_index" target "$mr_mib" < /dev/null > "$work/quota.mr" 2>&1 &&
   fail "mr_write registered $mr_mib MiB beyond a smaller pinned-bytes quota"
 grep -q 'FAIL: .*(errno 12 ' "$work/quota.mr" || { cat "$work/quota.mr"; fail "ibv_reg_mr beyond the pinned-bytes quota did not fail with ENOMEM"; }
 echo "$max_pinned" > "/sys/bus/mdev/devices/$uuid/quota/pinned_bytes_max"
 echo 0 > "/sys/bus/mdev/devices/$uuid/quota/qps_max"
-gexec gc "$qp_loop" hyv0 "$gid_index" > "$work/quota.qp" 2>&1 && fail "qp_loop created a QP with quota/qps_max 0"
+gexec "$guest" "$qp_loop" hyv0 "$gid_index" > "$work/quota.qp" 2>&1 && fail "qp_loop created a QP with quota/qps_max 0"
 grep -q 'FAIL: .*(errno 11 ' "$work/quota.qp" || { cat "$work/quota.qp"; fail "ibv_create_qp beyond the QP quota did not fail with EAGAIN"; }
 echo "$max_qps" > "/sys/bus/mdev/devices/$uuid/quota/qps_max"
 host_clean "the quota checks"

@@ -66,14 +66,8 @@ gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0
 
 dmesg_mark
 baseline_mdevs=$(mdev_count) baseline_objects=$(host_objects)
-# HYV_DAEMON_GUEST=NAME reuses a running nested guest with virtio_hyv loaded (development).
-g1=${HYV_DAEMON_GUEST:-}
-if [ -z "$g1" ]; then
-  g1=g1
-  log "booting nested guest g1"
-  guest_start g1 --guestfwd "$pp_port"
-  guest_load_driver g1
-fi
+use_guest g1 --guestfwd "$pp_port"
+g1=$guest
 qmp_sock=$("$vm" path "$g1")/qmp.sock
 
 # --- 1. attach / detach into a running guest, and what the guest sees

@@ -15,9 +15,9 @@ ids=$(printf '1af4:%04x' $((0x1040 + 63)))
 
 guest_has_function() { guest_exec "$gh" sh -c "lspci -nn | grep -q '\[$ids\]'"; }
 # One guest round trip per poll: nested guests answer slowly on a busy machine.
-guest_probed() { # N: function listed and at least N probe lines with the host GUID
+guest_probed() { # N: function listed and at least N probe lines with the host GUID since the start
   guest_exec "$gh" sh -c "lspci -nn | grep -q '\[$ids\]' &&
-    [ \$(dmesg | grep -c 'virtio_hyv: host device GUID $guid ') -ge $1 ]"
+    [ \$(dmesg | grep -c 'virtio_hyv: host device GUID $guid ') -ge $((probes_before + $1)) ]"
 }
 guest_told_gone() { guest_exec "$gh" sh -c "dmesg | grep -q 'host RDMA device is gone'"; }
 hotplug_wait_limit=${HYV_GUEST_WAIT:-600}
@@ -34,19 +34,15 @@ qemu_fds() { ls "/proc/$(cat "$("$vm" path "$gh")/pid")/fd" | wc -l; }
 
 dmesg_mark
 baseline_mdevs=$(mdev_count) baseline_refcnt=$(module_refcnt)
-# HYV_HOTPLUG_GUEST=NAME reuses a running nested guest (development); by default one is booted.
-gh=${HYV_HOTPLUG_GUEST:-}
-if [ -z "$gh" ]; then
-  gh=gh
-  guest_start gh
-fi
-guest_exec "$gh" sh -c 'lsmod | grep -q "^virtio_hyv "' || guest_load_driver "$gh"
-qmp_open "$("$vm" path "$gh")/qmp.sock"
+use_guest gh
+gh=$guest
+probes_before=$(guest_exec "$gh" dmesg | grep -c "virtio_hyv: host device GUID $guid " || true)
+qmp_open "$("$vm" path "$gh")/qmp2.sock"
 
 fds_after_first=
 for i in $(seq "$loops"); do
   uuid=$(mdev_create rxe0)
-  qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv0\",\"bus\":\"hp0\"}}"
+  hotplug_add hyv0 "$uuid" hp0
   hotplug_wait "guest lists [$ids] and logs probe #$i after device_add" guest_probed "$i"
   reads=$(counter "$uuid" trapped_reads)
   [ "$reads" -gt 0 ] || fail "no trapped reads although the guest probed instance $uuid"
@@ -69,7 +65,7 @@ assert_kernel_clean
 
 log "deleting rxe0 under a hot-plugged instance"
 uuid=$(mdev_create rxe0)
-qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$uuid\",\"id\":\"hyv1\",\"bus\":\"hp1\"}}"
+hotplug_add hyv1 "$uuid" hp1
 hotplug_wait "guest probes the function before rxe0 goes" guest_probed $((loops + 1))
 rdma link delete rxe0 &
 delete_pid=$!

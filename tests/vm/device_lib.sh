@@ -66,14 +66,22 @@ guest_start() { # NAME [vm.sh options...]
     fail "nested guest $name did not boot"
   started_guests+=("$name")
 }
+# Commands go to a guest's agent through its static client, as `tools/vm.sh exec` does, without the
+# cost of starting vm.sh (about 0.5 s a call in the test host).
+vm_state_root=$(dirname "$("$vm" path _)")
+agent_call() { # NAME TIMEOUT CMD...
+  local name=$1 limit=$2; shift 2
+  [ -S "$vm_state_root/$name/agent.sock" ] || fail "no VM named $name is running"
+  HYV_BUILD_DIR=$build "$build/vm/hyv-agent" call "$vm_state_root/$name" "$limit" "$@"
+}
 # A generous limit: on a slow CI machine a nested guest took over 150 s for one insmod.
-guest_exec() { local name=$1; shift; "$vm" exec "$name" --timeout "${HYV_GUEST_EXEC_TIMEOUT:-600}" -- "$@"; }
+guest_exec() { local name=$1; shift; agent_call "$name" "${HYV_GUEST_EXEC_TIMEOUT:-600}" "$@"; }
 # ib_core and ib_uverbs come from the nested guest initramfs (tools/mkinitramfs.sh).
 guest_load_driver() {
   guest_exec "$1" insmod "$build/guest/virtio_hyv.ko" || fail "insmod virtio_hyv.ko in guest $1 failed"
 }
 # Running rdma-core under two levels of TCG takes minutes on a busy machine.
-gexec() { local name=$1; shift; "$vm" exec "$name" --timeout 900 -- "$@"; }
+gexec() { local name=$1; shift; agent_call "$name" 900 "$@"; }
 # Starts a command in guest NAME in the background (arguments must not contain single quotes); its
 # output and then a line "hyv-rc=STATUS" go to FILE in the guest.
 guest_bg() { # NAME FILE COMMAND...
@@ -95,6 +103,18 @@ guest_poll() { # NAME FILE LOCAL TIMEOUT PATTERN
 guest_wait() { # NAME FILE LOCAL TIMEOUT
   guest_poll "$1" "$2" "$3" "$4" '^hyv-rc=' || return 124
   return "$(sed -n 's/^hyv-rc=//p' "$3")"
+}
+# Inside the shared session (tests/vm/guest_session.sh) a case uses its running nested guest, which has
+# virtio_hyv loaded, instead of booting one; it hot-plugs its instances and leaves the guest as it was.
+session_guest=${HYV_SESSION_GUEST:-}
+# use_guest NAME [vm.sh options...]: sets $guest to the session's guest, or boots NAME with OPTIONS
+# (port forwards and the like, which the session guest has already) and loads virtio_hyv in it.
+use_guest() {
+  if [ -n "$session_guest" ]; then guest=$session_guest; return 0; fi
+  log "booting nested guest $1"
+  guest_start "$@"
+  guest_load_driver "$1"
+  guest=$1
 }
 started_guests=()
 cleanup_guests() {
@@ -128,7 +148,21 @@ qmp() {
     fail "QMP $1 failed: $(grep '"error"' "$work/qmp.log" | tail -n 1)"
   fi
 }
-qmp_event_count() { grep -o "\"event\": *\"$1\"[^}]*\"device\": *\"$2\"" "$work/qmp.log" | wc -l; }
+# Hot-add instance UUID as device ID on root port PORT (hp0..hp3) over the open QMP connection, and
+# hot-remove it again, waiting for QEMU's DEVICE_DELETED (the guest acknowledges the unplug first).
+hotplug_add() { # ID UUID PORT
+  qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"sysfsdev\":\"/sys/bus/mdev/devices/$2\",\"id\":\"$1\",\"bus\":\"$3\"}}"
+}
+hotplug_del() { # ID
+  local before deadline=$((SECONDS + 600))
+  before=$(qmp_event_count DEVICE_DELETED "$1")
+  qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"$1\"}}"
+  until [ "$(qmp_event_count DEVICE_DELETED "$1")" -gt "$before" ]; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after 600s waiting for DEVICE_DELETED for $1"
+    sleep 1
+  done
+}
+qmp_event_count() { { grep -o "\"event\": *\"$1\"[^}]*\"device\": *\"$2\"" "$work/qmp.log" || true; } | wc -l; }
 
 cleanup() {
   qmp_close

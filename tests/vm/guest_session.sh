@@ -1,0 +1,91 @@
+#!/bin/bash
+# The shared nested-guest session (meson test vm-guest-session, TAP protocol): one test host, one nested
+# guest g1 booted once with virtio_hyv loaded, and every guest case run against it in turn, each
+# reported as its own TAP line. A case is a script of this folder run with HYV_SESSION_GUEST=g1
+# (device_lib.sh): it uses the running guest instead of booting one, hot-plugs the instances it needs
+# and leaves the guest and the test host as it found them, which the session checks after every case.
+# Adding a case costs the case's own time, not a boot (docs/testing.md).
+# usage (inside the test host): guest_session.sh [CMD_FUZZ]; HYV_CASES=REGEX runs only matching cases.
+source "$(dirname "$0")/device_lib.sh"
+require_host
+here=$(cd "$(dirname "$0")" && pwd)
+fuzz=${1:-$build/tests/vm/cmd_fuzz}
+# TAP goes to the original stdout; everything the cases print goes to stderr (meson keeps both).
+exec 3>&1 1>&2
+
+# name : script [args]. Order matters only for the last one: it deletes and re-adds rxe0.
+cases=(
+  "guest-shell-and-two-instances device_guest.sh"
+  "control-path control_path.sh $fuzz"
+  "hyvctl-attach-detach-and-crashes daemon_guest.sh"
+  "hotplug-cycles-and-rxe-deletion device_hotplug.sh"
+)
+# Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions
+# (control_path_mr.sh, daemon_guest.sh).
+session_fwd=(--hostfwd "tcp:127.0.0.1:18516-:18515" --guestfwd 18517)
+
+tap_n=0
+tap() { tap_n=$((tap_n + 1)); echo "$1 $tap_n - $2" >&3; }
+
+started=$SECONDS
+log "session: booting nested guest g1"
+if ! guest_start g1 --mem 1536 "${session_fwd[@]}"; then
+  echo "Bail out! nested guest g1 did not boot" >&3; exit 1
+fi
+guest_load_driver g1
+log "session: g1 ready after $((SECONDS - started)) s"
+baseline_mdevs=$(mdev_count)
+
+# What every case must leave behind: no instance, no hyv function in the guest, a guest that answers.
+session_clean() {
+  local problems=()
+  [ "$(mdev_count)" = "$baseline_mdevs" ] || problems+=("$(($(mdev_count) - baseline_mdevs)) mdev(s) left")
+  if guest_exec g1 sh -c "lspci -n | grep -q ' 1af4:107f'"; then problems+=("a hyv function left in g1"); fi
+  guest_exec g1 true || problems+=("g1 does not answer")
+  [ ${#problems[@]} = 0 ] || { echo "${problems[*]}"; return 1; }
+}
+# After a failed case: take every instance away so the next case starts clean.
+session_reset() {
+  local u
+  for u in $(ls /sys/bus/mdev/devices 2>/dev/null); do echo 1 > "/sys/bus/mdev/devices/$u/remove" || true; done
+}
+
+for entry in "${cases[@]}"; do
+  read -r name script args <<<"$entry"
+  if [ -n "${HYV_CASES:-}" ] && ! [[ $name =~ $HYV_CASES ]]; then
+    tap ok "$name # SKIP not selected by HYV_CASES=$HYV_CASES"; continue
+  fi
+  log "session: case $name ($script)"
+  t0=$SECONDS
+  rc=0
+  # shellcheck disable=SC2086 # args is a list
+  HYV_SESSION_GUEST=g1 bash "$here/$script" $args || rc=$?
+  took=$((SECONDS - t0))
+  # The name stays the same from run to run (junit keeps it); what varies goes after the '#'.
+  if [ "$rc" != 0 ]; then
+    tap "not ok" "$name # $took s, exit $rc"; session_reset
+  elif ! why=$(session_clean); then
+    tap "not ok" "$name # $took s, left behind: $why"; session_reset
+  else
+    tap ok "$name # $took s"
+  fi
+  log "session: case $name: exit $rc after $took s"
+done
+
+# The guest's exit closes its device: QEMU going away releases every host object it held.
+base_ctx=$(host_res ctx)
+uuid=$(mdev_create rxe0)
+qmp_open "$("$vm" path g1)/qmp2.sock"
+hotplug_add hyvx "$uuid" hp0
+wait_for 600 "g1's driver to register its ib_device" "'$vm' exec g1 --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+held=$(host_res ctx)
+qmp_close
+cleanup_guests
+if [ "$held" = $((base_ctx + 1)) ] && [ "$(host_res ctx)" = "$base_ctx" ] && mdev_remove "$uuid" &&
+   [ "$(live_instances)" = 0 ]; then
+  tap ok "guest-exit-releases-host-objects # ctx $base_ctx -> $held -> $(host_res ctx)"
+else
+  tap "not ok" "guest-exit-releases-host-objects # ctx $base_ctx -> $held -> $(host_res ctx), live_instances $(live_instances)"
+fi
+echo "1..$tap_n" >&3
+log "session: $tap_n cases in $((SECONDS - started)) s"
