@@ -41,19 +41,18 @@ if [ "$role" = guest ]; then
   mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
   # The checkout and build dir may live under a directory that gets a tmpfs here (CI may clone into
   # /tmp): they are held aside and moved back in on top of it.
-  i=0
+  i=0 kept=
   for p in $(hyv_param repo) $(hyv_param build); do
     i=$((i + 1)); mkdir -p "/keep/$i"
-    [ -d "/newroot$p" ] && mount --bind "/newroot$p" "/keep/$i"
+    [ -d "/newroot$p" ] && mount --bind "/newroot$p" "/keep/$i" && kept="$kept $i:$p"
   done
   for d in /run /tmp /var/tmp /var/log /root; do
     mount -t tmpfs tmpfs "/newroot$d"
   done
-  i=0
-  for p in $(hyv_param repo) $(hyv_param build); do
-    i=$((i + 1))
-    if mountpoint -q "/keep/$i" && [ ! -d "/newroot$p" ]; then
-      mkdir -p "/newroot$p" && mount --move "/keep/$i" "/newroot$p"
+  for k in $kept; do
+    p=${k#*:}
+    if [ ! -d "/newroot$p" ]; then
+      mkdir -p "/newroot$p" && mount --move "/keep/${k%%:*}" "/newroot$p"
     fi
   done
   hostname hyv-guest
