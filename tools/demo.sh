@@ -3,7 +3,7 @@
 # (Debian's kernel under QEMU TCG, Soft-RoCE rxe0, hyv_mdev loaded), starts hyvd there, boots a guest VM
 # inside it, attaches rxe0 to the running guest with hyvctl, runs unmodified rdma-core in the guest
 # against a test host process, shows the instance's counters and detaches the device live
-# (tools/demo-in-host.sh). Tested by vm-demo (tests/vm/demo_devices.sh), which runs the last line below.
+# (tools/demo-in-host.sh). Tested by vm-demo (tests/vm/demo.sh), which runs the last line below.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${HYV_BUILD_DIR:-$repo/build}
