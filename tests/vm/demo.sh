@@ -36,8 +36,8 @@ grep -q 'PORT_ACTIVE' <<<"$devinfo" || fail "the guest's hyv0 port is not active
 
 # ibv_rc_pingpong: both ends report their rate for 200 iterations of 4096 bytes.
 pp=$(section 'vm1$ ibv_rc_pingpong' '==')
-[ "$(grep -c '819200 bytes in .* seconds = .*Mbit/sec' <<<"$pp")" = 2 ] ||
-  fail "ibv_rc_pingpong did not report 819200 bytes at both ends"
+[ "$(grep -c '1638400 bytes in .* seconds = .*Mbit/sec' <<<"$pp")" = 2 ] ||
+  fail "ibv_rc_pingpong did not report 1638400 bytes (200 x 4096 each way) at both ends"
 [ "$(grep -c '200 iters in .* usec/iter' <<<"$pp")" = 2 ] || fail "ibv_rc_pingpong did not finish 200 iterations at both ends"
 
 # Counters: commands were forwarded, no bad access, and the pingpong's cost is reported.
