@@ -38,7 +38,7 @@ show hyvctl devices
 guid=$(cat /sys/class/infiniband/rxe0/node_guid)
 took
 
-step "booting guest VM vm1 (Debian's kernel under QEMU TCG inside the test host; about a minute)"
+step "booting guest VM vm1 (Debian's kernel under QEMU TCG inside the test host; about two minutes)"
 "$vm" start vm1 --guestfwd "$port" --qmp /run/vm1.qmp || fail "guest vm1 did not boot"
 in_guest insmod "$build/guest/virtio_hyv.ko"
 in_guest ibv_devinfo -l
