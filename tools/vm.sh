@@ -14,7 +14,8 @@ usage: tools/vm.sh run   [OPTIONS] -- CMD [ARG...]   boot, run CMD inside, power
        tools/vm.sh boot-options                      the kernel options every test VM boots with
 
 Run on the build machine it boots the test host; run inside the test host it boots a nested guest
-(same kernel and shared root, role guest). CMD runs as root through bash with the caller's cwd.
+(same kernel and shared root, role guest). CMD runs as root, exec'd by the VM's agent (no shell: use
+sh -c for one) with the caller's cwd.
 
 options:
   --role host|guest   override the role chosen from where the script runs
