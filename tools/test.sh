@@ -24,7 +24,7 @@ rc=$?
 set -e
 
 # One closing line any CI reader understands, counted from meson's own log.
-python3 - "$build/meson-logs/testlog.json" || rc=1 <<'PY'
+python3 - "$build/meson-logs/testlog.json" <<'PY' || rc=1
 import json, os, sys
 counts = {}
 for line in open(sys.argv[1]):
