@@ -58,8 +58,8 @@ took
 
 step "inside vm1: unmodified ibv_rc_pingpong against a test host process on rxe0 (4 KiB x 200)"
 gid=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
-before=$(cat "/sys/bus/mdev/devices/$mdev/hyv/commands")
-writes_before=$(cat "/sys/bus/mdev/devices/$mdev/hyv/trapped_writes")
+counter() { cat "/sys/bus/mdev/devices/$mdev/hyv/$1"; }
+before=$(counter commands) writes_before=$(counter trapped_writes)
 ibv_rc_pingpong -d rxe0 -g "$gid" -s 4096 -n 200 -p "$port" > "$state/server.out" 2>&1 &
 server=$!
 for _ in $(seq 100); do ss -ltn | grep -q ":$port " && break; sleep 0.1; done
@@ -71,10 +71,10 @@ took
 
 step "the instance's counters on the test host (/sys/bus/mdev/devices/$mdev/hyv/)"
 for c in commands command_errors trapped_reads trapped_writes interrupts bad_accesses; do
-  printf '   %-15s %s\n' "$c" "$(cat "/sys/bus/mdev/devices/$mdev/hyv/$c")"
+  printf '   %-15s %s\n' "$c" "$(counter "$c")"
 done
-echo "   the pingpong cost $(($(cat "/sys/bus/mdev/devices/$mdev/hyv/commands") - before)) control commands and" \
-  "$(($(cat "/sys/bus/mdev/devices/$mdev/hyv/trapped_writes") - writes_before)) trapped writes for 400 messages;" \
+echo "   the pingpong cost $(($(counter commands) - before)) control commands and" \
+  "$(($(counter trapped_writes) - writes_before)) trapped writes for 400 messages;" \
   "completions were polled from rings mapped into the guest"
 took
 
