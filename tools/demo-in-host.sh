@@ -62,7 +62,7 @@ counter() { cat "/sys/bus/mdev/devices/$mdev/hyv/$1"; }
 before=$(counter commands) writes_before=$(counter trapped_writes)
 ibv_rc_pingpong -d rxe0 -g "$gid" -s 4096 -n 200 -p "$port" > "$state/server.out" 2>&1 &
 server=$!
-for _ in $(seq 100); do ss -ltn | grep -q ":$port " && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q ":$port " <<<"$(ss -ltn)" && break; sleep 0.1; done
 in_guest ibv_rc_pingpong -d hyv0 -g "$gid" -s 4096 -n 200 -p "$port" 10.0.2.100
 wait "$server" || { cat "$state/server.out"; fail "the test host's ibv_rc_pingpong failed"; }
 echo "test host\$ ibv_rc_pingpong -d rxe0 -g $gid -s 4096 -n 200 -p $port"

@@ -16,7 +16,7 @@ offset=$(grep -abo -m1 $'\xfd7zXZ\x00' "$image" | head -n1 | cut -d: -f1) ||
 tail -c +"$((offset + 1))" "$image" | xz -dc > "$out.tmp" 2>/dev/null || true
 # XEN_ELFNOTE_PHYS32_ENTRY (type 18) is the PVH entry point QEMU needs to boot an ELF kernel.
 if [ "$(head -c 4 "$out.tmp" | od -An -tx1 | tr -d ' ')" != 7f454c46 ] ||
-   ! readelf -n "$out.tmp" 2>/dev/null | grep -q 'Xen *0x[0-9a-f]* *.*(0x00000012)'; then
+   ! grep -q 'Xen *0x[0-9a-f]* *.*(0x00000012)' <<<"$(readelf -n "$out.tmp" 2>/dev/null)"; then
   rm -f "$out.tmp"
   echo "mkvmlinux: $image did not yield an ELF kernel with a PVH entry" >&2
   exit 1

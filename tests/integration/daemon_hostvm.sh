@@ -48,7 +48,7 @@ devices=$(ctl --json devices)
 [ "$(json_field 'd[0]["link_layer"]' <<<"$devices")" = Ethernet ] || fail "link layer: $devices"
 [ "$(json_field 'd[0]["mdev_parent"]' <<<"$devices")" = /sys/class/hyv/rxe0 ] || fail "mdev parent: $devices"
 [ "$(json_field 'd[0]["mdev_type"]' <<<"$devices")" = hyv-vrdma ] || fail "mdev type: $devices"
-ctl devices | grep -Eq "^$guid +rxe0 +rdma_rxe +Ethernet +1 +yes +yes" || fail "devices table: $(ctl devices)"
+grep -Eq "^$guid +rxe0 +rdma_rxe +Ethernet +1 +yes +yes" <<<"$(ctl devices)" || fail "devices table: $(ctl devices)"
 echo "ok: inventory lists rxe0 ($guid) with its hyv_mdev parent"
 
 # --- mdev listing and removal through sysfs: an mdev nobody owns is an orphan reconcile removes
@@ -81,8 +81,8 @@ attach=$(ctl --json attach vm1 "$guid" --quota-qps 16) || fail "attach failed: $
 mdev=$(json_field 'd["assignment"]["mdev"]' <<<"$attach")
 [ "$(json_field 'd["assignment"]["state"]' <<<"$attach")" = attached ] || fail "attach state: $attach"
 [ -e "/sys/bus/mdev/devices/$mdev" ] || fail "attached but mdev $mdev does not exist"
-ctl devices | grep -Eq "^$guid .* vm1$" || fail "devices does not show the assignment: $(ctl devices)"
-ctl list | grep -Eq "^vm1 +$guid +attached +$mdev" || fail "list: $(ctl list)"
+grep -Eq "^$guid .* vm1$" <<<"$(ctl devices)" || fail "devices does not show the assignment: $(ctl devices)"
+grep -Eq "^vm1 +$guid +attached +$mdev" <<<"$(ctl list)" || fail "list: $(ctl list)"
 echo "ok: attach created mdev $mdev and hot-added it to vm1"
 
 # --- a guest that never releases the device: the row stays `detaching`, the mdev stays, retry works
@@ -92,11 +92,11 @@ for try in first retry; do
   [ "$(wc -l <<<"$out")" = 1 ] || fail "$try detach: error is not one line: $out"
   grep -q "has not released $guid .*stays 'detaching': run \`hyvctl detach vm1 $guid\` again to retry" <<<"$out" ||
     fail "$try detach: message does not name the cause and the retry: $out"
-  ctl list | grep -Eq "^vm1 +$guid +detaching +$mdev" || fail "$try detach: list: $(ctl list)"
+  grep -Eq "^vm1 +$guid +detaching +$mdev" <<<"$(ctl list)" || fail "$try detach: list: $(ctl list)"
   [ "$(json_field 'len(d)' <<<"$(ctl --json list)")" = 1 ] || fail "$try detach: not exactly one row: $(ctl --json list)"
   [ -e "/sys/bus/mdev/devices/$mdev" ] || fail "$try detach removed mdev $mdev under a running QEMU"
 done
-ctl --json events | grep -q '"detach.retry"' || fail "the event log has no detach.retry: $(ctl events)"
+grep -q '"detach.retry"' <<<"$(ctl --json events)" || fail "the event log has no detach.retry: $(ctl events)"
 echo "ok: unreleased device: detach exits 1 with the retry hint, row stays 'detaching', mdev stays, retry logged"
 
 # The VM goes away without detaching (a crash); reconcile must notice and remove the mdev.

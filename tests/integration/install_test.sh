@@ -28,8 +28,8 @@ link=$dest$hook_dir/hyv
   fail "$hook_dir/hyv points at $(readlink "$link"), not $prefix/libexec/hyv-libvirt-hook"
 echo "ok: meson install: hyvd, hyvctl, hyv-libvirt-hook, completion, $hook_dir/hyv -> $(readlink "$link")"
 
-"$dest$prefix/bin/hyvctl" --help | grep -q "attach" || fail "installed hyvctl --help does not list attach"
-"$dest$prefix/sbin/hyvd" --help | grep -q -- "--db" || fail "installed hyvd --help does not list --db"
+grep -q "attach" <<<"$("$dest$prefix/bin/hyvctl" --help)" || fail "installed hyvctl --help does not list attach"
+grep -q -- "--db" <<<"$("$dest$prefix/sbin/hyvd" --help)" || fail "installed hyvd --help does not list --db"
 # What libvirt runs for `virsh migrate` on the destination: the hook refuses with its one line.
 xml="<domain type='qemu'><name>vm1</name><metadata><hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='5054:00ff:fe12:3456'/></hyv:devices></metadata></domain>"
 set +e

@@ -26,7 +26,7 @@ read -r guid _ driver _ _ present hyv _ <<<"$row"
   fail "hyvctl devices row for rxe0 is '$row'"
 
 # attach, then hyvctl list shows vm1 attached on that GUID.
-section '$ hyvctl list' '==' | grep -q "vm1.*$node_guid.*attached" ||
+grep -q "vm1.*$node_guid.*attached" <<<"$(section '$ hyvctl list' '==')" ||
   fail "hyvctl list after the attach shows no vm1 row attached on $node_guid"
 
 # ibv_devinfo -d hyv0 in the guest: the host's node GUID, port active.
@@ -49,7 +49,7 @@ grep -q 'the pingpong cost [0-9]* control commands and [0-9]* trapped writes' <<
 
 # detach: hyvctl list is empty afterwards and the guest lists no device.
 after=$(sed -n '/detaching rxe0/,$p' <<<"$out")
-! sed -n '/^\$ hyvctl list/,/^vm1\$/p' <<<"$after" | grep -q "$node_guid" ||
+! grep -q "$node_guid" <<<"$(sed -n '/^\$ hyvctl list/,/^vm1\$/p' <<<"$after")" ||
   fail "hyvctl list still shows $node_guid after the detach"
 grep -q '^0 HCAs found' <<<"$after" || fail "the guest still lists an RDMA device after the detach"
 grep -q 'done: vm1 got an RDMA device live' <<<"$out" || fail "the demo did not finish"

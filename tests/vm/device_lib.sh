@@ -144,7 +144,7 @@ qmp() {
   before=$(grep -c '"return"\|"error"' "$work/qmp.log" || true)
   echo "$1" >&"$qmp_fd"
   wait_for 60 "QMP reply to $1" "[ \$(grep -c '\"return\"\|\"error\"' '$work/qmp.log') -gt $before ]"
-  if tail -n 5 "$work/qmp.log" | grep -q '"error"'; then
+  if grep -q '"error"' <<<"$(tail -n 5 "$work/qmp.log")"; then
     fail "QMP $1 failed: $(grep '"error"' "$work/qmp.log" | tail -n 1)"
   fi
 }

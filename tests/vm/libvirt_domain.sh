@@ -57,7 +57,7 @@ mdev_exists() { [ -e "/sys/bus/mdev/devices/$1" ]; }
 mdev_gone() { [ ! -e "/sys/bus/mdev/devices/$1" ]; }
 domstate_is() { [ "$(virsh domstate "$1" 2>/dev/null)" = "$2" ]; }
 # The guest prints "HYV-PCI n: <bus addresses of 1af4:107f functions>" whenever the list changes.
-guest_sees() { grep -a "^HYV-PCI" "$work/$1.console" 2>/dev/null | tail -n1 | grep -q "^HYV-PCI $2:"; }
+guest_sees() { grep -q "^HYV-PCI $2:" <<<"$(grep -a "^HYV-PCI" "$work/$1.console" 2>/dev/null | tail -n1)"; }
 guest_boots() { grep -ac "^HYV-GUEST-READY" "$work/$1.console" 2>/dev/null || true; }
 
 # --- libvirtd as ARCHITECTURE.md describes it without systemd, with hyv's hook installed
@@ -271,7 +271,7 @@ domain_xml vm3 "$operator_xml" "" > "$work/vm3.xml"
 virsh define "$work/vm3.xml" >/dev/null
 wait_for 20 "hyvd to adopt vm3's declared device" row_is vm3 "$guid1" "inactive true"
 mdev3=$(mdev_of vm3 "$guid1")
-inactive_has() { virsh dumpxml --inactive "$1" | grep -Eq "$2"; }
+inactive_has() { grep -Eq "$2" <<<"$(virsh dumpxml --inactive "$1")"; }
 wait_for 20 "hyvd to complete vm3's definition" inactive_has vm3 "uuid='$mdev3'"
 # The hostdev and the metadata are two separate updates of the definition: wait for both.
 wait_for 20 "hyvd to complete vm3's metadata (guid, mdev, default quotas)" \
@@ -309,7 +309,7 @@ wait_for 120 "vm1's guest to see both hyv functions" guest_sees vm1 2
 ctl detach vm1 "$guid1" >/dev/null || fail "hyvctl detach vm1 $guid1: $(ctl detach vm1 "$guid1" 2>&1)"
 row_is vm1 "$guid1" none || fail "assignment after hyvctl detach: $(row vm1 "$guid1")"
 mdev_gone "$mdev_vm1b" || fail "hyvctl detach left mdev $mdev_vm1b"
-! virsh dumpxml vm1 | grep -q "$mdev_vm1b" || fail "live XML still names $mdev_vm1b after hyvctl detach"
+! grep -q "$mdev_vm1b" <<<"$(virsh dumpxml vm1)" || fail "live XML still names $mdev_vm1b after hyvctl detach"
 wait_for 120 "vm1's guest to see one hyv function again" guest_sees vm1 1
 log "ok: hyvctl detach of a libvirt domain: gone from the guest, the live XML, sysfs and hyvd"
 # The same device taken away behind hyvd's back (virsh detach-device): libvirt's device-removed event
@@ -401,6 +401,6 @@ wait_for 20 "hook release to remove $mdev_vm1" mdev_gone "$mdev_vm1"
 wait_for 30 "hyvd to park vm1's $guid0" row_is vm1 "$guid0" "inactive true"
 log "ok: guest saw the hot-plugged function; virsh shutdown: mdev gone, assignment persistent and inactive"
 
-ls /sys/bus/mdev/devices/ | grep -q . && fail "mdevs left at the end: $(ls /sys/bus/mdev/devices/)"
+[ -n "$(ls /sys/bus/mdev/devices/)" ] && fail "mdevs left at the end: $(ls /sys/bus/mdev/devices/)"
 stop_hyvd
 log "all libvirt steps passed"
