@@ -358,11 +358,22 @@ static void tail_file(const char *path, int lines)
 	fwrite(buf + (i > 0 ? i : 0), 1, n - (size_t)(i > 0 ? i : 0), stderr);
 }
 
+/*
+ * The caller's environment the command gets: the build tree, and which cases a
+ * test session runs (tests/vm/guest_session.sh). Nothing else crosses: paths
+ * of the caller's VM state mean nothing inside the VM.
+ */
+static const char *const forwarded_env[] = { "HYV_BUILD_DIR", "HYV_CASES" };
+#define FORWARDED_ENV_COUNT (sizeof(forwarded_env) / sizeof(forwarded_env[0]))
+
 /* The caller's side (see the usage above); 124 when the agent does not answer. */
 static int call(const char *dir, unsigned long limit, char **argv, int argc)
 {
-	char path[4200], cwd[4096], env[4200], id[64], *line = NULL, *kind, *payload, *save;
-	char *env_items[1] = { env };
+	char path[4200], cwd[4096], env[FORWARDED_ENV_COUNT][4200], id[64], *line = NULL, *kind,
+		*payload, *save;
+	char *env_items[FORWARDED_ENV_COUNT];
+	int env_count = 0;
+	size_t i;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct sigaction sa = { .sa_handler = on_alarm };
 	size_t cap = 0;
@@ -387,12 +398,20 @@ static int call(const char *dir, unsigned long limit, char **argv, int argc)
 	sock_out = fdopen(dup(fd), "w");
 	if (!sock_in || !sock_out || !getcwd(cwd, sizeof(cwd)))
 		return STATUS_AGENT_ERROR;
-	snprintf(env, sizeof(env), "HYV_BUILD_DIR=%s", getenv("HYV_BUILD_DIR") ? getenv("HYV_BUILD_DIR") : "");
+	for (i = 0; i < FORWARDED_ENV_COUNT; i++) {
+		const char *value = getenv(forwarded_env[i]);
+
+		if (!value)
+			continue;
+		snprintf(env[env_count], sizeof(env[env_count]), "%s=%s", forwarded_env[i], value);
+		env_items[env_count] = env[env_count];
+		env_count++;
+	}
 	snprintf(id, sizeof(id), "%d-%ld", (int)getpid(), (long)time(NULL));
 	fprintf(sock_out, "%s %lu ", id, limit);
 	b64_write(sock_out, (const unsigned char *)cwd, strlen(cwd));
 	fputc(' ', sock_out);
-	b64_list(sock_out, env_items, getenv("HYV_BUILD_DIR") ? 1 : 0);
+	b64_list(sock_out, env_items, env_count);
 	fputc(' ', sock_out);
 	b64_list(sock_out, argv, argc);
 	fputc('\n', sock_out);
