@@ -8,6 +8,8 @@
 
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
 #include <linux/wait.h>
 #include <linux/virtio.h>
 #include <rdma/ib_verbs.h>
@@ -44,6 +46,13 @@ struct hyv_dev {
 	/* Host context for device-wide queries, opened at probe. */
 	u32 dev_ctx;
 
+	/* Completion events (hyv_guest_events.c); events is NULL when the host has none. */
+	struct hyv_event_ring_hdr *events;
+	dma_addr_t events_dma;
+	u32 events_cons;
+	spinlock_t events_lock;		/* a delivery, from lookup to handler */
+	struct xarray cqs;		/* cookie -> struct hyv_cq */
+
 	/* User QPs, moved to error on unplug (hyv_guest_unplug.c). */
 	struct mutex qp_lock;		/* user_qps, unplugging */
 	struct list_head user_qps;
@@ -75,8 +84,14 @@ struct hyv_cq {
 	struct ib_cq ibcq;
 	u32 host_ctx;
 	u32 host_handle;
+	u32 cookie;			/* in hyv_dev.cqs; the host's user_handle */
 	struct hyv_mmap_entry *ring;
 };
+
+static inline struct hyv_cq *to_hcq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct hyv_cq, ibcq);
+}
 
 struct hyv_qp {
 	struct ib_qp ibqp;
@@ -148,6 +163,14 @@ int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		  const struct ib_send_wr **bad_wr);
 int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
 void hyv_mmap_free(struct rdma_user_mmap_entry *entry);
+
+/* hyv_guest_events.c */
+int hyv_events_init(struct hyv_dev *hdev);
+void hyv_events_cleanup(struct hyv_dev *hdev);
+int hyv_events_add_cq(struct hyv_dev *hdev, struct hyv_cq *cq);
+void hyv_events_del_cq(struct hyv_dev *hdev, struct hyv_cq *cq);
+void hyv_events_process(struct hyv_dev *hdev);
+int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 
 /* hyv_guest_mr.c */
 struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt, int access,

@@ -105,6 +105,9 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "cannot open the host device context: %d\n", ret);
 		goto err_cmd;
 	}
+	ret = hyv_events_init(hdev);
+	if (ret)
+		goto err_ctx;
 	ret = hyv_ib_register(hdev);
 	if (ret) {
 		dev_err(&vdev->dev, "cannot register the RDMA device: %d\n", ret);
@@ -119,6 +122,7 @@ err_cmd:
 err_reset:
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
+	hyv_events_cleanup(hdev);
 err_free:
 	ib_dealloc_device(&hdev->ibdev);
 	return ret;
@@ -136,6 +140,8 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 	hyv_cmd_cleanup(hdev, hyv_pci_dev(vdev));
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
+	/* The reset made the host forget the ring. */
+	hyv_events_cleanup(hdev);
 	dev_info(&vdev->dev, "removed\n");
 	ib_dealloc_device(&hdev->ibdev);
 }
@@ -145,6 +151,9 @@ static void virtio_hyv_config_changed(struct virtio_device *vdev)
 	struct hyv_dev *hdev = vdev->priv;
 	struct ib_event event = { .event = IB_EVENT_DEVICE_FATAL };
 
+	/* The host raises this interrupt for events too. */
+	if (hdev)
+		hyv_events_process(hdev);
 	if (hyv_read_state(vdev) == HYV_DEVICE_STATE_LIVE)
 		return;
 	dev_warn(&vdev->dev, "host RDMA device is gone; the function no longer works\n");

@@ -22,11 +22,6 @@
 
 #include "hyv_guest.h"
 
-static struct hyv_cq *to_hcq(struct ib_cq *ibcq)
-{
-	return container_of(ibcq, struct hyv_cq, ibcq);
-}
-
 static struct hyv_qp *to_hqp(struct ib_qp *ibqp)
 {
 	return container_of(ibqp, struct hyv_qp, ibqp);
@@ -218,7 +213,7 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 {
 	struct hyv_dev *hdev = to_hdev(ibcq->device);
 	struct hyv_cq *cq = to_hcq(ibcq);
-	/* The host forces comp_channel to -1 anyway: completion events are not forwarded. */
+	/* The host puts every CQ on the context's own completion channel. */
 	struct ib_uverbs_create_cq cmd = { .cqe = attr->cqe, .comp_channel = -1 };
 	struct ib_uverbs_create_cq_resp r;
 	const struct hyv_ring_create c = {
@@ -233,9 +228,15 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 	if (attr->flags)
 		return -EOPNOTSUPP;
 	cq->host_ctx = hyv_udata_ctx(hdev, udata);
-	ret = hyv_create_with_ring(hdev, cq->host_ctx, &c, udata, &cq->ring);
+	ret = hyv_events_add_cq(hdev, cq);
 	if (ret)
 		return ret;
+	cmd.user_handle = cq->cookie;
+	ret = hyv_create_with_ring(hdev, cq->host_ctx, &c, udata, &cq->ring);
+	if (ret) {
+		hyv_events_del_cq(hdev, cq);
+		return ret;
+	}
 	cq->host_handle = r.cq_handle;
 	ibcq->cqe = r.cqe;
 	return 0;
@@ -256,10 +257,15 @@ int hyv_destroy_with_ring(struct hyv_dev *hdev, u32 ctx, u32 destroy, u32 handle
 
 int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 {
+	struct hyv_dev *hdev = to_hdev(ibcq->device);
 	struct hyv_cq *cq = to_hcq(ibcq);
+	int ret;
 
-	return hyv_destroy_with_ring(to_hdev(ibcq->device), cq->host_ctx,
-				     IB_USER_VERBS_CMD_DESTROY_CQ, cq->host_handle, cq->ring);
+	ret = hyv_destroy_with_ring(hdev, cq->host_ctx, IB_USER_VERBS_CMD_DESTROY_CQ,
+				    cq->host_handle, cq->ring);
+	if (!ret)
+		hyv_events_del_cq(hdev, cq);
+	return ret;
 }
 
 int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_udata *udata)

@@ -252,11 +252,6 @@ static int hyv_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 	return -EOPNOTSUPP;
 }
 
-static int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
-{
-	return -EOPNOTSUPP;
-}
-
 static int hyv_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 			 const struct ib_recv_wr **bad_wr)
 {
@@ -325,10 +320,12 @@ int hyv_ib_register(struct hyv_dev *hdev)
 	ibdev->phys_port_cnt = hdev->ports;
 	ibdev->num_comp_vectors = 1;
 	/*
-	 * The write commands ib_core leaves off by default: rxe's userspace
-	 * kicks its send queue with a POST_SEND (no WRs), as it does on the host.
+	 * The write commands ib_core leaves off by default, as rxe turns them on:
+	 * its userspace kicks its send queue with a POST_SEND (no WRs) and arms
+	 * CQs with REQ_NOTIFY_CQ.
 	 */
-	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND);
+	ibdev->uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND) |
+				  BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	ibdev->dev.parent = &hdev->vdev->dev;
 	strscpy(ibdev->node_desc, "hyv", sizeof(ibdev->node_desc));
 

@@ -47,6 +47,7 @@ void hyv_virtio_reset(struct hyv_instance *inst)
 	v->device_status = 0;
 	v->isr = 0;
 	hyv_intx_update(inst);
+	hyv_events_reset(inst);
 }
 
 static u32 hyv_feature_word(u64 features, u32 select)

@@ -157,6 +157,8 @@ err_free:
  */
 void hyv_context_close(struct hyv_context *ctx)
 {
+	/* No event work runs past this point. */
+	hyv_events_context_release(ctx);
 	/* Rings leave BAR2 first; the file's release then destroys the objects. */
 	hyv_uverbs_context_release(ctx->inst, ctx);
 	/* Whatever the guest left (PDs, CQs, QPs, MRs) dies with the file below. */

@@ -73,6 +73,7 @@ static int hyv_op_ctx_open(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	ret = hyv_context_open(inst, &ctx);
 	if (ret)
 		return ret;
+	ctx->handle = i;
 	ctrl->contexts[i] = ctx;
 	cmd->value = i;
 	return 0;
@@ -164,6 +165,16 @@ static int hyv_op_reg_mr(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	return 0;
 }
 
+static int hyv_op_event_ring(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_event_ring r;
+
+	if (cmd->in_len != sizeof(r) || cmd->out_len)
+		return -EINVAL;
+	memcpy(&r, cmd->payload, sizeof(r));
+	return hyv_events_set_ring(inst, &r);
+}
+
 static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	switch (cmd->op) {
@@ -181,6 +192,8 @@ static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 		return hyv_op_window_release(inst, cmd);
 	case HYV_OP_REG_MR:
 		return hyv_op_reg_mr(inst, cmd);
+	case HYV_OP_EVENT_RING:
+		return hyv_op_event_ring(inst, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -235,6 +235,7 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	hyv_window_init(inst);
 	hyv_ctrl_init(inst);
 	hyv_quota_init(inst);
+	hyv_events_init(inst);
 	mutex_init(&inst->pin_lock);
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
@@ -248,6 +249,7 @@ static void hyv_vfio_release(struct vfio_device *vdev)
 	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
 
 	mutex_destroy(&inst->ctrl.lock);
+	mutex_destroy(&inst->events.lock);
 	mutex_destroy(&inst->window.lock);
 	mutex_destroy(&inst->lock);
 	vfio_free_device(vdev);

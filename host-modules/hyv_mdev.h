@@ -10,6 +10,9 @@
 #include <linux/eventfd.h>
 #include <linux/mdev.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <linux/xarray.h>
@@ -109,18 +112,41 @@ struct hyv_quota {
 };
 
 /*
+ * A context's completion channel (hyv_events.c), opened at its first CREATE_CQ;
+ * file is NULL until then. buf: a page in QEMU's address space to read events into.
+ */
+struct hyv_comp_channel {
+	struct file *file;
+	unsigned long buf;
+	wait_queue_head_t *wqh;
+	struct wait_queue_entry wait;
+	poll_table pt;
+	struct work_struct work;
+};
+
+/* Where the host writes events for the guest (HYV_OP_EVENT_RING); ring_addr 0: none. */
+struct hyv_events {
+	struct mutex lock;		/* everything below; inside inst->lock, never around it */
+	u64 ring_addr;
+	u32 entries;
+	u32 prod;
+};
+
+/*
  * A host context: the host device's uverbs file opened in QEMU's context for
  * one guest context, and a scratch page in QEMU's address space that carries
  * each uverbs command and its response (uverbs wants user pointers).
  */
 struct hyv_context {
 	struct hyv_instance *inst;
+	u32 handle;			/* its index in ctrl.contexts, the guest's name for it */
 	struct list_head qmaps;		/* struct hyv_qmap: rings in BAR2; under ctrl.lock */
 	struct file *uverbs;
 	struct mm_struct *mm;		/* QEMU's, mmgrab()ed; scratch lives there */
 	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
 	u64 used[HYV_RES_COUNT];	/* this context's share of the instance's quota */
 	struct xarray mrs;		/* MR handle -> xa_mk_value(pinned bytes) */
+	struct hyv_comp_channel comp;
 };
 
 /*
@@ -167,6 +193,7 @@ struct hyv_instance {
 	struct hyv_window window;	/* own lock */
 	struct hyv_ctrl ctrl;
 	struct hyv_quota quota;
+	struct hyv_events events;	/* own lock */
 	/*
 	 * Held while an MR registration holds VFIO pins on guest pages; VFIO's
 	 * dma_unmap callback waits on it, so a guest RAM unmap never finds pins.
@@ -228,6 +255,14 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 			 u32 in_len, u8 *resp, u32 out_len);
 void hyv_uverbs_context_release(struct hyv_instance *inst, struct hyv_context *ctx);
 int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx, u64 offset);
+
+/* hyv_events.c: completion events */
+void hyv_events_init(struct hyv_instance *inst);
+void hyv_events_reset(struct hyv_instance *inst);
+int hyv_events_set_ring(struct hyv_instance *inst, const struct hyv_event_ring *r);
+int hyv_events_get_fd(struct hyv_context *ctx);
+void hyv_events_put_fd(int fd);
+void hyv_events_context_release(struct hyv_context *ctx);
 
 /* hyv_quota.c */
 void hyv_quota_init(struct hyv_instance *inst);

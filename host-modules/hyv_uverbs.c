@@ -66,14 +66,6 @@ struct hyv_uverbs_cmd_desc {
 	enum hyv_resource res;
 };
 
-/* A guest has no completion channel on the host: events reach it otherwise. */
-static int hyv_fixup_create_cq(void *cmd)
-{
-	struct ib_uverbs_create_cq *c = cmd;
-
-	c->comp_channel = -1;
-	return 0;
-}
 
 /*
  * Only the kick of a user QP (rxe's userspace posts to its mapped ring and
@@ -117,8 +109,11 @@ static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	  .exact = true, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_PD },
 	{ .command = IB_USER_VERBS_CMD_CREATE_CQ, .req_size = sizeof(struct ib_uverbs_create_cq),
 	  .resp_size = sizeof(struct ib_uverbs_create_cq_resp), .nr_mminfo = 1,
-	  .destroy = IB_USER_VERBS_CMD_DESTROY_CQ, .fixup = hyv_fixup_create_cq,
+	  .destroy = IB_USER_VERBS_CMD_DESTROY_CQ,
 	  .quota = HYV_QUOTA_CREATES, .res = HYV_RES_CQ },
+	/* Arms the CQ: its next completion is an event on the context's channel (hyv_events.c). */
+	{ .command = IB_USER_VERBS_CMD_REQ_NOTIFY_CQ, .req_size = sizeof(struct ib_uverbs_req_notify_cq),
+	  .exact = true },
 	{ .command = IB_USER_VERBS_CMD_DESTROY_CQ, .req_size = sizeof(struct ib_uverbs_destroy_cq),
 	  .resp_size = sizeof(struct ib_uverbs_destroy_cq_resp), .exact = true,
 	  .creator = IB_USER_VERBS_CMD_CREATE_CQ, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_CQ },
@@ -425,7 +420,22 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 			return err;
 	}
 
-	ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
+	if (hdr.command == IB_USER_VERBS_CMD_CREATE_CQ) {
+		/*
+		 * Every CQ of the context is created on the context's completion
+		 * channel, whatever the guest named: no guest value is an fd here.
+		 */
+		struct ib_uverbs_create_cq *c = (void *)(payload + sizeof(hdr));
+		int fd = hyv_events_get_fd(ctx);
+
+		if (fd < 0)
+			return fd;
+		c->comp_channel = fd;
+		ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
+		hyv_events_put_fd(fd);
+	} else {
+		ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
+	}
 	if (ret < 0)
 		return ret;
 

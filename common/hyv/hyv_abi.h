@@ -134,6 +134,11 @@ enum hyv_cmd_op {
 	 * writes those very pages (zero copy). Released with the uverbs
 	 * DEREG_MR command or with the context. */
 	HYV_OP_REG_MR = 7,
+	/* struct hyv_event_ring, no response; ctx unused (0). Where the host
+	 * writes events (struct hyv_event) for the guest: after writing a burst
+	 * it raises the configuration interrupt. Replaces an earlier ring; a
+	 * device reset forgets it (the host then writes nothing). */
+	HYV_OP_EVENT_RING = 8,
 };
 
 struct hyv_cmd_hdr {
@@ -206,6 +211,42 @@ struct hyv_reg_mr_resp {
 	__le32 lkey;
 	__le32 rkey;
 	__le32 reserved;
+};
+
+/*
+ * Events (docs/control-path.md). The ring is guest memory: a struct
+ * hyv_event_ring_hdr, then `entries` struct hyv_event. The host writes event
+ * prod % entries, then advances prod; the guest consumes up to prod and
+ * advances cons. An event that finds the ring full is not written: the host
+ * sets overflow instead, and the guest then treats every CQ as notified
+ * (a spurious completion event is harmless, a lost one is not).
+ */
+#define HYV_EVENT_RING_MAX_ENTRIES 4096u
+
+struct hyv_event_ring {
+	__le64 addr;		/* DMA address of the ring, 8-byte aligned */
+	__le32 entries;		/* 1 .. HYV_EVENT_RING_MAX_ENTRIES */
+	__le32 reserved;
+};
+
+struct hyv_event_ring_hdr {
+	__le32 prod;		/* host: events written (wraps) */
+	__le32 cons;		/* guest: events consumed (wraps) */
+	__le32 overflow;	/* host sets 1, guest clears */
+	__le32 reserved;
+};
+
+/* hyv_event.type */
+enum hyv_event_type {
+	/* A CQ armed with REQ_NOTIFY_CQ got a completion. cookie: the user_handle
+	 * the guest gave in that CQ's CREATE_CQ command. */
+	HYV_EVENT_COMPLETION = 1,
+};
+
+struct hyv_event {
+	__le32 type;		/* enum hyv_event_type */
+	__le32 ctx;		/* context handle the object belongs to */
+	__le64 cookie;
 };
 
 #endif /* HYV_ABI_H */

@@ -357,6 +357,37 @@ static void directed_checks(void)
 	       reg_read(HYV_CTRL_FAILED) - failed);
 }
 
+/*
+ * The event ring registration. The valid one lies in the second half of the
+ * command page: events the random commands' CQs may raise land there, in
+ * this program's own memory. The driver registers its own ring again when it
+ * binds (after the reset its unbind did).
+ */
+static void event_ring_checks(void)
+{
+	const uint64_t ring_gpa = page_gpa + PAGE / 2;
+	const uint32_t fits = (PAGE / 2 - sizeof(struct hyv_event_ring_hdr)) / sizeof(struct hyv_event);
+	struct hyv_event_ring r = { .addr = htole64(ring_gpa), .entries = htole32(fits) };
+
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r) - 4, 0), EINVAL, "EVENT_RING short");
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 8), EINVAL, "EVENT_RING with a response");
+	r.entries = 0;
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0), EINVAL, "EVENT_RING of 0 entries");
+	r.entries = htole32(HYV_EVENT_RING_MAX_ENTRIES + 1);
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0), EINVAL, "EVENT_RING too long");
+	r.entries = htole32(fits);
+	r.reserved = htole32(1);
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0), EINVAL, "EVENT_RING reserved set");
+	r.reserved = 0;
+	r.addr = htole64(ring_gpa + 4);
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0), EINVAL, "EVENT_RING unaligned");
+	r.addr = htole64(UNMAPPED_GPA);
+	expect(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0) != 0, "EVENT_RING at unmapped GPA accepted");
+	r.addr = htole64(ring_gpa);
+	expect_status(run(HYV_OP_EVENT_RING, 0, &r, sizeof(r), 0), 0, "EVENT_RING in this program's page");
+	printf("cmd_fuzz: event ring registrations checked\n");
+}
+
 /* Random commands, never closing a context this program did not open. */
 static void random_commands(void)
 {
@@ -370,9 +401,11 @@ static void random_commands(void)
 		IB_USER_VERBS_CMD_POST_SEND, IB_USER_VERBS_CMD_DEREG_MR,
 		IB_USER_VERBS_CMD_CREATE_SRQ, IB_USER_VERBS_CMD_MODIFY_SRQ,
 		IB_USER_VERBS_CMD_QUERY_SRQ, IB_USER_VERBS_CMD_DESTROY_SRQ,
+		IB_USER_VERBS_CMD_REQ_NOTIFY_CQ,
 	};
 	static const uint32_t ops[] = { HYV_OP_UVERBS_WRITE, HYV_OP_QUERY_GID, HYV_OP_QUERY_PKEY,
-					0, HYV_OP_WINDOW_RELEASE, HYV_OP_REG_MR, 0xffffffff };
+					0, HYV_OP_WINDOW_RELEASE, HYV_OP_REG_MR, HYV_OP_EVENT_RING,
+					0xffffffff };
 	uint32_t ctx, ok = 0, rejected = 0;
 	int i;
 
@@ -426,6 +459,7 @@ int main(int argc, char **argv)
 	else
 		setup_vfio(argv[2]);
 	directed_checks();
+	event_ring_checks();
 	if (vfio_device >= 0) {
 		queue_checks();
 		mr_checks(container, argv[2]);

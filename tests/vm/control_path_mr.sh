@@ -10,9 +10,6 @@
 
 quota() { cat "/sys/bus/mdev/devices/$uuid/quota/$1"; }
 
-# From /proc/net/tcp (local address in hex, state 0A = LISTEN): no ss in the guest root image.
-guest_listening() { gexec "$guest" cat /proc/net/tcp | awk -v p=":$(printf '%04X' "$1")" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}'; }
-
 # Enough exchanges to cross many pages and wrap the receive queue, few enough for two levels of TCG.
 pp_iters() { [ "$1" -ge 1048576 ] && echo 20 || echo 200; }
 

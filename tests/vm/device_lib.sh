@@ -104,6 +104,11 @@ guest_wait() { # NAME FILE LOCAL TIMEOUT
   guest_poll "$1" "$2" "$3" "$4" '^hyv-rc=' || return 124
   return "$(sed -n 's/^hyv-rc=//p' "$3")"
 }
+# Whether a process in guest $guest listens on TCP PORT. From /proc/net/tcp (local address in hex,
+# state 0A = LISTEN): the guest root image has no ss.
+guest_listening() { # PORT
+  gexec "$guest" cat /proc/net/tcp | awk -v p=":$(printf '%04X' "$1")" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}'
+}
 # Inside the shared session (tests/vm/guest_session.sh) a case uses its running nested guest, which has
 # virtio_hyv loaded, instead of booting one; it hot-plugs its instances and leaves the guest as it was.
 session_guest=${HYV_SESSION_GUEST:-}

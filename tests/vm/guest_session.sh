@@ -18,6 +18,7 @@ cases=(
   "guest-shell-and-two-instances device_guest.sh"
   "control-path control_path.sh $fuzz"
   "hyvctl-attach-detach-and-crashes daemon_guest.sh"
+  "completion-events events.sh"
   "hotplug-cycles-and-rxe-deletion device_hotplug.sh"
 )
 # Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions

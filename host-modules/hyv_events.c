@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Completion events. The guest never names a host fd: each host context gets
+ * a completion channel of its own, created through its uverbs file in QEMU's
+ * context the first time the guest creates a CQ, taken out of QEMU's fd table
+ * at once and kept by the module. Every CQ of the context is created on it,
+ * so an armed CQ (REQ_NOTIFY_CQ) that gets a completion queues an event on the
+ * channel. A wait entry on the channel's poll wait queue schedules the
+ * context's work, which reads the events (in QEMU's address space: the
+ * channel's read wants a user buffer), writes them to the guest's event ring
+ * (HYV_OP_EVENT_RING) and raises one interrupt for the burst.
+ *
+ * Locks: events.lock (the ring) is taken inside inst->lock by a reset and is
+ * never held while taking inst->lock; the work takes neither ctrl.lock nor
+ * anything a command holds while it cancels the work.
+ */
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <rdma/ib_user_verbs.h>
+
+#include "hyv_mdev.h"
+
+/* Events read from the channel per work run before the ring is written. */
+#define HYV_EVENTS_BATCH 32
+
+void hyv_events_init(struct hyv_instance *inst)
+{
+	mutex_init(&inst->events.lock);
+}
+
+/* Called with inst->lock held: a reset leaves no ring to write to. */
+void hyv_events_reset(struct hyv_instance *inst)
+{
+	mutex_lock(&inst->events.lock);
+	inst->events.ring_addr = 0;
+	inst->events.entries = 0;
+	inst->events.prod = 0;
+	mutex_unlock(&inst->events.lock);
+}
+
+int hyv_events_set_ring(struct hyv_instance *inst, const struct hyv_event_ring *r)
+{
+	u64 addr = le64_to_cpu(r->addr);
+	u32 entries = le32_to_cpu(r->entries);
+	struct hyv_event_ring_hdr hdr = {};
+	u8 last;
+	int ret;
+
+	if (!entries || entries > HYV_EVENT_RING_MAX_ENTRIES || !IS_ALIGNED(addr, sizeof(u64)) ||
+	    r->reserved)
+		return -EINVAL;
+	/* The whole ring must be guest RAM now; the last byte is checked by a read. */
+	ret = vfio_dma_rw(&inst->vdev, addr + sizeof(hdr) + (u64)entries * sizeof(struct hyv_event) - 1,
+			  &last, sizeof(last), false);
+	if (ret)
+		return ret;
+	mutex_lock(&inst->events.lock);
+	ret = vfio_dma_rw(&inst->vdev, addr, &hdr, sizeof(hdr), true);
+	if (!ret) {
+		inst->events.ring_addr = addr;
+		inst->events.entries = entries;
+		inst->events.prod = 0;
+	}
+	mutex_unlock(&inst->events.lock);
+	return ret;
+}
+
+/*
+ * Writes n events to the ring, or sets overflow for those that do not fit.
+ * Returns whether the guest has something new to look at.
+ */
+static bool hyv_events_post(struct hyv_instance *inst, const struct hyv_event *ev, u32 n)
+{
+	struct hyv_events *e = &inst->events;
+	__le32 cons_le, prod_le, overflow = cpu_to_le32(1);
+	bool posted = false;
+	u32 i;
+
+	mutex_lock(&e->lock);
+	if (!e->ring_addr)
+		goto out;
+	if (vfio_dma_rw(&inst->vdev, e->ring_addr + offsetof(struct hyv_event_ring_hdr, cons),
+			&cons_le, sizeof(cons_le), false))
+		goto bad_ring;
+	for (i = 0; i < n; i++) {
+		u64 slot = e->ring_addr + sizeof(struct hyv_event_ring_hdr) +
+			   (u64)(e->prod % e->entries) * sizeof(*ev);
+
+		/* The guest's cons is only a hint: a bogus one at worst overflows its own ring. */
+		if (e->prod - le32_to_cpu(cons_le) >= e->entries) {
+			if (vfio_dma_rw(&inst->vdev,
+					e->ring_addr + offsetof(struct hyv_event_ring_hdr, overflow),
+					&overflow, sizeof(overflow), true))
+				goto bad_ring;
+			posted = true;
+			break;
+		}
+		if (vfio_dma_rw(&inst->vdev, slot, (void *)&ev[i], sizeof(*ev), true))
+			goto bad_ring;
+		e->prod++;
+		posted = true;
+	}
+	prod_le = cpu_to_le32(e->prod);
+	/* x86 keeps stores in order: the guest sees the events before prod. */
+	if (posted && vfio_dma_rw(&inst->vdev, e->ring_addr + offsetof(struct hyv_event_ring_hdr, prod),
+				  &prod_le, sizeof(prod_le), true))
+		goto bad_ring;
+	goto out;
+
+bad_ring:
+	/* The guest unmapped its ring (QEMU no longer maps that RAM): stop writing to it. */
+	dev_dbg(&inst->mdev->dev, "event ring at %#llx is no longer guest RAM; events stop\n",
+		e->ring_addr);
+	atomic64_inc(&inst->counters.bad_accesses);
+	e->ring_addr = 0;
+	posted = false;
+out:
+	mutex_unlock(&e->lock);
+	return posted;
+}
+
+/* One completion event from the channel, or 0 when it is empty; in QEMU's mm. */
+static int hyv_events_read_one(struct hyv_context *ctx, struct ib_uverbs_comp_event_desc *desc)
+{
+	struct file *f = ctx->comp.file;
+	loff_t pos = 0;
+	ssize_t n;
+
+	n = f->f_op->read(f, (char __user *)ctx->comp.buf, sizeof(*desc), &pos);
+	if (n == -EAGAIN)
+		return 0;
+	if (n != sizeof(*desc))
+		return n < 0 ? n : -EIO;
+	if (copy_from_user(desc, (void __user *)ctx->comp.buf, sizeof(*desc)))
+		return -EFAULT;
+	return 1;
+}
+
+static void hyv_events_work(struct work_struct *work)
+{
+	struct hyv_context *ctx = container_of(work, struct hyv_context, comp.work);
+	struct hyv_instance *inst = ctx->inst;
+	struct hyv_event ev[HYV_EVENTS_BATCH];
+	struct ib_uverbs_comp_event_desc desc;
+	bool notify = false;
+	int ret = 0;
+	u32 n;
+
+	/* QEMU is exiting: its contexts are about to close, the events with them. */
+	if (!mmget_not_zero(ctx->mm))
+		return;
+	do {
+		n = 0;
+		kthread_use_mm(ctx->mm);
+		while (n < HYV_EVENTS_BATCH && (ret = hyv_events_read_one(ctx, &desc)) > 0) {
+			ev[n].type = cpu_to_le32(HYV_EVENT_COMPLETION);
+			ev[n].ctx = cpu_to_le32(ctx->handle);
+			ev[n].cookie = cpu_to_le64(desc.cq_handle);
+			n++;
+		}
+		kthread_unuse_mm(ctx->mm);
+		if (ret < 0)
+			dev_dbg(&inst->mdev->dev, "context %u: reading its completion channel: %d\n",
+				ctx->handle, ret);
+		if (n && hyv_events_post(inst, ev, n))
+			notify = true;
+	} while (n == HYV_EVENTS_BATCH);
+	mmput(ctx->mm);
+
+	if (notify) {
+		mutex_lock(&inst->lock);
+		if (!inst->dead)
+			hyv_raise_config_interrupt(inst);
+		mutex_unlock(&inst->lock);
+	}
+}
+
+/* The channel's wait queue: atomic context, so the reading happens in the work. */
+static int hyv_events_wake(struct wait_queue_entry *wait, unsigned int mode, int sync, void *key)
+{
+	struct hyv_context *ctx = container_of(wait, struct hyv_context, comp.wait);
+
+	if (!key || (key_to_poll(key) & EPOLLIN))
+		schedule_work(&ctx->comp.work);
+	return 0;
+}
+
+static void hyv_events_queue_proc(struct file *file, wait_queue_head_t *wqh, poll_table *pt)
+{
+	struct hyv_context *ctx = container_of(pt, struct hyv_context, comp.pt);
+
+	ctx->comp.wqh = wqh;
+	add_wait_queue(wqh, &ctx->comp.wait);
+}
+
+/* CREATE_COMP_CHANNEL on the context's own uverbs file: the fd it installs in QEMU. */
+static int hyv_events_create_channel(struct hyv_context *ctx, int *fd)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_create_comp_channel cmd;
+	} c = {
+		.hdr = { .command = IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL, .in_words = sizeof(c) / 4,
+			 .out_words = sizeof(struct ib_uverbs_create_comp_channel_resp) / 4 },
+	};
+	struct ib_uverbs_create_comp_channel_resp resp;
+	ssize_t ret;
+
+	ret = hyv_context_run(ctx, (u8 *)&c, sizeof(c), (u8 *)&resp, sizeof(resp));
+	if (ret < 0)
+		return ret;
+	*fd = resp.fd;
+	return 0;
+}
+
+/*
+ * The context's completion channel, created on first use, in QEMU's context
+ * with ctrl.lock held (CREATE_CQ). Idempotent.
+ */
+static int hyv_events_open_channel(struct hyv_context *ctx)
+{
+	unsigned long buf;
+	__poll_t mask;
+	int fd, ret;
+
+	if (ctx->comp.file)
+		return 0;
+	buf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(buf))
+		return (int)buf;
+	ret = hyv_events_create_channel(ctx, &fd);
+	if (ret)
+		goto err_unmap;
+	ctx->comp.file = fget(fd);
+	close_fd(fd);
+	if (!ctx->comp.file) {
+		ret = -EBADF;
+		goto err_unmap;
+	}
+	spin_lock(&ctx->comp.file->f_lock);
+	ctx->comp.file->f_flags |= O_NONBLOCK;
+	spin_unlock(&ctx->comp.file->f_lock);
+	ctx->comp.buf = buf;
+
+	INIT_WORK(&ctx->comp.work, hyv_events_work);
+	init_waitqueue_func_entry(&ctx->comp.wait, hyv_events_wake);
+	init_poll_funcptr(&ctx->comp.pt, hyv_events_queue_proc);
+	mask = vfs_poll(ctx->comp.file, &ctx->comp.pt);
+	if (!ctx->comp.wqh) {
+		fput(ctx->comp.file);
+		ctx->comp.file = NULL;
+		ret = -EIO;
+		goto err_unmap;
+	}
+	if (mask & EPOLLIN)
+		schedule_work(&ctx->comp.work);
+	return 0;
+
+err_unmap:
+	vm_munmap(buf, PAGE_SIZE);
+	return ret;
+}
+
+/*
+ * For CREATE_CQ: the channel's fd in QEMU's fd table for the length of the
+ * command (uverbs looks the channel up by fd in the caller's table).
+ * hyv_events_put_fd() closes it again.
+ */
+int hyv_events_get_fd(struct hyv_context *ctx)
+{
+	int fd, ret;
+
+	ret = hyv_events_open_channel(ctx);
+	if (ret)
+		return ret;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	fd_install(fd, get_file(ctx->comp.file));
+	return fd;
+}
+
+void hyv_events_put_fd(int fd)
+{
+	close_fd(fd);
+}
+
+/* Context close: no work runs or gets scheduled afterwards. */
+void hyv_events_context_release(struct hyv_context *ctx)
+{
+	if (!ctx->comp.file)
+		return;
+	remove_wait_queue(ctx->comp.wqh, &ctx->comp.wait);
+	cancel_work_sync(&ctx->comp.work);
+	fput(ctx->comp.file);
+	ctx->comp.file = NULL;
+	if (current->mm == ctx->mm)
+		vm_munmap(ctx->comp.buf, PAGE_SIZE);
+}
