@@ -12,6 +12,7 @@
 #include <linux/nospec.h>
 #include <linux/slab.h>
 #include <asm/unaligned.h>
+#include <rdma/ib_user_verbs.h>
 
 #include "hyv_mdev.h"
 
@@ -269,6 +270,45 @@ out:
 	return ret;
 }
 
+/* Every doorbell and kick counts; the failed ones in FAILED and command_errors too. */
+static void hyv_ctrl_count(struct hyv_instance *inst, int ret)
+{
+	inst->ctrl.commands++;
+	atomic64_inc(&inst->counters.commands);
+	if (ret) {
+		inst->ctrl.failed++;
+		atomic64_inc(&inst->counters.command_errors);
+	}
+}
+
+/*
+ * HYV_CTRL_SEND_KICK: a POST_SEND without work requests on the QP the value
+ * names, through the same allow-list as the command (hyv_uverbs_write).
+ * Called with ctrl->lock held, in QEMU's context.
+ */
+static int hyv_send_kick(struct hyv_instance *inst, u32 value)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_post_send cmd;
+	} c = {
+		.hdr = { .command = IB_USER_VERBS_CMD_POST_SEND, .in_words = sizeof(c) / 4,
+			 .out_words = sizeof(struct ib_uverbs_post_send_resp) / 4 },
+		.cmd = { .qp_handle = value & HYV_KICK_HANDLE_MASK },
+	};
+	struct ib_uverbs_post_send_resp resp;
+	struct hyv_context *ctx;
+	ssize_t ret;
+
+	if (READ_ONCE(inst->dead))
+		return -ENODEV;
+	ctx = hyv_ctx_lookup(&inst->ctrl, value >> HYV_KICK_CTX_SHIFT);
+	if (!ctx)
+		return -EINVAL;
+	ret = hyv_uverbs_write(inst, ctx, (u8 *)&c, sizeof(c), (u8 *)&resp, sizeof(resp));
+	return ret < 0 ? ret : 0;
+}
+
 /*
  * 32-bit accesses to the control registers. Runs without inst->lock: a
  * command can take long (it runs a host verb) and must not stall config or
@@ -305,14 +345,16 @@ ssize_t hyv_ctrl_access(struct hyv_instance *inst, u32 offset, u8 *buf, size_t c
 		}
 		ret = hyv_doorbell(inst);
 		ctrl->status = -ret;
-		ctrl->commands++;
-		atomic64_inc(&inst->counters.commands);
-		if (ret) {
-			ctrl->failed++;
-			atomic64_inc(&inst->counters.command_errors);
+		hyv_ctrl_count(inst, ret);
+		if (ret)
 			dev_dbg(&inst->mdev->dev, "command at %#llx len %u failed: %d\n",
 				ctrl->cmd_addr, ctrl->cmd_len, ret);
-		}
+		break;
+	case HYV_CTRL_SEND_KICK | 1u << 31:
+		ret = hyv_send_kick(inst, value);
+		hyv_ctrl_count(inst, ret);
+		if (ret)
+			dev_dbg(&inst->mdev->dev, "send kick %#x failed: %d\n", value, ret);
 		break;
 	case HYV_CTRL_CMD_ADDR_LO:
 		value = lower_32_bits(ctrl->cmd_addr);

@@ -94,7 +94,19 @@ struct hyv_device_config {
 #define HYV_CTRL_STATUS 0x10u		/* R: 0 or positive errno of the last doorbell */
 #define HYV_CTRL_COMMANDS 0x14u		/* R: doorbells since the device was opened (wraps) */
 #define HYV_CTRL_FAILED 0x18u		/* R: of those, how many failed (wraps) */
-#define HYV_CTRL_REGS_END 0x1cu
+/*
+ * W: the send kick of a user QP in one trapped write (rxe's provider writes
+ * its WQEs to the mapped SQ ring, then kicks): context handle << 24 | the
+ * QP's host uverbs handle. The host runs a POST_SEND without work requests on
+ * that QP. Nothing to read back: STATUS keeps the last command's; a failed
+ * kick counts in FAILED, and the QP's errors surface as on bare metal, as
+ * completions with error. Handles above HYV_KICK_HANDLE_MASK kick through a
+ * POST_SEND command.
+ */
+#define HYV_CTRL_SEND_KICK 0x1cu
+#define HYV_CTRL_REGS_END 0x20u
+#define HYV_KICK_CTX_SHIFT 24
+#define HYV_KICK_HANDLE_MASK 0xffffffu
 /* Any other doorbell value is a bad access: a stray write must not run a command. */
 #define HYV_CTRL_DOORBELL_RUN 1u
 

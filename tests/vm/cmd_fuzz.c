@@ -281,6 +281,17 @@ static void directed_checks(void)
 	expect(reg_read(HYV_CTRL_COMMANDS) == before, "doorbell value 2 ran a command");
 	expect(reg_read(HYV_CTRL_STATUS) == EINVAL, "STATUS was changed by a write");
 
+	/* The send kick: on a context never opened it fails and counts; STATUS stays the last command's. */
+	before = reg_read(HYV_CTRL_COMMANDS);
+	n = reg_read(HYV_CTRL_FAILED);
+	reg_write(HYV_CTRL_SEND_KICK, 0xffu << HYV_KICK_CTX_SHIFT | 1);
+	reg_write(HYV_CTRL_SEND_KICK, (HYV_MAX_CONTEXTS - 1) << HYV_KICK_CTX_SHIFT | HYV_KICK_HANDLE_MASK);
+	expect(reg_read(HYV_CTRL_COMMANDS) - before == 2, "COMMANDS counted %u of 2 kicks",
+	       reg_read(HYV_CTRL_COMMANDS) - before);
+	expect(reg_read(HYV_CTRL_FAILED) - n == 2, "FAILED counted %u of 2 kicks on closed contexts",
+	       reg_read(HYV_CTRL_FAILED) - n);
+	expect(reg_read(HYV_CTRL_STATUS) == EINVAL, "a kick changed STATUS");
+
 	/* Headers. */
 	expect_status(run(99, 0, NULL, 0, 0), EOPNOTSUPP, "op 99");
 	memset(page, 0, PAGE);
@@ -435,6 +446,10 @@ static void random_commands(void)
 			h->out_words = out_len / 4;
 		}
 		len = rng() % 8 ? resp_off(in_len) + out_len : (uint32_t)rng() % 8192;
+		/* Now and then a send kick on some QP handle of this context or another. */
+		if (rng() % 8 == 0)
+			reg_write(HYV_CTRL_SEND_KICK, (rng() % 4 ? ctx : (uint32_t)rng() % 256)
+					<< HYV_KICK_CTX_SHIFT | (uint32_t)rng() % 64);
 		st = ring(rng() % 16 ? page_gpa : rng(), len);
 		if (st)
 			rejected++;
