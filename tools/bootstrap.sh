@@ -7,9 +7,9 @@ PACKAGES=(
   # build
   build-essential meson ninja-build pkg-config kmod cpio util-linux python3 libxml2-dev
   libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
-  googletest libgtest-dev libgmock-dev
+  googletest libgtest-dev
   # RDMA userspace
-  rdma-core libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils rdmacm-utils perftest
+  rdma-core libibverbs-dev ibverbs-providers ibverbs-utils rdmacm-utils perftest
   # virtualization
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   # test host VM: Debian's kernel + headers, tools used inside the VM
