@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hot-plug benchmark (issue #4): hyvctl attach/detach latency over raw QMP device_add/device_del in the
+# Hot-plug benchmark: hyvctl attach/detach latency over raw QMP device_add/device_del in the
 # same run, and attach throughput across many VMs. Not a test: it fails only when something breaks,
 # never on a slow number. Results: stdout, and $HYV_BUILD_DIR/bench/hotplug.{txt,json}.
 # usage: tests/bench/hotplug_bench.sh [--iterations N] [--vms M]    (on the build machine, as root)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The harness's failure paths (issue 2: a clear error when a piece is missing, cleanup, a timeout
+# The harness's failure paths (a clear error when a piece is missing, cleanup, a timeout
 # instead of a hang), on the build machine and, cheaply, one level down inside the test host:
 #   - HYV_KERNEL_VERSION naming a kernel that is not installed: non-zero, one line naming that kernel;
 #   - no qemu-system-x86_64 on PATH: exit 125, one line naming QEMU;

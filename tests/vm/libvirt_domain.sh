@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hyv with a real libvirtd 9.0 in the test host VM (issue 6, docs/libvirt.md): the qemu hook installed
+# hyv with a real libvirtd 9.0 in the test host VM (docs/libvirt.md): the qemu hook installed
 # in /etc/libvirt/hooks/qemu.d, hyvd following libvirt's events, nested TCG domains with a busybox
 # guest that prints the hyv PCI functions it sees. One boot of the test host for every step.
 # usage: libvirt_domain.sh   (on the build machine; boots the test host VM and runs itself inside)
@@ -60,7 +60,7 @@ domstate_is() { [ "$(virsh domstate "$1" 2>/dev/null)" = "$2" ]; }
 guest_sees() { grep -q "^HYV-PCI $2:" <<<"$(grep -a "^HYV-PCI" "$work/$1.console" 2>/dev/null | tail -n1)"; }
 guest_boots() { grep -ac "^HYV-GUEST-READY" "$work/$1.console" 2>/dev/null || true; }
 
-# --- libvirtd as ARCHITECTURE.md describes it without systemd, with hyv's hook installed
+# --- libvirtd without systemd, with hyv's hook installed
 cat > /etc/libvirt/qemu.conf <<'EOF'
 user = "root"
 group = "root"
