@@ -2,6 +2,7 @@
 
 #include "hyvd/api/protocol.hpp"
 #include <hyv/unique_fd.hpp>
+#include "hyv/error_codes.hpp"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -37,7 +38,7 @@ Error unreachable(const std::string& path, int error)
         hint = "check --socket/HYV_SOCKET";
         break;
     }
-    return make_error(unreachable_code,
+    return make_error(errc::daemon_unreachable,
                       fmt::format("cannot reach hyvd at {}: {}; {}", path, std::strerror(error), hint));
 }
 
@@ -46,7 +47,7 @@ Result<UniqueFd> connect_to(const std::string& path, std::chrono::seconds timeou
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof(address.sun_path)) {
-        return make_error(unreachable_code, fmt::format("socket path \"{}\" is empty or too long", path));
+        return make_error(errc::daemon_unreachable, fmt::format("socket path \"{}\" is empty or too long", path));
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -73,20 +74,20 @@ Result<std::string> read_line(int fd, const std::string& path, std::chrono::seco
             continue;
         }
         if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return make_error(bad_reply_code, fmt::format("hyvd at {} did not answer within {} s; the operation may "
-                                                          "still finish: check `hyvctl list`, or raise --timeout",
-                                                          path, timeout.count()));
+            return make_error(errc::bad_reply, fmt::format("hyvd at {} did not answer within {} s; the operation may "
+                                                           "still finish: check `hyvctl list`, or raise --timeout",
+                                                           path, timeout.count()));
         }
         if (received <= 0) {
-            return make_error(bad_reply_code, fmt::format("hyvd at {} closed the connection without an answer; see "
-                                                          "the hyvd log",
-                                                          path));
+            return make_error(errc::bad_reply, fmt::format("hyvd at {} closed the connection without an answer; see "
+                                                           "the hyvd log",
+                                                           path));
         }
         reply.append(chunk.data(), static_cast<std::size_t>(received));
         if (reply.size() > max_reply_bytes) {
-            return make_error(bad_reply_code, fmt::format("reply from {} is not a hyvd reply (no newline in {} "
-                                                          "bytes)",
-                                                          path, max_reply_bytes));
+            return make_error(errc::bad_reply, fmt::format("reply from {} is not a hyvd reply (no newline in {} "
+                                                           "bytes)",
+                                                           path, max_reply_bytes));
         }
     }
     reply.resize(reply.find('\n'));
@@ -125,8 +126,8 @@ Result<std::string> exchange_raw(const std::string& socket_path, const std::stri
         if (refusal) {
             return refusal;
         }
-        return make_error(unreachable_code, fmt::format("sending to hyvd at {} failed: {}", socket_path,
-                                                        std::strerror(send_errno)));
+        return make_error(errc::daemon_unreachable,
+                          fmt::format("sending to hyvd at {} failed: {}", socket_path, std::strerror(send_errno)));
     }
     return read_line(fd->get(), socket_path, timeout);
 }
@@ -140,16 +141,17 @@ Result<nlohmann::json> call(const CallOptions& options, const std::string& cmd, 
     }
     auto reply = nlohmann::json::parse(*line, nullptr, /*allow_exceptions=*/false);
     if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
-        return make_error(bad_reply_code, fmt::format("hyvd at {} sent an unreadable reply; is it a matching "
-                                                      "version?",
-                                                      options.socket_path));
+        return make_error(errc::bad_reply, fmt::format("hyvd at {} sent an unreadable reply; is it a matching "
+                                                       "version?",
+                                                       options.socket_path));
     }
     if (reply.value("ok", false)) {
         return reply.value("result", nlohmann::json());
     }
     const auto& error = reply.value("error", nlohmann::json::object());
-    return make_error(error.value("code", "unknown"), error.value("message", "hyvd reported an error without "
-                                                                             "a message; see the hyvd log"));
+    return make_error(error.value("code", errc::unknown), error.value("message",
+                                                                      "hyvd reported an error without "
+                                                                      "a message; see the hyvd log"));
 }
 
 }  // namespace hyv::cli

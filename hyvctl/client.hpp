@@ -3,6 +3,8 @@
 
 #include "hyv/result.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -10,17 +12,13 @@
 
 namespace hyv::cli {
 
-// Error codes the client itself produces (everything else comes from the daemon).
-inline constexpr const char* unreachable_code = "daemon-unreachable";
-inline constexpr const char* bad_reply_code = "bad-reply";
-
 struct CallOptions {
     std::string socket_path;
     std::chrono::seconds timeout{600};  // attach/detach on a slow guest can take minutes
 };
 
 // Sends {"api":1,"id":1,"cmd":cmd,"args":args}; returns "result" on ok, the daemon's error
-// otherwise, or an error with unreachable_code / bad_reply_code when it never got that far.
+// otherwise, or an error errc::daemon_unreachable / errc::bad_reply when it never got that far.
 Result<nlohmann::json> call(const CallOptions& options, const std::string& cmd,
                             const nlohmann::json& args = nlohmann::json::object());
 

@@ -2,6 +2,8 @@
 // tables by default, the API's result JSON with --json. Exit codes are in exit_codes below
 // and docs/hyvctl.md.
 #include "hyvctl/client.hpp"
+
+#include "hyv/error_codes.hpp"
 #include "hyvctl/format.hpp"
 
 #include "hyv/types.hpp"
@@ -52,10 +54,10 @@ int report_error(const Globals& globals, const hyv::Error& error)
     } else {
         fmt::print(stderr, "hyvctl: {} [{}]\n", error.message, error.code);
     }
-    if (error.code == hyv::cli::unreachable_code) {
+    if (error.code == hyv::errc::daemon_unreachable) {
         return exit_codes::unreachable;
     }
-    if (error.code == hyv::cli::bad_reply_code || error.code == "unsupported-api") {
+    if (error.code == hyv::errc::bad_reply || error.code == hyv::errc::unsupported_api) {
         return exit_codes::bad_reply;
     }
     return exit_codes::refused;

@@ -1,5 +1,7 @@
 #include "hyvd/config.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <grp.h>
 #include <unistd.h>
 
@@ -24,9 +26,9 @@ Result<gid_t> group_id_of(const std::string& name)
     std::vector<char> buffer(group_buffer_bytes);
     const int error = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
     if (error != 0 || found == nullptr) {
-        return make_error("config", fmt::format("group \"{}\" does not exist; create it (groupadd {}) or set "
-                                                "--group to an existing group",
-                                                name, name));
+        return make_error(errc::config, fmt::format("group \"{}\" does not exist; create it (groupadd {}) or set "
+                                                    "--group to an existing group",
+                                                    name, name));
     }
     return found->gr_gid;
 }
@@ -92,8 +94,8 @@ Result<void> resolve(DaemonConfig& config)
         parsed = 0;
     }
     if (parsed == 0 || parsed != config.socket_mode.size() || mode > max_socket_mode) {
-        return make_error("config", fmt::format("--socket-mode \"{}\" is not an octal mode such as 0660",
-                                                config.socket_mode));
+        return make_error(errc::config,
+                          fmt::format("--socket-mode \"{}\" is not an octal mode such as 0660", config.socket_mode));
     }
     config.socket_mode_bits = static_cast<mode_t>(mode);
     if (!config.group.empty()) {
@@ -104,7 +106,7 @@ Result<void> resolve(DaemonConfig& config)
         config.group_id = *gid;
     }
     if (config.db_path.empty() || config.socket_path.empty()) {
-        return make_error("config", "--db and --socket must not be empty");
+        return make_error(errc::config, "--db and --socket must not be empty");
     }
     return {};
 }

@@ -1,6 +1,8 @@
 // hyvd: the hyv management daemon. Wires the core service to its adapters (sqlite store,
 // sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT.
 #include "hyvd/adapters/ibverbs_inventory.hpp"
+
+#include "hyv/error_codes.hpp"
 #include "hyvd/adapters/libvirt_hotplug.hpp"
 #include "hyvd/adapters/qmp_hotplug.hpp"
 #include "hyvd/adapters/sqlite_store.hpp"
@@ -61,9 +63,9 @@ hyv::Result<void> create_parent_dir(const std::string& path, const char* what)
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) {
-        return hyv::make_error("config", fmt::format("cannot create {} directory {}: {}; create it or choose "
-                                                     "another path",
-                                                     what, parent.string(), ec.message()));
+        return hyv::make_error(hyv::errc::config, fmt::format("cannot create {} directory {}: {}; create it or choose "
+                                                              "another path",
+                                                              what, parent.string(), ec.message()));
     }
     return {};
 }

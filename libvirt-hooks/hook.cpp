@@ -1,6 +1,7 @@
 #include "libvirt-hooks/hook.hpp"
 
 #include <hyv/domain_xml.hpp>
+#include "hyv/error_codes.hpp"
 
 #include <algorithm>
 #include <set>
@@ -97,7 +98,7 @@ Outcome release(const Request& request, const domain_xml::Domain& domain, core::
     }
     std::string problems;
     for (const auto& uuid : *ours) {
-        if (auto r = mdevs.remove(uuid); !r && r.error().code != "mdev-absent") {
+        if (auto r = mdevs.remove(uuid); !r && r.error().code != errc::mdev_absent) {
             problems += (problems.empty() ? "" : "; ") + r.error().message;
         }
     }

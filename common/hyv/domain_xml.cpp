@@ -1,5 +1,7 @@
 #include "hyv/domain_xml.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
@@ -76,7 +78,7 @@ Result<Doc> read(const std::string& xml, const char* what)
     Doc doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), what, nullptr,
                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
     if (!doc) {
-        return make_error("domain-xml", std::string(what) + " is not well-formed XML");
+        return make_error(errc::domain_xml, std::string(what) + " is not well-formed XML");
     }
     return doc;
 }
@@ -88,12 +90,12 @@ Result<void> select(xmlDocPtr doc, const char* xpath, Visit visit)
     std::unique_ptr<xmlXPathContext, XPathContextDeleter> context(xmlXPathNewContext(doc));
     if (!context || xmlXPathRegisterNs(context.get(), reinterpret_cast<const xmlChar*>(kPrefix),
                                        reinterpret_cast<const xmlChar*>(kNamespace)) != 0) {
-        return make_error("domain-xml", "cannot set up XPath (out of memory?)");
+        return make_error(errc::domain_xml, "cannot set up XPath (out of memory?)");
     }
     std::unique_ptr<xmlXPathObject, XPathObjectDeleter> found(
         xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(xpath), context.get()));
     if (!found) {
-        return make_error("domain-xml", std::string("cannot evaluate ") + xpath);
+        return make_error(errc::domain_xml, std::string("cannot evaluate ") + xpath);
     }
     if (found->nodesetval != nullptr) {
         for (int i = 0; i < found->nodesetval->nodeNr; ++i) {
@@ -115,9 +117,9 @@ Result<T> number_attribute(xmlNodePtr node, const char* name, const std::string&
     T value{};
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size()) {
-        return make_error("hyv-metadata", "<hyv:device guid='" + guid + "'>: " + name + "='" + text +
-                                              "' is not a number in 0.." +
-                                              std::to_string(std::numeric_limits<T>::max()) + "; fix it with `virsh edit`");
+        return make_error(errc::hyv_metadata,
+                          "<hyv:device guid='" + guid + "'>: " + name + "='" + text + "' is not a number in 0.." +
+                              std::to_string(std::numeric_limits<T>::max()) + "; fix it with `virsh edit`");
     }
     return value;
 }
@@ -127,9 +129,9 @@ Result<Device> parse_device(xmlNodePtr node)
     const std::string guid_text = attribute(node, "guid");
     auto guid = Guid::parse(guid_text);
     if (!guid || guid->is_zero()) {
-        return make_error("hyv-metadata", "<hyv:device guid='" + guid_text +
-                                              "'>: not a usable RDMA node GUID (like 0002:c903:00a1:b2c3, see "
-                                              "`hyvctl devices`); fix it with `virsh edit`");
+        return make_error(errc::hyv_metadata, "<hyv:device guid='" + guid_text +
+                                                  "'>: not a usable RDMA node GUID (like 0002:c903:00a1:b2c3, see "
+                                                  "`hyvctl devices`); fix it with `virsh edit`");
     }
     Device device;
     device.guid = *guid;
@@ -137,9 +139,9 @@ Result<Device> parse_device(xmlNodePtr node)
         const std::string mdev_text = attribute(node, "mdev");
         auto mdev = MdevUuid::parse(mdev_text);
         if (!mdev) {
-            return make_error("hyv-metadata", "<hyv:device guid='" + guid->to_string() + "'>: mdev='" + mdev_text +
-                                                  "' is not a UUID; remove the attribute (hyvd picks one) with "
-                                                  "`virsh edit`");
+            return make_error(errc::hyv_metadata, "<hyv:device guid='" + guid->to_string() + "'>: mdev='" + mdev_text +
+                                                      "' is not a UUID; remove the attribute (hyvd picks one) with "
+                                                      "`virsh edit`");
         }
         device.mdev = *mdev;
     }
@@ -168,8 +170,8 @@ Result<std::vector<Device>> devices_at(xmlDocPtr doc, const char* xpath)
             return device.error();
         }
         if (!seen.insert(device->guid).second) {
-            return make_error("hyv-metadata", "GUID " + device->guid.to_string() +
-                                                  " appears twice in <hyv:devices>; keep one with `virsh edit`");
+            return make_error(errc::hyv_metadata, "GUID " + device->guid.to_string() +
+                                                      " appears twice in <hyv:devices>; keep one with `virsh edit`");
         }
         devices.push_back(*device);
         return {};
@@ -194,7 +196,7 @@ Result<Domain> parse_domain(const std::string& xml)
     }
     xmlNodePtr root = xmlDocGetRootElement(doc->get());
     if (root == nullptr || std::string_view("domain") != reinterpret_cast<const char*>(root->name)) {
-        return make_error("domain-xml", "domain XML has no <domain> root element");
+        return make_error(errc::domain_xml, "domain XML has no <domain> root element");
     }
     Domain domain;
     if (xmlNodePtr name = first_child(root, "name"); name != nullptr) {

@@ -10,7 +10,7 @@ namespace hyv {
 
 // What went wrong, for a person: `message` names the cause and, where there is one, the fix.
 struct Error {
-    std::string code;     // stable, machine-readable: "unknown-guid", "qmp-timeout", ...
+    std::string code;     // stable, machine-readable: one of hyv/error_codes.hpp
     std::string message;  // one line
 };
 

@@ -1,5 +1,7 @@
 #include "hyv/types.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <cctype>
 #include <random>
 #include <string>
@@ -80,9 +82,9 @@ Result<Guid> Guid::parse(std::string_view text)
         parsed = digits.size() == 16 && read_hex(digits, 0, 16, value);
     }
     if (!parsed) {
-        return make_error("bad-guid", "'" + std::string(text) +
-                                          "' is not a node GUID; write it as 0002:c903:00a1:b2c3 "
-                                          "(ibv_devinfo form), 0x0002c90300a1b2c3 or 00:02:c9:03:00:a1:b2:c3");
+        return make_error(errc::bad_guid, "'" + std::string(text) +
+                                              "' is not a node GUID; write it as 0002:c903:00a1:b2c3 "
+                                              "(ibv_devinfo form), 0x0002c90300a1b2c3 or 00:02:c9:03:00:a1:b2:c3");
     }
     return Guid(value);
 }
@@ -103,9 +105,9 @@ std::string Guid::to_string() const
 Result<MdevUuid> MdevUuid::parse(std::string_view text)
 {
     auto bad = [&] {
-        return make_error("bad-uuid", "'" + std::string(text) +
-                                          "' is not a UUID; write it as 8-4-4-4-12 hex digits, "
-                                          "e.g. 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001");
+        return make_error(errc::bad_uuid, "'" + std::string(text) +
+                                              "' is not a UUID; write it as 8-4-4-4-12 hex digits, "
+                                              "e.g. 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001");
     };
     if (text.size() != uuid_text_length) {
         return bad();
@@ -179,8 +181,8 @@ bool MdevUuid::is_nil() const
 Result<VmId> VmId::parse(std::string_view text)
 {
     auto bad = [&](const std::string& why) {
-        return make_error("bad-vm-name", "VM name '" + std::string(text) + "' " + why +
-                                             "; use 1-64 printable characters without spaces or '/'");
+        return make_error(errc::bad_vm_name, "VM name '" + std::string(text) + "' " + why +
+                                                 "; use 1-64 printable characters without spaces or '/'");
     };
     if (text.empty() || text.size() > max_length) {
         return bad("has the wrong length");
@@ -214,7 +216,7 @@ Result<VmKind> parse_vm_kind(std::string_view text)
     if (text == "qemu") {
         return VmKind::qemu;
     }
-    return make_error("bad-vm-kind", "VM kind '" + std::string(text) + "' is unknown; use 'libvirt' or 'qemu'");
+    return make_error(errc::bad_vm_kind, "VM kind '" + std::string(text) + "' is unknown; use 'libvirt' or 'qemu'");
 }
 
 namespace {
@@ -248,7 +250,8 @@ Result<AssignmentState> parse_assignment_state(std::string_view text)
             return s;
         }
     }
-    return make_error("bad-state", "assignment state '" + std::string(text) + "' is unknown (database newer than hyvd?)");
+    return make_error(errc::bad_state,
+                      "assignment state '" + std::string(text) + "' is unknown (database newer than hyvd?)");
 }
 
 }  // namespace hyv

@@ -1,6 +1,7 @@
 #include "hyvd/adapters/ibverbs_inventory.hpp"
 
 #include "hyvd/adapters/sysfs_mdev.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <endian.h>
 #include <infiniband/verbs.h>
@@ -106,8 +107,8 @@ Result<std::vector<core::HostDevice>> IbverbsInventory::scan()
             spdlog::debug("inventory: no RDMA subsystem ({}); no devices", std::strerror(list_errno));
             return devices;
         }
-        return make_error("inventory", fmt::format("ibv_get_device_list failed: {}; is ib_uverbs loaded?",
-                                                   std::strerror(list_errno)));
+        return make_error(errc::inventory, fmt::format("ibv_get_device_list failed: {}; is ib_uverbs loaded?",
+                                                       std::strerror(list_errno)));
     }
     for (int index = 0; index < count; ++index) {
         ibv_device* device = list.get()[index];

@@ -4,6 +4,7 @@
 #include "hyvd/adapters/libvirt_hotplug.hpp"
 
 #include "hyvd/adapters/libvirt_support.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <hyv/domain_xml.hpp>
 
@@ -115,9 +116,9 @@ Result<void> LibvirtHotplug::record(const core::VmRecord& vm, const core::Assign
         return {};
     }
     if (!flags->persistent) {
-        return make_error("libvirt-transient-domain", "VM " + vm.name.str() +
-                                                          " is a transient libvirt domain: it has no definition "
-                                                          "to keep the device in; attach without --persistent");
+        return make_error(errc::libvirt_transient_domain, "VM " + vm.name.str() +
+                                                              " is a transient libvirt domain: it has no definition "
+                                                              "to keep the device in; attach without --persistent");
     }
     auto defined = defines_hostdev(domain->get(), vm, a.mdev);
     if (!defined) {
@@ -141,7 +142,7 @@ Result<void> LibvirtHotplug::forget(const core::VmRecord& vm, const core::Assign
 {
     auto domain = open_domain(connection(), vm);
     if (!domain) {
-        return domain.error().code == "vm-not-found" ? Result<void>() : Result<void>(domain.error());
+        return domain.error().code == errc::vm_not_found ? Result<void>() : Result<void>(domain.error());
     }
     auto flags = flags_of(domain->get(), vm);
     if (!flags) {
@@ -183,7 +184,7 @@ Result<std::vector<core::DeclaredVm>> LibvirtHotplug::declared_vms()
     virDomainPtr* domains = nullptr;
     const int count = virConnectListAllDomains(connected->get(), &domains, VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
     if (count < 0) {
-        return make_error("libvirt-error", "cannot list libvirt domains: " + last_libvirt_error());
+        return make_error(errc::libvirt_error, "cannot list libvirt domains: " + last_libvirt_error());
     }
     std::vector<Domain> owned;
     for (int i = 0; i < count; ++i) {

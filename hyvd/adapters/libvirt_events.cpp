@@ -4,6 +4,7 @@
 #include "hyvd/adapters/libvirt_hotplug.hpp"
 
 #include "hyvd/adapters/libvirt_support.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -12,9 +13,6 @@ namespace hyv::adapters {
 using namespace libvirt_support;
 
 namespace {
-
-// The error of a connection that cannot be opened (what unreachable() recognizes).
-constexpr const char* kConnectError = "libvirt-connect";
 
 const char* lifecycle_name(int event, int detail)
 {
@@ -68,7 +66,7 @@ void on_close(virConnectPtr, int reason, void* opaque)
 
 bool LibvirtHotplug::unreachable(const Error& error) const
 {
-    return error.code == kConnectError;
+    return error.code == errc::libvirt_connect;
 }
 
 Result<LibvirtHotplug::Connection> LibvirtHotplug::connection()
@@ -79,8 +77,8 @@ Result<LibvirtHotplug::Connection> LibvirtHotplug::connection()
     }
     virConnectPtr opened = virConnectOpen(options_.uri.c_str());
     if (opened == nullptr) {
-        return make_error(kConnectError, "cannot connect to libvirt at " + options_.uri + ": " +
-                                             last_libvirt_error() + "; is libvirtd running?");
+        return make_error(errc::libvirt_connect, "cannot connect to libvirt at " + options_.uri + ": " +
+                                                     last_libvirt_error() + "; is libvirtd running?");
     }
     // Keeps the connection alive and detects a dead libvirtd, served by the event loop thread.
     constexpr int kKeepaliveIntervalS = 5;

@@ -1,6 +1,7 @@
 #include "hyvd/adapters/libvirt_hotplug.hpp"
 
 #include "hyvd/adapters/libvirt_support.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <hyv/domain_xml.hpp>
 
@@ -86,7 +87,7 @@ Result<bool> LibvirtHotplug::is_running(const VmRecord& vm)
 {
     auto domain = open_domain(connection(), vm);
     if (!domain) {
-        if (domain.error().code == "vm-not-found") {
+        if (domain.error().code == errc::vm_not_found) {
             return false;
         }
         return domain.error();
@@ -107,8 +108,8 @@ Result<std::string> LibvirtHotplug::hot_add(const VmRecord& vm, const MdevUuid& 
     const std::string alias = domain_xml::alias_for(qdev_id);
     const std::string xml = domain_xml::hostdev_xml(mdev, qdev_id);
     if (virDomainAttachDeviceFlags(domain->get(), xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
-        return make_error("libvirt-attach-failed", "VM " + vm.name.str() + ": libvirt refused to attach mdev " +
-                                                       mdev.to_string() + ": " + last_libvirt_error());
+        return make_error(errc::libvirt_attach_failed, "VM " + vm.name.str() + ": libvirt refused to attach mdev " +
+                                                           mdev.to_string() + ": " + last_libvirt_error());
     }
     spdlog::info("vm {}: attached mdev {} as {}", vm.name.str(), mdev.to_string(), alias);
     auto xml_now = domain_xml(domain->get(), vm);
@@ -164,7 +165,7 @@ Result<void> LibvirtHotplug::hot_remove(const VmRecord& vm, const std::string& q
         }
         // A detach already waiting for the guest is not an error: keep waiting for it.
         if (reason.find("already in the process of unplug") == std::string::npos) {
-            return make_error("libvirt-detach-failed",
+            return make_error(errc::libvirt_detach_failed,
                               "VM " + vm.name.str() + ": libvirt refused to detach " + alias + ": " + reason);
         }
     }
@@ -186,7 +187,7 @@ Result<void> LibvirtHotplug::hot_remove(const VmRecord& vm, const std::string& q
             return {};
         }
         if (std::chrono::steady_clock::now() >= deadline) {
-            return make_error("hot-remove-timeout",
+            return make_error(errc::hot_remove_timeout,
                               "VM " + vm.name.str() + " did not release " + alias + " within " +
                                   std::to_string(timeout.count()) +
                                   " ms; the guest OS must acknowledge PCIe hot-unplug (is it booted and not hung?); "

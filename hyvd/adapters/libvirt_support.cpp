@@ -1,5 +1,7 @@
 #include "hyvd/adapters/libvirt_support.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -31,7 +33,7 @@ int last_libvirt_code()
 
 Error libvirt_error(const core::VmRecord& vm, const std::string& what)
 {
-    return make_error("libvirt-error", "VM " + vm.name.str() + ": " + what + ": " + last_libvirt_error());
+    return make_error(errc::libvirt_error, "VM " + vm.name.str() + ": " + what + ": " + last_libvirt_error());
 }
 
 // libvirt needs its event implementation registered before any connection is opened, once per process.
@@ -62,9 +64,9 @@ Result<Domain> lookup(virConnectPtr connection, const core::VmRecord& vm)
                                           : virDomainLookupByUUIDString(connection, vm.uuid.c_str());
     if (domain == nullptr) {
         if (last_libvirt_code() == VIR_ERR_NO_DOMAIN) {
-            return make_error("vm-not-found", "libvirt has no domain " + vm.name.str() +
-                                                  (vm.uuid.empty() ? "" : " (uuid " + vm.uuid + ")") +
-                                                  "; check `virsh list --all`");
+            return make_error(errc::vm_not_found, "libvirt has no domain " + vm.name.str() +
+                                                      (vm.uuid.empty() ? "" : " (uuid " + vm.uuid + ")") +
+                                                      "; check `virsh list --all`");
         }
         return libvirt_error(vm, "domain lookup failed");
     }

@@ -1,5 +1,6 @@
 #include "hyvd/adapters/qmp_hotplug.hpp"
 
+#include <hyv/error_codes.hpp>
 #include <hyv/qmp/pci.hpp>
 
 #include <spdlog/spdlog.h>
@@ -20,7 +21,7 @@ constexpr auto kEventSlice = std::chrono::milliseconds(500);
 
 bool is_unreachable(const Error& error)
 {
-    return error.code == "qmp-connect";
+    return error.code == errc::qmp_connect;
 }
 
 Error with_vm(const VmRecord& vm, const Error& error)
@@ -70,8 +71,8 @@ std::mutex& QmpHotplug::socket_lock(const std::string& socket)
 Result<QmpHotplug::Session> QmpHotplug::open(const VmRecord& vm)
 {
     if (vm.qmp_socket.empty()) {
-        return make_error("vm-no-qmp-socket", "VM " + vm.name.str() +
-                                                  " has no QMP socket recorded; re-add it with its -qmp unix: path");
+        return make_error(errc::vm_no_qmp_socket,
+                          "VM " + vm.name.str() + " has no QMP socket recorded; re-add it with its -qmp unix: path");
     }
     {
         std::lock_guard guard(sockets_mutex_);
@@ -162,9 +163,9 @@ Result<std::string> QmpHotplug::hot_add(const VmRecord& vm, const MdevUuid& mdev
     if (*exists) {
         auto sysfsdev = client.execute("qom-get", {{"path", "/machine/peripheral/" + qdev_id}, {"property", "sysfsdev"}});
         if (!sysfsdev || string_or_empty(*sysfsdev) != qmp::mdev_sysfs_path(mdev.to_string())) {
-            return make_error("qdev-id-in-use", "VM " + vm.name.str() + " already has a device " + qdev_id +
-                                                    " that is not mdev " + mdev.to_string() +
-                                                    "; remove it (device_del) or pick another id");
+            return make_error(errc::qdev_id_in_use, "VM " + vm.name.str() + " already has a device " + qdev_id +
+                                                        " that is not mdev " + mdev.to_string() +
+                                                        "; remove it (device_del) or pick another id");
         }
         spdlog::info("vm {}: mdev {} is already plugged as {}", vm.name.str(), mdev.to_string(), qdev_id);
         auto address = qmp::guest_pci_address(client, qdev_id);
@@ -194,7 +195,7 @@ Result<void> QmpHotplug::hot_remove(const VmRecord& vm, const std::string& qdev_
     const auto deadline = qmp::Clock::now() + timeout;
     auto requested = client.execute("device_del", {{"id", qdev_id}});
     if (!requested) {
-        if (requested.error().code == "qmp-DeviceNotFound") {
+        if (requested.error().code == errc::qmp_device_not_found) {
             return {};  // already gone: the goal of hot_remove holds
         }
         if (!unplug_already_pending(requested.error())) {
@@ -216,7 +217,7 @@ Result<void> QmpHotplug::hot_remove(const VmRecord& vm, const std::string& qdev_
             spdlog::info("vm {}: guest released {}", vm.name.str(), qdev_id);
             return {};
         }
-        if (event.error().code != "qmp-timeout") {
+        if (event.error().code != errc::qmp_timeout) {
             return with_vm(vm, event.error());
         }
         auto exists = qmp::device_exists(client, qdev_id);
@@ -227,7 +228,7 @@ Result<void> QmpHotplug::hot_remove(const VmRecord& vm, const std::string& qdev_
             return {};
         }
         if (qmp::Clock::now() >= deadline) {
-            return make_error("hot-remove-timeout",
+            return make_error(errc::hot_remove_timeout,
                               "VM " + vm.name.str() + " did not release " + qdev_id + " within " +
                                   std::to_string(timeout.count()) +
                                   " ms; the guest OS must acknowledge PCIe hot-unplug (is it booted and not hung?); "

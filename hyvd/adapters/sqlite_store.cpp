@@ -1,6 +1,7 @@
 #include "hyvd/adapters/sqlite_store.hpp"
 
 #include "hyvd/adapters/sqlite_store_db.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -9,7 +10,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace hyv::adapters {
 
@@ -79,7 +83,7 @@ Result<VmRecord> read_vm(const SqliteStatement& s)
     auto name = VmId::parse(s.text(0));
     auto kind = parse_vm_kind(s.text(2));
     if (!name || !kind) {
-        return make_error("db-corrupt", "vms row '" + s.text(0) + "' holds an invalid name or kind");
+        return make_error(errc::db_corrupt, "vms row '" + s.text(0) + "' holds an invalid name or kind");
     }
     VmRecord vm;
     vm.name = *name;
@@ -103,7 +107,8 @@ Result<Assignment> read_assignment(const SqliteStatement& s)
     auto mdev = MdevUuid::parse(s.text(2));
     auto state = parse_assignment_state(s.text(5));
     if (!vm || !guid || !mdev || !state) {
-        return make_error("db-corrupt", "assignments row (" + s.text(0) + ", " + s.text(1) + ") holds invalid values");
+        return make_error(errc::db_corrupt,
+                          "assignments row (" + s.text(0) + ", " + s.text(1) + ") holds invalid values");
     }
     Assignment a;
     a.vm = *vm;
@@ -144,6 +149,63 @@ void bind_assignment(SqliteStatement& s, const Assignment& a)
         .bind(15, a.op_id);
 }
 
+Event read_event(const SqliteStatement& s)
+{
+    return Event{s.integer(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)};
+}
+
+// What a row reader returns, whether or not it can fail: read_vm gives Result<VmRecord>,
+// read_event an Event; both are read into T.
+template <typename T>
+struct RowValue {
+    using type = T;
+};
+template <typename T>
+struct RowValue<Result<T>> {
+    using type = T;
+};
+template <typename Read>
+using RowOf = typename RowValue<std::invoke_result_t<Read, const SqliteStatement&>>::type;
+
+// Steps a bound SELECT once: its row read with `read`, or nullopt when there is none.
+template <typename Read>
+Result<std::optional<RowOf<Read>>> select_one(SqliteStatement& s, Read read)
+{
+    auto row = s.step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<RowOf<Read>>();
+    }
+    Result<RowOf<Read>> value = read(s);
+    if (!value) {
+        return value.error();
+    }
+    return std::optional<RowOf<Read>>(std::move(*value));
+}
+
+// Steps a bound SELECT to its end, reading every row with `read`; the first bad row fails it.
+template <typename Read>
+Result<std::vector<RowOf<Read>>> select_all(SqliteStatement& s, Read read)
+{
+    std::vector<RowOf<Read>> out;
+    for (;;) {
+        auto row = s.step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            return out;
+        }
+        Result<RowOf<Read>> value = read(s);
+        if (!value) {
+            return value.error();
+        }
+        out.push_back(std::move(*value));
+    }
+}
+
 }  // namespace
 
 int SqliteStore::latest_schema_version()
@@ -156,15 +218,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     const std::string lock_path = path + ".lock";
     LockFd lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
     if (lock.fd < 0) {
-        return make_error("db-open", "cannot open lock file " + lock_path + ": " + std::strerror(errno) +
-                                         "; check the directory exists and is writable by hyvd");
+        return make_error(errc::db_open, "cannot open lock file " + lock_path + ": " + std::strerror(errno) +
+                                             "; check the directory exists and is writable by hyvd");
     }
     if (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
-            return make_error("db-locked", "database " + path +
-                                               " is in use by another hyvd; stop it first (one daemon per database)");
+            return make_error(
+                errc::db_locked,
+                "database " + path + " is in use by another hyvd; stop it first (one daemon per database)");
         }
-        return make_error("db-open", "cannot lock " + lock_path + ": " + std::strerror(errno));
+        return make_error(errc::db_open, "cannot lock " + lock_path + ": " + std::strerror(errno));
     }
     auto db = SqliteConnection::open(path);
     if (!db) {
@@ -172,11 +235,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     }
     for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = FULL"}) {
         if (auto r = (*db)->exec(pragma); !r) {
-            return make_error("db-open", "database " + path + ": " + pragma + " failed: " + r.error().message);
+            return make_error(errc::db_open, "database " + path + ": " + pragma + " failed: " + r.error().message);
         }
     }
     if (auto r = (*db)->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms)); !r) {
-        return make_error("db-open", "database " + path + ": busy_timeout failed: " + r.error().message);
+        return make_error(errc::db_open, "database " + path + ": busy_timeout failed: " + r.error().message);
     }
     if (auto migrated = apply_migrations(**db, path, options.migrate_to); !migrated) {
         return migrated.error();
@@ -267,14 +330,7 @@ Result<std::optional<DeviceRecord>> SqliteStore::device(const Guid& guid)
         return s.error();
     }
     s->bind(1, guid.to_string());
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
-        return std::optional<DeviceRecord>();
-    }
-    return std::optional<DeviceRecord>(read_device_record(*s));
+    return select_one(*s, read_device_record);
 }
 
 Result<std::vector<DeviceRecord>> SqliteStore::devices()
@@ -285,17 +341,7 @@ Result<std::vector<DeviceRecord>> SqliteStore::devices()
     if (!s) {
         return s.error();
     }
-    std::vector<DeviceRecord> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return out;
-        }
-        out.push_back(read_device_record(*s));
-    }
+    return select_all(*s, read_device_record);
 }
 
 Result<void> SqliteStore::insert_vm(const VmRecord& vm)
@@ -309,7 +355,7 @@ Result<void> SqliteStore::insert_vm(const VmRecord& vm)
     s->bind(1, vm.name.str()).bind(2, vm.uuid).bind(3, to_string(vm.kind)).bind(4, vm.qmp_socket).bind(5, vm.created_at);
     if (auto r = s->run(); !r) {
         if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_PRIMARYKEY)) {
-            return make_error("vm-exists", "VM " + vm.name.str() + " is already known to hyvd");
+            return make_error(errc::vm_exists, "VM " + vm.name.str() + " is already known to hyvd");
         }
         return r;
     }
@@ -328,13 +374,13 @@ Result<void> SqliteStore::delete_vm(const VmId& vm)
         // ON DELETE RESTRICT reports itself as SQLITE_CONSTRAINT_TRIGGER, a plain FK as _FOREIGNKEY.
         if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_FOREIGNKEY) ||
             is_constraint(s->last_code(), SQLITE_CONSTRAINT_TRIGGER)) {
-            return make_error("vm-has-assignments",
+            return make_error(errc::vm_has_assignments,
                               "VM " + vm.str() + " still has device assignments; detach them first");
         }
         return r;
     }
     if (db_->changes() == 0) {
-        return make_error("unknown-vm", "VM " + vm.str() + " is not known to hyvd; see `hyvctl vms`");
+        return make_error(errc::unknown_vm, "VM " + vm.str() + " is not known to hyvd; see `hyvctl vms`");
     }
     return {};
 }
@@ -347,18 +393,7 @@ Result<std::optional<VmRecord>> SqliteStore::vm(const VmId& vm)
         return s.error();
     }
     s->bind(1, vm.str());
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
-        return std::optional<VmRecord>();
-    }
-    auto record = read_vm(*s);
-    if (!record) {
-        return record.error();
-    }
-    return std::optional<VmRecord>(std::move(*record));
+    return select_one(*s, read_vm);
 }
 
 Result<std::vector<VmRecord>> SqliteStore::vms()
@@ -368,21 +403,7 @@ Result<std::vector<VmRecord>> SqliteStore::vms()
     if (!s) {
         return s.error();
     }
-    std::vector<VmRecord> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return out;
-        }
-        auto record = read_vm(*s);
-        if (!record) {
-            return record.error();
-        }
-        out.push_back(std::move(*record));
-    }
+    return select_all(*s, read_vm);
 }
 
 Result<void> SqliteStore::set_vm_observed_state(const VmId& vm, bool running, TimeMs now)
@@ -399,7 +420,7 @@ Result<void> SqliteStore::set_vm_observed_state(const VmId& vm, bool running, Ti
 Result<void> SqliteStore::insert_assignment(const Assignment& a)
 {
     if (a.state == AssignmentState::removed) {
-        return make_error("invalid-transition", "an assignment in state 'removed' is never stored");
+        return make_error(errc::invalid_transition, "an assignment in state 'removed' is never stored");
     }
     std::lock_guard lock(mutex_);
     auto s = SqliteStatement::prepare(*db_, std::string("INSERT INTO assignments (") + assignment_columns +
@@ -411,12 +432,12 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
     bind_assignment(*s, a);
     if (auto r = s->run(); !r) {
         if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_PRIMARYKEY)) {
-            return make_error("already-assigned", "device " + a.guid.to_string() + " is already assigned to VM " +
-                                                      a.vm.str() + "; see `hyvctl list`");
+            return make_error(errc::already_assigned, "device " + a.guid.to_string() + " is already assigned to VM " +
+                                                          a.vm.str() + "; see `hyvctl list`");
         }
         if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_FOREIGNKEY)) {
-            return make_error("unknown-vm-or-device", "VM " + a.vm.str() + " or device " + a.guid.to_string() +
-                                                          " is not known; see `hyvctl vms` and `hyvctl devices`");
+            return make_error(errc::unknown_vm_or_device, "VM " + a.vm.str() + " or device " + a.guid.to_string() +
+                                                              " is not known; see `hyvctl vms` and `hyvctl devices`");
         }
         return db_error("cannot record assignment", r.error());
     }
@@ -426,7 +447,7 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
 Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState expected)
 {
     if (a.state == AssignmentState::removed) {
-        return make_error("invalid-transition", "use delete_assignment for state 'removed'");
+        return make_error(errc::invalid_transition, "use delete_assignment for state 'removed'");
     }
     std::lock_guard lock(mutex_);
     auto s = SqliteStatement::prepare(
@@ -443,9 +464,9 @@ Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState
         return db_error("cannot update assignment", r.error());
     }
     if (db_->changes() != 1) {
-        return make_error("state-conflict", "assignment of " + a.guid.to_string() + " to " + a.vm.str() +
-                                                " is no longer in state " + std::string(to_string(expected)) +
-                                                "; another operation changed it, run `hyvctl list`");
+        return make_error(errc::state_conflict, "assignment of " + a.guid.to_string() + " to " + a.vm.str() +
+                                                    " is no longer in state " + std::string(to_string(expected)) +
+                                                    "; another operation changed it, run `hyvctl list`");
     }
     return {};
 }
@@ -470,18 +491,7 @@ Result<std::optional<Assignment>> SqliteStore::assignment(const VmId& vm, const 
         return s.error();
     }
     s->bind(1, vm.str()).bind(2, guid.to_string());
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
-        return std::optional<Assignment>();
-    }
-    auto a = read_assignment(*s);
-    if (!a) {
-        return a.error();
-    }
-    return std::optional<Assignment>(std::move(*a));
+    return select_one(*s, read_assignment);
 }
 
 Result<std::vector<Assignment>> SqliteStore::assignments()
@@ -492,21 +502,7 @@ Result<std::vector<Assignment>> SqliteStore::assignments()
     if (!s) {
         return s.error();
     }
-    std::vector<Assignment> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return out;
-        }
-        auto a = read_assignment(*s);
-        if (!a) {
-            return a.error();
-        }
-        out.push_back(std::move(*a));
-    }
+    return select_all(*s, read_assignment);
 }
 
 Result<std::int64_t> SqliteStore::append_event(const Event& e)
@@ -533,18 +529,7 @@ Result<std::vector<Event>> SqliteStore::events(std::int64_t since_id, std::size_
         return s.error();
     }
     s->bind(1, since_id).bind(2, static_cast<std::int64_t>(limit));
-    std::vector<Event> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return out;
-        }
-        out.push_back(Event{s->integer(0), s->integer(1), s->text(2), s->text(3), s->text(4), s->text(5), s->text(6),
-                            s->text(7)});
-    }
+    return select_all(*s, read_event);
 }
 
 Result<std::int64_t> SqliteStore::last_event_id()

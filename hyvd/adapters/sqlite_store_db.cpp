@@ -1,6 +1,7 @@
 #include "hyvd/adapters/sqlite_store_db.hpp"
 
 #include "schema_migrations.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -16,8 +17,8 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::stri
     if (rc != SQLITE_OK) {
         std::string why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
         sqlite3_close(db);
-        return make_error("db-open", "cannot open database " + path + ": " + why +
-                                         "; check the directory exists and is writable by hyvd");
+        return make_error(errc::db_open, "cannot open database " + path + ": " + why +
+                                             "; check the directory exists and is writable by hyvd");
     }
     sqlite3_extended_result_codes(db, 1);
     return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
@@ -36,7 +37,7 @@ Result<void> SqliteConnection::exec(std::string_view sql)
     if (sqlite3_exec(db_, statement.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
         std::string why = message ? message : last_error();
         sqlite3_free(message);
-        return make_error("db-error", why);
+        return make_error(errc::db_error, why);
     }
     return {};
 }
@@ -55,7 +56,7 @@ Result<SqliteStatement> SqliteStatement::prepare(SqliteConnection& db, std::stri
 {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
-        return make_error("db-error", "cannot prepare statement: " + db.last_error());
+        return make_error(errc::db_error, "cannot prepare statement: " + db.last_error());
     }
     return SqliteStatement(db, stmt);
 }
@@ -103,7 +104,7 @@ Result<bool> SqliteStatement::step()
         return false;
     }
     last_code_ = rc;
-    return make_error("db-error", db_->last_error());
+    return make_error(errc::db_error, db_->last_error());
 }
 
 Result<void> SqliteStatement::run()
@@ -165,9 +166,9 @@ Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std
     }
     const int latest = latest_embedded_schema_version();
     if (*current > latest) {
-        return make_error("db-too-new", "database " + path + " has schema version " + std::to_string(*current) +
-                                            " but this hyvd knows only up to " + std::to_string(latest) +
-                                            "; run a newer hyvd");
+        return make_error(errc::db_too_new, "database " + path + " has schema version " + std::to_string(*current) +
+                                                " but this hyvd knows only up to " + std::to_string(latest) +
+                                                "; run a newer hyvd");
     }
     for (const auto& migration : schema::migrations) {
         if (migration.version <= *current || (target && migration.version > *target)) {
@@ -175,7 +176,7 @@ Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std
         }
         // The migration and the version bump commit together: a crash leaves the old version intact.
         if (auto begin = db.exec("BEGIN IMMEDIATE"); !begin) {
-            return make_error("db-migrate", "cannot start migration of " + path + ": " + begin.error().message);
+            return make_error(errc::db_migrate, "cannot start migration of " + path + ": " + begin.error().message);
         }
         auto applied = db.exec(migration.sql);
         if (applied) {
@@ -183,14 +184,15 @@ Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std
         }
         if (!applied) {
             (void)db.exec("ROLLBACK");
-            return make_error("db-migrate", "migration " + std::string(migration.name) + " failed on " + path + ": " +
-                                                applied.error().message + "; the database was left at version " +
-                                                std::to_string(migration.version - 1));
+            return make_error(errc::db_migrate, "migration " + std::string(migration.name) + " failed on " + path +
+                                                    ": " + applied.error().message +
+                                                    "; the database was left at version " +
+                                                    std::to_string(migration.version - 1));
         }
         if (auto commit = db.exec("COMMIT"); !commit) {
             (void)db.exec("ROLLBACK");
-            return make_error("db-migrate", "cannot commit migration " + std::string(migration.name) + ": " +
-                                                commit.error().message);
+            return make_error(errc::db_migrate,
+                              "cannot commit migration " + std::string(migration.name) + ": " + commit.error().message);
         }
         spdlog::info("database {}: applied migration {}", path, migration.name);
     }

@@ -1,6 +1,7 @@
 #include "hyvd/adapters/sysfs_mdev.hpp"
 
 #include <hyv/unique_fd.hpp>
+#include "hyv/error_codes.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -54,7 +55,7 @@ Result<void> write_sysfs_attribute(const fs::path& path, std::string_view text, 
         if (error_number != nullptr) {
             *error_number = open_errno;
         }
-        return make_error("sysfs-open", fmt::format("cannot open {}: {}", path.string(), errno_text(open_errno)));
+        return make_error(errc::sysfs_open, fmt::format("cannot open {}: {}", path.string(), errno_text(open_errno)));
     }
     const ssize_t written = ::write(fd.get(), text.data(), text.size());
     if (written != static_cast<ssize_t>(text.size())) {
@@ -62,8 +63,8 @@ Result<void> write_sysfs_attribute(const fs::path& path, std::string_view text, 
         if (error_number != nullptr) {
             *error_number = write_errno;
         }
-        return make_error("sysfs-write", fmt::format("writing \"{}\" to {} failed: {}", text, path.string(),
-                                                     errno_text(write_errno)));
+        return make_error(errc::sysfs_write,
+                          fmt::format("writing \"{}\" to {} failed: {}", text, path.string(), errno_text(write_errno)));
     }
     return {};
 }
@@ -72,7 +73,7 @@ Result<std::string> read_sysfs_attribute(const fs::path& path)
 {
     std::ifstream in(path);
     if (!in) {
-        return make_error("sysfs-read", fmt::format("cannot read {}", path.string()));
+        return make_error(errc::sysfs_read, fmt::format("cannot read {}", path.string()));
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -93,14 +94,14 @@ fs::path SysfsMdev::device_path(const MdevUuid& uuid) const
 Result<void> SysfsMdev::create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid)
 {
     if (type.empty() || type.find('/') != std::string::npos || type == "." || type == "..") {
-        return make_error("mdev-type", fmt::format("mdev type \"{}\" is not a directory name under "
-                                                   "mdev_supported_types; check the inventory",
-                                                   type));
+        return make_error(errc::mdev_type, fmt::format("mdev type \"{}\" is not a directory name under "
+                                                       "mdev_supported_types; check the inventory",
+                                                       type));
     }
     const fs::path type_dir = fs::path(parent_path) / "mdev_supported_types" / type;
     std::error_code ec;
     if (!fs::is_directory(type_dir, ec)) {
-        return make_error("mdev-parent-absent",
+        return make_error(errc::mdev_parent_absent,
                           fmt::format("{} does not exist: the host device's hyv_mdev parent is gone; check "
                                       "`hyvctl devices` and that hyv_mdev.ko is loaded",
                                       type_dir.string()));
@@ -109,16 +110,16 @@ Result<void> SysfsMdev::create(const std::string& parent_path, const std::string
     auto written = write_sysfs_attribute(type_dir / "create", uuid.to_string(), &error_number);
     if (!written) {
         if (error_number == EEXIST) {
-            return make_error("mdev-exists", fmt::format("mdev {} already exists", uuid.to_string()));
+            return make_error(errc::mdev_exists, fmt::format("mdev {} already exists", uuid.to_string()));
         }
         if (error_number == ENOSPC || error_number == EDQUOT) {
-            return make_error("mdev-no-capacity",
+            return make_error(errc::mdev_no_capacity,
                               fmt::format("{} has no instances left ({}); detach a VM from this device or load "
                                           "hyv_mdev with a larger max_instances",
                                           parent_path, errno_text(error_number)));
         }
-        return make_error("mdev-create", fmt::format("creating mdev {} under {} failed: {}", uuid.to_string(),
-                                                     type_dir.string(), written.error().message));
+        return make_error(errc::mdev_create, fmt::format("creating mdev {} under {} failed: {}", uuid.to_string(),
+                                                         type_dir.string(), written.error().message));
     }
     spdlog::debug("mdev {} created under {}", uuid.to_string(), type_dir.string());
     return {};
@@ -135,8 +136,8 @@ Result<void> SysfsMdev::set_quota(const MdevUuid& uuid, const Quota& quota)
     }};
     std::error_code ec;
     if (!fs::exists(device_path(uuid), ec)) {
-        return make_error("mdev-absent", fmt::format("mdev {} does not exist; it was removed behind hyvd's back",
-                                                     uuid.to_string()));
+        return make_error(errc::mdev_absent,
+                          fmt::format("mdev {} does not exist; it was removed behind hyvd's back", uuid.to_string()));
     }
     if (!fs::exists(attributes / quota_attributes[0].file, ec)) {
         // The module generation that predates quota attributes cannot enforce them; say so
@@ -151,7 +152,7 @@ Result<void> SysfsMdev::set_quota(const MdevUuid& uuid, const Quota& quota)
             attribute.wide != nullptr ? quota.*(attribute.wide) : static_cast<std::uint64_t>(quota.*(attribute.narrow));
         auto written = write_sysfs_attribute(attributes / attribute.file, std::to_string(value), nullptr);
         if (!written) {
-            return make_error("mdev-quota", fmt::format("mdev {}: {}", uuid.to_string(), written.error().message));
+            return make_error(errc::mdev_quota, fmt::format("mdev {}: {}", uuid.to_string(), written.error().message));
         }
     }
     return {};
@@ -162,21 +163,22 @@ Result<void> SysfsMdev::remove(const MdevUuid& uuid)
     const fs::path device = device_path(uuid);
     std::error_code ec;
     if (!fs::exists(device, ec)) {
-        return make_error("mdev-absent", fmt::format("mdev {} does not exist", uuid.to_string()));
+        return make_error(errc::mdev_absent, fmt::format("mdev {} does not exist", uuid.to_string()));
     }
     int error_number = 0;
     auto written = write_sysfs_attribute(device / "remove", "1", &error_number);
     if (!written) {
         if (error_number == EBUSY) {
-            return make_error("mdev-busy", fmt::format("mdev {} is still open (a QEMU holds it); hot-remove it from "
-                                                       "the VM first",
-                                                       uuid.to_string()));
+            return make_error(errc::mdev_busy,
+                              fmt::format("mdev {} is still open (a QEMU holds it); hot-remove it from "
+                                          "the VM first",
+                                          uuid.to_string()));
         }
         if (error_number == ENOENT || error_number == ENODEV) {
-            return make_error("mdev-absent", fmt::format("mdev {} vanished while being removed", uuid.to_string()));
+            return make_error(errc::mdev_absent, fmt::format("mdev {} vanished while being removed", uuid.to_string()));
         }
-        return make_error("mdev-remove", fmt::format("removing mdev {} failed: {}", uuid.to_string(),
-                                                     written.error().message));
+        return make_error(errc::mdev_remove,
+                          fmt::format("removing mdev {} failed: {}", uuid.to_string(), written.error().message));
     }
     spdlog::debug("mdev {} removed", uuid.to_string());
     return {};
@@ -187,7 +189,8 @@ Result<bool> SysfsMdev::exists(const MdevUuid& uuid)
     std::error_code ec;
     const bool present = fs::exists(device_path(uuid), ec);
     if (ec) {
-        return make_error("sysfs-read", fmt::format("cannot check {}: {}", device_path(uuid).string(), ec.message()));
+        return make_error(errc::sysfs_read,
+                          fmt::format("cannot check {}: {}", device_path(uuid).string(), ec.message()));
     }
     return present;
 }
@@ -198,7 +201,7 @@ Result<std::vector<core::MdevInstance>> SysfsMdev::list()
         return list_instances();
     } catch (const fs::filesystem_error& e) {
         // An instance removed while we iterate; the caller retries on its next pass.
-        return make_error("sysfs-read", fmt::format("listing mdevs: {}", e.what()));
+        return make_error(errc::sysfs_read, fmt::format("listing mdevs: {}", e.what()));
     }
 }
 
@@ -238,7 +241,7 @@ Result<std::vector<core::MdevInstance>> SysfsMdev::list_instances()
         instances.push_back(core::MdevInstance{*uuid, ours->second.string(), type});
     }
     if (ec) {
-        return make_error("sysfs-read", fmt::format("listing {}: {}", devices_dir.string(), ec.message()));
+        return make_error(errc::sysfs_read, fmt::format("listing {}: {}", devices_dir.string(), ec.message()));
     }
     return instances;
 }

@@ -2,6 +2,7 @@
 
 #include "hyvd/api/codec.hpp"
 #include "hyvd/api/protocol.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -125,10 +126,10 @@ std::string Dispatcher::handle(std::string_view line, const PeerCredentials& pee
         result = run(service_, *command);
     } catch (const std::exception& e) {
         spdlog::error("API: cmd {} from pid {} threw: {}", request->cmd, peer.pid, e.what());
-        result = make_error(errc::internal, fmt::format("internal error in {}: {}; see the hyvd log", request->cmd,
-                                                        e.what()));
+        result = make_error(errc::internal,
+                            fmt::format("internal error in {}: {}; see the hyvd log", request->cmd, e.what()));
     }
-    if (!result && result.error().code == "unknown-guid" && std::holds_alternative<cmd::Attach>(*command)) {
+    if (!result && result.error().code == errc::unknown_guid && std::holds_alternative<cmd::Attach>(*command)) {
         result = with_known_guids(service_, result.error());
     }
     const auto elapsed_ms =

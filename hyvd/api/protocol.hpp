@@ -3,6 +3,7 @@
 // a well-formed request is can be unit-tested on strings. docs/api.md is the reference.
 #pragma once
 
+#include "hyv/error_codes.hpp"
 #include "hyv/result.hpp"
 #include "hyv/types.hpp"
 
@@ -27,21 +28,6 @@ inline constexpr std::size_t default_event_limit = 100;
 inline constexpr std::size_t max_event_limit = 10000;
 // A guest that has not released a device in an hour is not going to; refuse longer waits.
 inline constexpr std::uint64_t max_detach_timeout_ms = 3600 * 1000;
-
-// Stable error codes the protocol layer itself produces (the service adds its own).
-namespace errc {
-inline constexpr const char* request_too_large = "request-too-large";
-inline constexpr const char* malformed_json = "malformed-json";
-inline constexpr const char* bad_request = "bad-request";
-inline constexpr const char* unsupported_api = "unsupported-api";
-inline constexpr const char* unknown_command = "unknown-command";
-inline constexpr const char* bad_args = "bad-args";
-inline constexpr const char* invalid_guid = "invalid-guid";
-inline constexpr const char* invalid_vm_name = "invalid-vm-name";
-inline constexpr const char* permission_denied = "permission-denied";
-inline constexpr const char* too_many_connections = "too-many-connections";
-inline constexpr const char* internal = "internal";
-}  // namespace errc
 
 // The envelope, before the command's arguments are looked at. `id` is whatever the
 // client sent (string, number or absent → null) and is echoed in the response.

@@ -1,6 +1,7 @@
 #include "hyvd/api/socket_server.hpp"
 
 #include "hyvd/api/protocol.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -34,9 +35,9 @@ Result<sockaddr_un> unix_address(const std::string& path)
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof(address.sun_path)) {
-        return make_error("bad-socket-path", fmt::format("socket path \"{}\" must be 1..{} bytes; choose a shorter "
-                                                         "--socket",
-                                                         path, sizeof(address.sun_path) - 1));
+        return make_error(errc::bad_socket_path, fmt::format("socket path \"{}\" must be 1..{} bytes; choose a shorter "
+                                                             "--socket",
+                                                             path, sizeof(address.sun_path) - 1));
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     return address;
@@ -83,22 +84,24 @@ Result<std::unique_ptr<SocketServer>> SocketServer::listen(ServerOptions options
     if (path.has_parent_path()) {
         std::filesystem::create_directories(path.parent_path(), ec);
         if (ec) {
-            return make_error("socket-dir", fmt::format("cannot create socket directory {}: {}; create it or choose "
-                                                        "another --socket",
-                                                        path.parent_path().string(), ec.message()));
+            return make_error(errc::socket_dir,
+                              fmt::format("cannot create socket directory {}: {}; create it or choose "
+                                          "another --socket",
+                                          path.parent_path().string(), ec.message()));
         }
     }
     struct stat existing {};
     if (::lstat(options.socket_path.c_str(), &existing) == 0) {
         if (!S_ISSOCK(existing.st_mode)) {
-            return make_error("socket-path-taken", fmt::format("{} exists and is not a socket; remove it or choose "
-                                                               "another --socket",
-                                                               options.socket_path));
+            return make_error(errc::socket_path_taken, fmt::format("{} exists and is not a socket; remove it or choose "
+                                                                   "another --socket",
+                                                                   options.socket_path));
         }
         if (someone_listens(*address)) {
-            return make_error("socket-in-use", fmt::format("another hyvd already serves {}; stop it first or choose "
-                                                           "another --socket",
-                                                           options.socket_path));
+            return make_error(errc::socket_in_use,
+                              fmt::format("another hyvd already serves {}; stop it first or choose "
+                                          "another --socket",
+                                          options.socket_path));
         }
         // Left behind by a daemon that died without cleaning up.
         ::unlink(options.socket_path.c_str());
@@ -106,7 +109,7 @@ Result<std::unique_ptr<SocketServer>> SocketServer::listen(ServerOptions options
 
     UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!listener.valid()) {
-        return make_error("socket", fmt::format("socket(AF_UNIX): {}", errno_text(errno)));
+        return make_error(errc::socket, fmt::format("socket(AF_UNIX): {}", errno_text(errno)));
     }
     // Bind with a restrictive umask so the socket is never briefly open to everyone.
     const mode_t old_umask = ::umask(0177);
@@ -114,33 +117,34 @@ Result<std::unique_ptr<SocketServer>> SocketServer::listen(ServerOptions options
     const int bind_errno = errno;
     ::umask(old_umask);
     if (bound != 0) {
-        return make_error("socket-bind", fmt::format("cannot bind {}: {}; check the directory's permissions",
-                                                     options.socket_path, errno_text(bind_errno)));
+        return make_error(errc::socket_bind, fmt::format("cannot bind {}: {}; check the directory's permissions",
+                                                         options.socket_path, errno_text(bind_errno)));
     }
     if (options.group && ::chown(options.socket_path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
         const int chown_errno = errno;
         ::unlink(options.socket_path.c_str());
-        return make_error("socket-group", fmt::format("cannot give {} to group id {}: {}; run hyvd as root or drop "
-                                                      "--group",
-                                                      options.socket_path, *options.group, errno_text(chown_errno)));
+        return make_error(errc::socket_group,
+                          fmt::format("cannot give {} to group id {}: {}; run hyvd as root or drop "
+                                      "--group",
+                                      options.socket_path, *options.group, errno_text(chown_errno)));
     }
     if (::chmod(options.socket_path.c_str(), options.socket_mode) != 0) {
         const int chmod_errno = errno;
         ::unlink(options.socket_path.c_str());
-        return make_error("socket-mode", fmt::format("cannot chmod {}: {}", options.socket_path,
-                                                     errno_text(chmod_errno)));
+        return make_error(errc::socket_mode,
+                          fmt::format("cannot chmod {}: {}", options.socket_path, errno_text(chmod_errno)));
     }
     if (::listen(listener.get(), listen_backlog) != 0) {
         const int listen_errno = errno;
         ::unlink(options.socket_path.c_str());
-        return make_error("socket-listen", fmt::format("listen on {}: {}", options.socket_path,
-                                                       errno_text(listen_errno)));
+        return make_error(errc::socket_listen,
+                          fmt::format("listen on {}: {}", options.socket_path, errno_text(listen_errno)));
     }
     std::array<int, 2> wake{};
     if (::pipe2(wake.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
         const int pipe_errno = errno;
         ::unlink(options.socket_path.c_str());
-        return make_error("socket", fmt::format("pipe2: {}", errno_text(pipe_errno)));
+        return make_error(errc::socket, fmt::format("pipe2: {}", errno_text(pipe_errno)));
     }
     return std::unique_ptr<SocketServer>(new SocketServer(std::move(options), std::move(handler),
                                                           std::move(listener), UniqueFd(wake[0]),
@@ -379,7 +383,8 @@ void SocketServer::serve(Connection& connection)
                 // A handler bug must cost one request, not the daemon.
                 spdlog::error("API: request from pid {} failed with an exception: {}", connection.peer.pid, e.what());
                 reply = error_response(nullptr, make_error(errc::internal, fmt::format("internal error: {}; see the "
-                                                                                       "hyvd log", e.what())));
+                                                                                       "hyvd log",
+                                                                                       e.what())));
             }
             if (!write_all(fd, reply)) {
                 return;

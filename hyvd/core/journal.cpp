@@ -1,6 +1,7 @@
 #include "hyvd/core/journal.hpp"
 
 #include "hyvd/core/state_machine.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -86,7 +87,7 @@ Result<void> Journal::transition(Assignment& a, AssignmentState to, std::string_
                 return current.error();
             }
             if (!*current || (*current)->state != a.state) {
-                return make_error("state-conflict", "assignment changed under operation " + op_id_);
+                return make_error(errc::state_conflict, "assignment changed under operation " + op_id_);
             }
             if (auto r = store_.delete_assignment(a.vm, a.guid); !r) {
                 return r;

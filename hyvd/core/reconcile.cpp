@@ -10,6 +10,8 @@
 //   mdev of hyv with no assignment row     -> orphan: device_del if a VM holds it, then remove
 #include "hyvd/core/service_impl.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -258,7 +260,7 @@ Result<ReconcileReport> Service::Impl::reconcile()
         }
         (void)journal.note("reconcile.orphan-remove", "removing mdev no assignment owns", {}, {}, uuid);
         if (auto removed = ports.mdev->remove(instance.uuid); !removed) {
-            if (removed.error().code != "mdev-absent") {  // a detach finished it meanwhile
+            if (removed.error().code != errc::mdev_absent) {  // a detach finished it meanwhile
                 report.problems.push_back("cannot remove orphan mdev " + uuid + ": " + removed.error().message);
             }
             continue;

@@ -2,6 +2,7 @@
 
 #include "hyvd/core/service_impl.hpp"
 #include "hyvd/core/state_machine.hpp"
+#include "hyv/error_codes.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -34,8 +35,8 @@ Result<Hypervisor*> Service::Impl::hypervisor_for(const VmRecord& vm)
 {
     auto it = ports.hypervisors.find(vm.kind);
     if (it == ports.hypervisors.end() || it->second == nullptr) {
-        return make_error("no-hypervisor", "hyvd has no " + std::string(to_string(vm.kind)) +
-                                               " hypervisor adapter configured for VM " + vm.name.str());
+        return make_error(errc::no_hypervisor, "hyvd has no " + std::string(to_string(vm.kind)) +
+                                                   " hypervisor adapter configured for VM " + vm.name.str());
     }
     return it->second;
 }
@@ -47,7 +48,7 @@ Result<VmRecord> Service::Impl::load_vm(const VmId& vm)
         return record.error();
     }
     if (!*record) {
-        return make_error("unknown-vm", "VM " + vm.str() + " is not known to hyvd; add it with `hyvctl vm add`");
+        return make_error(errc::unknown_vm, "VM " + vm.str() + " is not known to hyvd; add it with `hyvctl vm add`");
     }
     return **record;
 }
@@ -58,7 +59,7 @@ Result<VmRecord> Service::Impl::register_libvirt_domain(Journal& journal, const 
                                 "add a raw QEMU VM with `hyvctl vm add " + vm_id.str() + " --qmp SOCKET`";
     auto it = ports.hypervisors.find(VmKind::libvirt);
     if (it == ports.hypervisors.end() || it->second == nullptr) {
-        return make_error("unknown-vm", unknown);
+        return make_error(errc::unknown_vm, unknown);
     }
     VmRecord vm;
     vm.name = vm_id;
@@ -66,7 +67,7 @@ Result<VmRecord> Service::Impl::register_libvirt_domain(Journal& journal, const 
     vm.created_at = clock->now();
     auto running = it->second->is_running(vm);
     if (!running || !*running) {
-        return make_error("unknown-vm", unknown);
+        return make_error(errc::unknown_vm, unknown);
     }
     auto added = ports.store->transaction([&]() -> Result<void> {
         if (auto r = ports.store->insert_vm(vm); !r) {
@@ -148,8 +149,9 @@ Result<void> Service::Impl::check_quota(const Quota& q) const
 {
     const Quota& m = config.max_quota;
     auto over = [](const char* what, std::uint64_t value, std::uint64_t limit) {
-        return make_error("bad-quota", std::string(what) + " " + std::to_string(value) + " exceeds the host limit " +
-                                           std::to_string(limit) + "; ask for less or raise it in hyvd's config");
+        return make_error(errc::bad_quota, std::string(what) + " " + std::to_string(value) +
+                                               " exceeds the host limit " + std::to_string(limit) +
+                                               "; ask for less or raise it in hyvd's config");
     };
     if (q.max_qps > m.max_qps) {
         return over("max QPs", q.max_qps, m.max_qps);
@@ -169,13 +171,14 @@ Result<void> Service::Impl::check_quota(const Quota& q) const
 Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& guid, const AttachOptions& options)
 {
     if (guid.is_zero()) {
-        return make_error("bad-guid", "GUID 0000:0000:0000:0000 is an unconfigured device; pick one from `hyvctl devices`");
+        return make_error(errc::bad_guid,
+                          "GUID 0000:0000:0000:0000 is an unconfigured device; pick one from `hyvctl devices`");
     }
     auto pair_lock = pair_locks.lock(vm_id, guid);
     Journal journal(*ports.store, *clock, new_op_id());
 
     auto vm = load_vm(vm_id);
-    if (!vm && vm.error().code == "unknown-vm") {
+    if (!vm && vm.error().code == errc::unknown_vm) {
         vm = register_libvirt_domain(journal, vm_id);
     }
     if (!vm) {
@@ -186,16 +189,16 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return existing.error();
     }
     if (*existing) {
-        return make_error("already-attached", "device " + guid.to_string() + " is already assigned to " +
-                                                  vm_id.str() + " (state " +
-                                                  std::string(to_string((*existing)->state)) + "); detach it first");
+        return make_error(errc::already_attached,
+                          "device " + guid.to_string() + " is already assigned to " + vm_id.str() + " (state " +
+                              std::string(to_string((*existing)->state)) + "); detach it first");
     }
     auto found = find_device(guid);
     if (!found) {
         return found.error();
     }
     if (!*found) {
-        return make_error("unknown-guid", unknown_guid_message(guid));
+        return make_error(errc::unknown_guid, unknown_guid_message(guid));
     }
     HostDevice device = **found;
     const Quota quota = resolve_quota(options.quota);
@@ -212,7 +215,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return running.error();
     }
     if (!*running) {
-        return make_error("vm-not-running", "VM " + vm_id.str() + " is not running; start it, then attach");
+        return make_error(errc::vm_not_running, "VM " + vm_id.str() + " is not running; start it, then attach");
     }
 
     Assignment a;
@@ -245,7 +248,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         // The inventory may be stale: the device gone, or back on another parent, since the last scan.
         auto fresh = find_device(guid, Lookup::rescan);
         if (fresh && !*fresh) {
-            return roll_back(make_error("unknown-guid", unknown_guid_message(guid)));
+            return roll_back(make_error(errc::unknown_guid, unknown_guid_message(guid)));
         }
         if (fresh && ((*fresh)->mdev_parent != device.mdev_parent || (*fresh)->mdev_type != device.mdev_type)) {
             device = **fresh;
@@ -283,8 +286,8 @@ Result<OperationResult> Service::Impl::detach(const VmId& vm_id, const Guid& gui
         return existing.error();
     }
     if (!*existing) {
-        return make_error("not-attached", "device " + guid.to_string() + " is not assigned to " + vm_id.str() +
-                                              "; see `hyvctl list`");
+        return make_error(errc::not_attached,
+                          "device " + guid.to_string() + " is not assigned to " + vm_id.str() + "; see `hyvctl list`");
     }
     Assignment a = **existing;
     const Assignment before = a;
@@ -387,9 +390,9 @@ Result<VmRecord> Service::vm_add(const VmAddRequest& request)
         return name.error();
     }
     if (request.kind == VmKind::qemu && (request.qmp_socket.empty() || request.qmp_socket.front() != '/')) {
-        return make_error("bad-qmp-socket", "VM " + request.name +
-                                                " is a raw QEMU VM: give the absolute path of its QMP socket "
-                                                "(QEMU -qmp unix:PATH,server=on,wait=off)");
+        return make_error(errc::bad_qmp_socket, "VM " + request.name +
+                                                    " is a raw QEMU VM: give the absolute path of its QMP socket "
+                                                    "(QEMU -qmp unix:PATH,server=on,wait=off)");
     }
     VmRecord vm;
     vm.name = *name;

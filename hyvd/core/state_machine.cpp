@@ -1,5 +1,7 @@
 #include "hyvd/core/state_machine.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -64,8 +66,8 @@ Result<void> check_transition(AssignmentState from, AssignmentState to)
     if (is_valid_transition(from, to)) {
         return {};
     }
-    return make_error("invalid-transition", "assignment cannot go from " + std::string(to_string(from)) + " to " +
-                                                std::string(to_string(to)) + " (bug in hyvd: please report)");
+    return make_error(errc::invalid_transition, "assignment cannot go from " + std::string(to_string(from)) + " to " +
+                                                    std::string(to_string(to)) + " (bug in hyvd: please report)");
 }
 
 bool is_in_between(AssignmentState state)

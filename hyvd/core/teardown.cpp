@@ -2,6 +2,8 @@
 // Shared by detach, attach rollback and reconcile so all three follow the same steps.
 #include "hyvd/core/service_impl.hpp"
 
+#include "hyv/error_codes.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace hyv::core {
@@ -54,13 +56,13 @@ Result<void> Service::Impl::teardown(Journal& journal, Assignment& a, const VmRe
                 auto after = (*hypervisor)->find_hyv_device(vm, a.mdev, a.qdev_id);
                 if (!after || *after) {
                     const Error cause = removed.error();
-                    std::string message =
-                        cause.code == "hot-remove-timeout"
-                            ? "the guest of " + vm.name.str() + " has not released " + a.guid.to_string() +
-                                  " (" + a.qdev_id + "); it stays 'detaching': run `hyvctl detach " + vm.name.str() +
-                                  " " + a.guid.to_string() + "` again to retry, or stop the VM"
-                            : "device_del of " + a.qdev_id + " failed: " + cause.message +
-                                  "; it stays 'detaching': retry the detach";
+                    std::string message = cause.code == errc::hot_remove_timeout
+                                              ? "the guest of " + vm.name.str() + " has not released " +
+                                                    a.guid.to_string() + " (" + a.qdev_id +
+                                                    "); it stays 'detaching': run `hyvctl detach " + vm.name.str() +
+                                                    " " + a.guid.to_string() + "` again to retry, or stop the VM"
+                                              : "device_del of " + a.qdev_id + " failed: " + cause.message +
+                                                    "; it stays 'detaching': retry the detach";
                     (void)journal.transition(a, S::detaching, "detach.pending", message,
                                              [&](Assignment& row) { row.last_error = message; });
                     return make_error(cause.code, message);
@@ -112,8 +114,8 @@ Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
         return device.error();
     }
     if (!*device) {
-        return make_error("unknown-guid", "device " + a.guid.to_string() + " of VM " + a.vm.str() +
-                                              " is not on this host now; it cannot be re-created until it returns");
+        return make_error(errc::unknown_guid, "device " + a.guid.to_string() + " of VM " + a.vm.str() +
+                                                  " is not on this host now; it cannot be re-created until it returns");
     }
     if (auto r = journal.note(a, "mdev.recreate", "recreating mdev of a persistent assignment"); !r) {
         return r;
@@ -183,8 +185,8 @@ Result<void> Service::Impl::plug(Journal& journal, Assignment& a, const VmRecord
             return found.error();
         }
         if (!*found) {
-            return make_error("verify-failed", "VM " + vm.name.str() + " accepted device_add of " + a.qdev_id +
-                                                   " but does not list it; see `hyvctl events` and the QEMU log");
+            return make_error(errc::verify_failed, "VM " + vm.name.str() + " accepted device_add of " + a.qdev_id +
+                                                       " but does not list it; see `hyvctl events` and the QEMU log");
         }
         verified_address = (*found)->guest_pci_address;
     }

@@ -1,6 +1,7 @@
 #include <hyv/qmp/client.hpp>
 
 #include "json_fields.hpp"
+#include <hyv/error_codes.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -49,6 +50,7 @@ Error error_from_qmp(const std::string& command, const Json& error_object)
             desc = it->get<std::string>();
         }
     }
+    // The code carries QEMU's class as is (errc::qmp_device_not_found is one), so callers can match any.
     return make_error("qmp-" + error_class, "QEMU rejected " + command + ": " + desc);
 }
 
@@ -117,23 +119,23 @@ Result<ServerInfo> Client::connect_locked(Lock& lock)
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (options_.socket_path.size() >= sizeof(address.sun_path)) {
-        return make_error("qmp-config", "QMP socket path is longer than " +
-                                            std::to_string(sizeof(address.sun_path) - 1) +
-                                            " bytes: " + options_.socket_path + "; use a shorter path");
+        return make_error(errc::qmp_config, "QMP socket path is longer than " +
+                                                std::to_string(sizeof(address.sun_path) - 1) +
+                                                " bytes: " + options_.socket_path + "; use a shorter path");
     }
     std::memcpy(address.sun_path, options_.socket_path.c_str(), options_.socket_path.size() + 1);
 
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid()) {
-        return make_error("qmp-io", "cannot create a UNIX socket: " + errno_text(errno));
+        return make_error(errc::qmp_io, "cannot create a UNIX socket: " + errno_text(errno));
     }
     // Connecting a UNIX stream socket never blocks for long: either the listener exists or not.
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 &&
         errno != EINPROGRESS) {
         const int err = errno;
-        return make_error("qmp-connect", "cannot connect to QMP socket " + options_.socket_path + ": " +
-                                             errno_text(err) + "; is QEMU running with -qmp unix:" +
-                                             options_.socket_path + ",server=on,wait=off?");
+        return make_error(errc::qmp_connect,
+                          "cannot connect to QMP socket " + options_.socket_path + ": " + errno_text(err) +
+                              "; is QEMU running with -qmp unix:" + options_.socket_path + ",server=on,wait=off?");
     }
     fd_ = std::move(fd);
     ++generation_;
@@ -168,11 +170,11 @@ Result<Json> Client::await_greeting_locked(Lock& lock, Clock::time_point deadlin
 {
     auto waited = wait_until(lock, deadline, [this] { return !greetings_.empty(); }, "the QMP greeting");
     if (!waited) {
-        if (waited.error().code == "qmp-timeout") {
-            return make_error("qmp-timeout", "no QMP greeting from " + options_.socket_path + " within " +
-                                                 std::to_string(options_.connect_timeout.count()) +
-                                                 " ms; another client may hold this QMP socket (QEMU serves one "
-                                                 "at a time) or QEMU is stuck");
+        if (waited.error().code == errc::qmp_timeout) {
+            return make_error(errc::qmp_timeout, "no QMP greeting from " + options_.socket_path + " within " +
+                                                     std::to_string(options_.connect_timeout.count()) +
+                                                     " ms; another client may hold this QMP socket (QEMU serves one "
+                                                     "at a time) or QEMU is stuck");
         }
         return waited.error();
     }
@@ -187,8 +189,8 @@ Result<void> Client::ensure_connected_locked(Lock& lock)
         return {};
     }
     if (!options_.auto_reconnect) {
-        return make_error("qmp-disconnected", "QMP connection to " + options_.socket_path + " is closed (" +
-                                                  disconnect_reason_ + "); call connect() first");
+        return make_error(errc::qmp_disconnected, "QMP connection to " + options_.socket_path + " is closed (" +
+                                                      disconnect_reason_ + "); call connect() first");
     }
     auto connected = connect_locked(lock);
     if (!connected) {
@@ -212,14 +214,14 @@ Result<void> Client::send_locked(const Json& message, Clock::time_point deadline
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (Clock::now() >= deadline) {
-                return make_error("qmp-timeout", "QEMU did not accept a QMP command on " + options_.socket_path +
-                                                     " in time; QEMU is not reading its monitor");
+                return make_error(errc::qmp_timeout, "QEMU did not accept a QMP command on " + options_.socket_path +
+                                                         " in time; QEMU is not reading its monitor");
             }
             pollfd pfd{fd_.get(), POLLOUT, 0};
             (void)::poll(&pfd, 1, remaining_ms(deadline, kReadSlice));
             continue;
         }
-        return make_error("qmp-disconnected",
+        return make_error(errc::qmp_disconnected,
                           "cannot write to QMP socket " + options_.socket_path + ": " + errno_text(errno));
     }
     return {};
@@ -257,8 +259,8 @@ Result<void> Client::read_once(Lock& lock, Clock::time_point deadline)
     if (n <= 0) {
         const std::string reason = n == 0 ? "QEMU closed the QMP socket" : "read failed: " + errno_text(read_errno);
         close_locked(lock, reason);
-        return make_error("qmp-disconnected", "QMP connection to " + options_.socket_path + " lost (" + reason +
-                                                  "); QEMU may have exited — reconnect when it is back");
+        return make_error(errc::qmp_disconnected, "QMP connection to " + options_.socket_path + " lost (" + reason +
+                                                      "); QEMU may have exited — reconnect when it is back");
     }
     read_buffer_.append(chunk.data(), static_cast<std::size_t>(n));
     std::size_t line_start = 0;
@@ -308,12 +310,12 @@ Result<void> Client::wait_until(Lock& lock, Clock::time_point deadline, const st
 {
     while (!ready()) {
         if (!fd_.valid()) {
-            return make_error("qmp-disconnected", "QMP connection to " + options_.socket_path +
-                                                      " closed while waiting for " + what + " (" +
-                                                      disconnect_reason_ + ")");
+            return make_error(errc::qmp_disconnected, "QMP connection to " + options_.socket_path +
+                                                          " closed while waiting for " + what + " (" +
+                                                          disconnect_reason_ + ")");
         }
         if (Clock::now() >= deadline) {
-            return make_error("qmp-timeout", "timed out waiting for " + what + " on " + options_.socket_path);
+            return make_error(errc::qmp_timeout, "timed out waiting for " + what + " on " + options_.socket_path);
         }
         if (!reader_active_) {
             auto got = read_once(lock, deadline);
@@ -355,7 +357,7 @@ Result<Json> Client::execute_locked(Lock& lock, const std::string& command, cons
     const auto generation = generation_;
     spdlog::debug("qmp[{}]: -> {} id={}", options_.label, command, id);
     if (auto sent = send_locked(message, deadline); !sent) {
-        if (sent.error().code == "qmp-disconnected") {
+        if (sent.error().code == errc::qmp_disconnected) {
             changed_.wait(lock, [this] { return !reader_active_; });
             close_locked(lock, sent.error().message);
         }
@@ -368,15 +370,15 @@ Result<Json> Client::execute_locked(Lock& lock, const std::string& command, cons
     auto reply = replies_.find(id);
     if (reply == replies_.end()) {
         if (waited && generation_ != generation) {
-            return make_error("qmp-disconnected", "QMP connection to " + options_.socket_path + " closed before " +
-                                                      command + " was answered (" + disconnect_reason_ +
-                                                      "); it may or may not have run");
+            return make_error(errc::qmp_disconnected, "QMP connection to " + options_.socket_path + " closed before " +
+                                                          command + " was answered (" + disconnect_reason_ +
+                                                          "); it may or may not have run");
         }
-        if (!waited && waited.error().code == "qmp-timeout") {
+        if (!waited && waited.error().code == errc::qmp_timeout) {
             abandoned_ids_.insert(id);
-            return make_error("qmp-timeout", "no reply to " + command + " within " +
-                                                 std::to_string(timeout.count()) + " ms from " +
-                                                 options_.socket_path + "; QEMU is busy or hung");
+            return make_error(errc::qmp_timeout, "no reply to " + command + " within " +
+                                                     std::to_string(timeout.count()) + " ms from " +
+                                                     options_.socket_path + "; QEMU is busy or hung");
         }
         return waited.error();
     }
@@ -402,8 +404,8 @@ Result<std::string> Client::human_monitor_command(const std::string& command_lin
         return output.error();
     }
     if (!output->is_string()) {
-        return make_error("qmp-protocol", "human-monitor-command '" + command_line + "' returned " +
-                                              output->dump() + " instead of text");
+        return make_error(errc::qmp_protocol, "human-monitor-command '" + command_line + "' returned " +
+                                                  output->dump() + " instead of text");
     }
     return output->get<std::string>();
 }
@@ -429,9 +431,10 @@ Result<Json> Client::wait_for_event(const std::string& name, const EventPredicat
     const auto deadline = Clock::now() + timeout;
     auto waited = wait_until(lock, deadline, find_match, "event " + name);
     if (!match) {
-        if (!waited && waited.error().code == "qmp-timeout") {
-            return make_error("qmp-timeout", "event " + name + " did not arrive within " +
-                                                 std::to_string(timeout.count()) + " ms on " + options_.socket_path);
+        if (!waited && waited.error().code == errc::qmp_timeout) {
+            return make_error(errc::qmp_timeout, "event " + name + " did not arrive within " +
+                                                     std::to_string(timeout.count()) + " ms on " +
+                                                     options_.socket_path);
         }
         return waited.error();
     }

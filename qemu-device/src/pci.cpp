@@ -1,6 +1,7 @@
 #include <hyv/qmp/pci.hpp>
 
 #include "json_fields.hpp"
+#include <hyv/error_codes.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -90,7 +91,7 @@ Result<std::vector<QomChild>> qom_children(Client& client, const std::string& pa
     }
     std::vector<QomChild> children;
     if (!listed->is_array()) {
-        return make_error("qmp-protocol", "qom-list " + path + " returned " + listed->dump() + ", not a list");
+        return make_error(errc::qmp_protocol, "qom-list " + path + " returned " + listed->dump() + ", not a list");
     }
     for (const auto& property : *listed) {
         const auto type = child_type(string_field(property, "type"));
@@ -109,7 +110,7 @@ Result<std::vector<std::string>> qom_children_links(Client& client, const std::s
         return listed.error();
     }
     if (!listed->is_array()) {
-        return make_error("qmp-protocol", "qom-list " + bus_path + " returned " + listed->dump() + ", not a list");
+        return make_error(errc::qmp_protocol, "qom-list " + bus_path + " returned " + listed->dump() + ", not a list");
     }
     std::vector<std::string> links;
     for (const auto& property : *listed) {
@@ -196,10 +197,11 @@ Result<Json> build_vfio_mdev_device_add(const std::string& mdev_uuid, const std:
                                         const std::string& bus)
 {
     if (!is_valid_uuid(mdev_uuid)) {
-        return make_error("invalid-mdev-uuid", "'" + mdev_uuid + "' is not an mdev UUID (expected 8-4-4-4-12 hex digits)");
+        return make_error(errc::invalid_mdev_uuid,
+                          "'" + mdev_uuid + "' is not an mdev UUID (expected 8-4-4-4-12 hex digits)");
     }
     if (qdev_id.empty() || bus.empty()) {
-        return make_error("invalid-argument", "device_add for mdev " + mdev_uuid + " needs a qdev id and a bus");
+        return make_error(errc::invalid_argument, "device_add for mdev " + mdev_uuid + " needs a qdev id and a bus");
     }
     return Json{{"driver", "vfio-pci"}, {"sysfsdev", mdev_sysfs_path(mdev_uuid)}, {"id", qdev_id}, {"bus", bus}};
 }
@@ -284,7 +286,7 @@ Result<bool> inspect_port(Client& client, HotplugPort& port, Occupants detail)
         return properties.error();
     }
     if (!properties->is_array()) {
-        return make_error("qmp-protocol", "qom-list " + port.qom_path + " did not return a list");
+        return make_error(errc::qmp_protocol, "qom-list " + port.qom_path + " did not return a list");
     }
     for (const auto& property : *properties) {
         if (string_field(property, "type") == kPcieBusChildType) {
@@ -363,9 +365,10 @@ Result<HotplugPort> choose_free_hotplug_port(Client& client)
             return std::move(port);
         }
     }
-    return make_error("qmp-no-free-slot", fmt::format("no free hot-pluggable PCIe port in this VM ({} ports, all in use); "
-                                                      "start the VM with more pcie-root-port devices",
-                                                      usable_ports));
+    return make_error(errc::qmp_no_free_slot,
+                      fmt::format("no free hot-pluggable PCIe port in this VM ({} ports, all in use); "
+                                  "start the VM with more pcie-root-port devices",
+                                  usable_ports));
 }
 
 Result<PluggedDevice> plug_device(Client& client, Json arguments)
@@ -415,11 +418,11 @@ Result<void> unplug_device(Client& client, const std::string& qdev_id, Millis ti
         "DEVICE_DELETED",
         [&](const Json& e) { return string_field(object_field(e, "data"), "device") == qdev_id; }, timeout);
     if (!event) {
-        if (event.error().code == "qmp-timeout") {
-            return make_error("qmp-timeout", "device " + qdev_id + " was not removed within " +
-                                                 std::to_string(timeout.count()) +
-                                                 " ms: the guest OS has not acknowledged the unplug (is it booted "
-                                                 "with PCIe hot-plug support?); QEMU removes it once it does");
+        if (event.error().code == errc::qmp_timeout) {
+            return make_error(errc::qmp_timeout, "device " + qdev_id + " was not removed within " +
+                                                     std::to_string(timeout.count()) +
+                                                     " ms: the guest OS has not acknowledged the unplug (is it booted "
+                                                     "with PCIe hot-plug support?); QEMU removes it once it does");
         }
         return event.error();
     }
@@ -444,8 +447,9 @@ Result<PciAddress> guest_pci_address(Client& client, const std::string& qdev_id)
     if (auto address = find_pci_address(*pci, qdev_id)) {
         return *address;
     }
-    return make_error("qmp-device-not-visible", "device " + qdev_id + " is not in the guest's PCI tree (query-pci); "
-                                                "it is absent, or the guest has not enumerated its bus yet");
+    return make_error(errc::qmp_device_not_visible, "device " + qdev_id +
+                                                        " is not in the guest's PCI tree (query-pci); "
+                                                        "it is absent, or the guest has not enumerated its bus yet");
 }
 
 }  // namespace hyv::qmp
