@@ -40,6 +40,7 @@ public:
     Result<OperationResult> attach(const VmId& vm, const Guid& guid, const AttachOptions& options);
     Result<OperationResult> detach(const VmId& vm, const Guid& guid, const DetachOptions& options);
     Result<ReconcileReport> reconcile();
+    class Reconciler;  // the steps of one reconcile() run (reconcile.cpp)
 
     // Drives `a` to `removed` from any state: device_del if a running VM holds it (waiting
     // `timeout`), then removes the mdev. Leaves it `detaching` on hot-remove timeout and
