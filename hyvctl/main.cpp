@@ -2,10 +2,9 @@
 // tables by default, the API's result JSON with --json. Exit codes are in exit_codes below
 // and docs/hyvctl.md.
 #include "hyvctl/client.hpp"
-
-#include "hyv/error_codes.hpp"
 #include "hyvctl/format.hpp"
 
+#include "hyv/error_codes.hpp"
 #include "hyv/types.hpp"
 
 #include <CLI/CLI.hpp>
@@ -15,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #ifndef HYV_VERSION
@@ -80,17 +80,8 @@ std::optional<std::string> checked_guid(const std::string& text)
     return guid->to_string();
 }
 
-}  // namespace
-
-int main(int argc, char** argv)
+void add_global_options(CLI::App& app, Globals& globals)
 {
-    CLI::App app{"hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
-                 "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3",
-                 "hyvctl"};
-    app.fallthrough();
-    app.require_subcommand(1);
-    app.set_version_flag("--version", HYV_VERSION);
-    Globals globals;
     if (const char* env = std::getenv("HYV_SOCKET"); env != nullptr && *env != '\0') {
         globals.socket = env;
     }
@@ -99,124 +90,173 @@ int main(int argc, char** argv)
     app.add_option("--timeout", globals.timeout_s, "seconds to wait for hyvd's answer")
         ->capture_default_str()
         ->check(CLI::Range(1u, 86400u));
-    app.footer("Exit codes: 0 ok, 1 hyvd refused or the operation failed, 2 usage error, 3 hyvd unreachable,\n"
-               "4 no usable answer (timeout, dropped connection, version mismatch).");
+}
 
-    Request request;
-    std::string vm_name;
-    std::string guid_text;
+// Each add_* from here on registers one subcommand; its callback, run when the command line names
+// it, fills `request`. CLI11 writes option values through references, so they sit behind a
+// shared_ptr the callback captures: they live as long as the CLI::App that stores the callback.
 
-    auto* devices = app.add_subcommand("devices", "host RDMA devices hyvd knows (rescans first)");
-    devices->callback([&] { request = {"devices", json::object(), hyv::cli::format_devices}; });
-
-    auto* vms = app.add_subcommand("vms", "VMs hyvd manages, with their running state");
-    vms->callback([&] { request = {"vms", json::object(), hyv::cli::format_vms}; });
-
-    auto* vm = app.add_subcommand("vm", "add or remove a VM")->require_subcommand(1);
-    std::string qmp_path;
-    std::string vm_uuid;
-    bool libvirt_domain = false;
-    auto* vm_add = vm->add_subcommand("add", "make a VM known: a raw QEMU (--qmp) or a libvirt domain (--libvirt)");
-    vm_add->add_option("NAME", vm_name, "VM name (the libvirt domain name for --libvirt)")->required();
-    auto* qmp_option = vm_add->add_option("--qmp", qmp_path,
-                                          "QMP unix socket of a raw QEMU (-qmp unix:PATH,server=on,wait=off)");
-    vm_add->add_flag("--libvirt", libvirt_domain, "the VM is a libvirt domain; hyvd reaches it through libvirt")
-        ->excludes(qmp_option);
-    vm_add->add_option("--uuid", vm_uuid, "VM UUID (optional, informational)");
-    vm_add->callback([&] {
-        json args{{"name", vm_name}, {"kind", libvirt_domain ? "libvirt" : "qemu"}};
-        if (!qmp_path.empty()) {
-            args["qmp"] = std::filesystem::absolute(qmp_path).lexically_normal().string();
-        }
-        if (!vm_uuid.empty()) {
-            args["uuid"] = vm_uuid;
-        }
-        request = {"vm-add", args, hyv::cli::format_vm};
+// A subcommand without arguments: devices, vms, status, reconcile.
+void add_query(CLI::App& app, Request& request, const std::string& cmd, const std::string& description,
+               std::function<std::string(const json&)> render)
+{
+    app.add_subcommand(cmd, description)->callback([&request, cmd, render = std::move(render)] {
+        request = {cmd, json::object(), render};
     });
-    auto* vm_remove = vm->add_subcommand("remove", "forget a VM (detach its devices first)");
-    vm_remove->add_option("NAME", vm_name, "VM name")->required();
-    vm_remove->callback([&] {
-        request = {"vm-remove", json{{"name", vm_name}},
+}
+
+void add_vm_add(CLI::App& vm, Request& request)
+{
+    struct Args {
+        std::string name;
+        std::string qmp_path;
+        std::string uuid;
+        bool libvirt_domain = false;
+    };
+    auto args = std::make_shared<Args>();
+    auto* add = vm.add_subcommand("add", "make a VM known: a raw QEMU (--qmp) or a libvirt domain (--libvirt)");
+    add->add_option("NAME", args->name, "VM name (the libvirt domain name for --libvirt)")->required();
+    auto* qmp_option =
+        add->add_option("--qmp", args->qmp_path, "QMP unix socket of a raw QEMU (-qmp unix:PATH,server=on,wait=off)");
+    add->add_flag("--libvirt", args->libvirt_domain, "the VM is a libvirt domain; hyvd reaches it through libvirt")
+        ->excludes(qmp_option);
+    add->add_option("--uuid", args->uuid, "VM UUID (optional, informational)");
+    add->callback([args, &request] {
+        json body{{"name", args->name}, {"kind", args->libvirt_domain ? "libvirt" : "qemu"}};
+        if (!args->qmp_path.empty()) {
+            body["qmp"] = std::filesystem::absolute(args->qmp_path).lexically_normal().string();
+        }
+        if (!args->uuid.empty()) {
+            body["uuid"] = args->uuid;
+        }
+        request = {"vm-add", body, hyv::cli::format_vm};
+    });
+}
+
+void add_vm_remove(CLI::App& vm, Request& request)
+{
+    auto name = std::make_shared<std::string>();
+    auto* remove = vm.add_subcommand("remove", "forget a VM (detach its devices first)");
+    remove->add_option("NAME", *name, "VM name")->required();
+    remove->callback([name, &request] {
+        request = {"vm-remove", json{{"name", *name}},
                    [](const json& result) { return fmt::format("VM {} removed\n", result.value("name", "")); }};
     });
+}
 
+void add_vm(CLI::App& app, Request& request)
+{
+    auto* vm = app.add_subcommand("vm", "add or remove a VM")->require_subcommand(1);
+    add_vm_add(*vm, request);
+    add_vm_remove(*vm, request);
+}
+
+// The GUID goes into the request as typed; main checks and normalizes it after parsing.
+void add_attach(CLI::App& app, Request& request)
+{
+    struct Args {
+        std::string vm;
+        std::string guid;
+        std::optional<std::uint32_t> qps;
+        std::optional<std::uint32_t> cqs;
+        std::optional<std::uint32_t> mrs;
+        std::optional<std::uint64_t> pinned;
+        bool persistent = false;
+    };
+    auto args = std::make_shared<Args>();
     auto* attach = app.add_subcommand("attach", "hot-add host device GUID to running VM (creates its mdev)");
-    attach->add_option("VM", vm_name, "VM name (see `hyvctl vms`)")->required();
-    attach->add_option("GUID", guid_text, "node GUID as `hyvctl devices` shows it, e.g. 0002:c903:00a1:b2c3")
+    attach->add_option("VM", args->vm, "VM name (see `hyvctl vms`)")->required();
+    attach->add_option("GUID", args->guid, "node GUID as `hyvctl devices` shows it, e.g. 0002:c903:00a1:b2c3")
         ->required();
-    std::optional<std::uint32_t> quota_qps;
-    std::optional<std::uint32_t> quota_cqs;
-    std::optional<std::uint32_t> quota_mrs;
-    std::optional<std::uint64_t> quota_pinned;
-    bool persistent = false;
-    attach->add_option("--quota-qps", quota_qps, "max QPs the guest may create (default: hyvd's)");
-    attach->add_option("--quota-cqs", quota_cqs, "max CQs (default: hyvd's)");
-    attach->add_option("--quota-mrs", quota_mrs, "max MRs (default: hyvd's)");
-    attach->add_option("--quota-pinned", quota_pinned, "max bytes of guest memory pinned by MRs (default: hyvd's)");
-    attach->add_flag("--persistent", persistent, "keep the assignment across VM restarts");
-    attach->callback([&] {
+    attach->add_option("--quota-qps", args->qps, "max QPs the guest may create (default: hyvd's)");
+    attach->add_option("--quota-cqs", args->cqs, "max CQs (default: hyvd's)");
+    attach->add_option("--quota-mrs", args->mrs, "max MRs (default: hyvd's)");
+    attach->add_option("--quota-pinned", args->pinned, "max bytes of guest memory pinned by MRs (default: hyvd's)");
+    attach->add_flag("--persistent", args->persistent, "keep the assignment across VM restarts");
+    attach->callback([args, &request] {
         json quota = json::object();
-        if (quota_qps) {
-            quota["qps"] = *quota_qps;
+        if (args->qps) {
+            quota["qps"] = *args->qps;
         }
-        if (quota_cqs) {
-            quota["cqs"] = *quota_cqs;
+        if (args->cqs) {
+            quota["cqs"] = *args->cqs;
         }
-        if (quota_mrs) {
-            quota["mrs"] = *quota_mrs;
+        if (args->mrs) {
+            quota["mrs"] = *args->mrs;
         }
-        if (quota_pinned) {
-            quota["pinned_bytes"] = *quota_pinned;
+        if (args->pinned) {
+            quota["pinned_bytes"] = *args->pinned;
         }
-        request = {"attach", json{{"vm", vm_name}, {"guid", guid_text}, {"quota", quota}, {"persistent", persistent}},
+        request = {"attach",
+                   json{{"vm", args->vm}, {"guid", args->guid}, {"quota", quota}, {"persistent", args->persistent}},
                    [](const json& result) { return hyv::cli::format_operation("attached", result); }};
     });
+}
 
+void add_detach(CLI::App& app, Request& request)
+{
+    struct Args {
+        std::string vm;
+        std::string guid;
+        std::optional<unsigned> timeout_s;
+    };
+    auto args = std::make_shared<Args>();
     auto* detach = app.add_subcommand("detach", "hot-remove GUID from VM (the guest must release it) and drop its mdev");
-    detach->add_option("VM", vm_name, "VM name")->required();
-    detach->add_option("GUID", guid_text, "node GUID")->required();
-    std::optional<unsigned> detach_timeout;
-    detach->add_option("--wait", detach_timeout, "seconds to wait for the guest (default: hyvd's --detach-timeout)")
+    detach->add_option("VM", args->vm, "VM name")->required();
+    detach->add_option("GUID", args->guid, "node GUID")->required();
+    detach->add_option("--wait", args->timeout_s, "seconds to wait for the guest (default: hyvd's --detach-timeout)")
         ->check(CLI::Range(1u, 3600u));
-    detach->callback([&] {
-        json args{{"vm", vm_name}, {"guid", guid_text}};
-        if (detach_timeout) {
+    detach->callback([args, &request] {
+        json body{{"vm", args->vm}, {"guid", args->guid}};
+        if (args->timeout_s) {
             constexpr unsigned ms_per_second = 1000;
-            args["timeout_ms"] = *detach_timeout * ms_per_second;
+            body["timeout_ms"] = *args->timeout_s * ms_per_second;
         }
-        request = {"detach", args, [](const json& result) { return hyv::cli::format_operation("detached", result); }};
+        request = {"detach", body, [](const json& result) { return hyv::cli::format_operation("detached", result); }};
     });
+}
 
+void add_list(CLI::App& app, Request& request)
+{
+    auto vm = std::make_shared<std::string>();
     auto* list = app.add_subcommand("list", "assignments (all, or of one VM)");
-    list->add_option("VM", vm_name, "only this VM");
-    list->callback([&] {
-        request = {"list", vm_name.empty() ? json::object() : json{{"vm", vm_name}}, hyv::cli::format_assignments};
+    list->add_option("VM", *vm, "only this VM");
+    list->callback([vm, &request] {
+        request = {"list", vm->empty() ? json::object() : json{{"vm", *vm}}, hyv::cli::format_assignments};
     });
+}
 
-    auto* status = app.add_subcommand("status", "daemon summary and assignments that need attention");
-    status->callback([&] { request = {"status", json::object(), hyv::cli::format_status}; });
-
-    std::int64_t since = 0;
-    std::size_t limit = 100;
+void add_events(CLI::App& app, Request& request)
+{
+    struct Args {
+        std::int64_t since = 0;
+        std::size_t limit = 100;
+    };
+    auto args = std::make_shared<Args>();
     auto* events = app.add_subcommand("events", "audit log of every operation step, oldest first");
-    events->add_option("--since", since, "only events with an id above this")->capture_default_str()->check(
-        CLI::NonNegativeNumber);
-    events->add_option("--limit", limit, "at most this many")->capture_default_str()->check(CLI::Range(1, 10000));
-    events->callback([&] {
-        request = {"events", json{{"since", since}, {"limit", limit}}, hyv::cli::format_events};
+    events->add_option("--since", args->since, "only events with an id above this")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    events->add_option("--limit", args->limit, "at most this many")->capture_default_str()->check(CLI::Range(1, 10000));
+    events->callback([args, &request] {
+        request = {"events", json{{"since", args->since}, {"limit", args->limit}}, hyv::cli::format_events};
     });
+}
 
-    auto* reconcile = app.add_subcommand("reconcile", "finish or roll back half-done operations now");
-    reconcile->callback([&] { request = {"reconcile", json::object(), hyv::cli::format_reconcile}; });
-
+void add_version(CLI::App& app, Request& request)
+{
     auto* version = app.add_subcommand("version", "versions of hyvctl and of the hyvd it talks to");
-    version->callback([&] {
+    version->callback([&request] {
         request = {"version", json::object(), [](const json& result) {
                        return fmt::format("hyvctl {}\nhyvd {} (API {})\n", HYV_VERSION, result.value("version", "?"),
                                           result.value("api", 0));
                    }};
     });
+}
 
+// Parses the command line; an exit code when hyvctl is done (help, version, usage error).
+std::optional<int> parse(CLI::App& app, int argc, char** argv)
+{
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -229,14 +269,12 @@ int main(int argc, char** argv)
         app.exit(e);
         return exit_codes::usage;
     }
-    if (request.cmd == "attach" || request.cmd == "detach") {
-        auto normal = checked_guid(guid_text);
-        if (!normal) {
-            return exit_codes::usage;
-        }
-        request.args["guid"] = *normal;
-    }
+    return std::nullopt;
+}
 
+// Sends the request and prints its answer: a table, or the result JSON with --json.
+int run(const Globals& globals, const Request& request)
+{
     const hyv::cli::CallOptions options{globals.socket, std::chrono::seconds(globals.timeout_s)};
     auto result = hyv::cli::call(options, request.cmd, request.args);
     if (!result) {
@@ -248,4 +286,46 @@ int main(int argc, char** argv)
         std::cout << request.render(*result);
     }
     return exit_codes::ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{
+        "hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
+        "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3",
+        "hyvctl"};
+    app.fallthrough();
+    app.require_subcommand(1);
+    app.set_version_flag("--version", HYV_VERSION);
+    Globals globals;
+    add_global_options(app, globals);
+    app.footer(
+        "Exit codes: 0 ok, 1 hyvd refused or the operation failed, 2 usage error, 3 hyvd unreachable,\n"
+        "4 no usable answer (timeout, dropped connection, version mismatch).");
+
+    Request request;
+    add_query(app, request, "devices", "host RDMA devices hyvd knows (rescans first)", hyv::cli::format_devices);
+    add_query(app, request, "vms", "VMs hyvd manages, with their running state", hyv::cli::format_vms);
+    add_vm(app, request);
+    add_attach(app, request);
+    add_detach(app, request);
+    add_list(app, request);
+    add_query(app, request, "status", "daemon summary and assignments that need attention", hyv::cli::format_status);
+    add_events(app, request);
+    add_query(app, request, "reconcile", "finish or roll back half-done operations now", hyv::cli::format_reconcile);
+    add_version(app, request);
+
+    if (auto done = parse(app, argc, argv)) {
+        return *done;
+    }
+    if (request.cmd == "attach" || request.cmd == "detach") {
+        auto normal = checked_guid(request.args["guid"].get<std::string>());
+        if (!normal) {
+            return exit_codes::usage;
+        }
+        request.args["guid"] = *normal;
+    }
+    return run(globals, request);
 }
