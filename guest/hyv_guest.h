@@ -109,6 +109,26 @@ struct hyv_srq {
 	struct hyv_mmap_entry *ring;
 };
 
+static inline struct hyv_ucontext *to_huctx(struct ib_ucontext *ibuc)
+{
+	return container_of(ibuc, struct hyv_ucontext, ibuc);
+}
+
+static inline struct hyv_pd *to_hpd(struct ib_pd *ibpd)
+{
+	return container_of(ibpd, struct hyv_pd, ibpd);
+}
+
+static inline struct hyv_qp *to_hqp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct hyv_qp, ibqp);
+}
+
+static inline struct hyv_mmap_entry *to_hmmap(struct rdma_user_mmap_entry *rdma)
+{
+	return container_of(rdma, struct hyv_mmap_entry, rdma);
+}
+
 static inline struct hyv_srq *to_hsrq(struct ib_srq *ibsrq)
 {
 	return container_of(ibsrq, struct hyv_srq, ibsrq);

@@ -28,6 +28,11 @@ struct hyv_mr {
 	struct ib_umem *umem;
 };
 
+static struct hyv_mr *to_hmr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct hyv_mr, ibmr);
+}
+
 /* The page lists of one registration, DMA-coherent pages the host reads. */
 struct hyv_mr_lists {
 	u32 count;
@@ -119,7 +124,7 @@ struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 vir
 			      struct ib_udata *udata)
 {
 	struct hyv_dev *hdev = to_hdev(ibpd->device);
-	struct hyv_pd *pd = container_of(ibpd, struct hyv_pd, ibpd);
+	struct hyv_pd *pd = to_hpd(ibpd);
 	struct hyv_mr *mr;
 	int ret;
 
@@ -149,7 +154,7 @@ err_free:
 
 int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 {
-	struct hyv_mr *mr = container_of(ibmr, struct hyv_mr, ibmr);
+	struct hyv_mr *mr = to_hmr(ibmr);
 	struct ib_uverbs_dereg_mr cmd = { .mr_handle = mr->host_handle };
 	int ret;
 

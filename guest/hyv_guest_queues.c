@@ -22,11 +22,6 @@
 
 #include "hyv_guest.h"
 
-static struct hyv_qp *to_hqp(struct ib_qp *ibqp)
-{
-	return container_of(ibqp, struct hyv_qp, ibqp);
-}
-
 /* Rings are described in rxe's mminfo layout; other providers' are unknown. */
 static bool hyv_rings_supported(struct hyv_dev *hdev)
 {
@@ -93,7 +88,7 @@ static void hyv_ring_remove(struct hyv_mmap_entry *e)
  */
 void hyv_mmap_free(struct rdma_user_mmap_entry *rdma)
 {
-	struct hyv_mmap_entry *e = container_of(rdma, struct hyv_mmap_entry, rdma);
+	struct hyv_mmap_entry *e = to_hmmap(rdma);
 	struct hyv_window_release r = { .offset = cpu_to_le64(e->bar_offset) };
 	int ret;
 
@@ -120,7 +115,7 @@ int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 	rdma = rdma_user_mmap_entry_get(ibuc, vma);
 	if (!rdma)
 		return -EINVAL;
-	e = container_of(rdma, struct hyv_mmap_entry, rdma);
+	e = to_hmmap(rdma);
 	ret = rdma_user_mmap_io(ibuc, vma, PHYS_PFN(hdev->bar2_start + e->bar_offset),
 				vma->vm_end - vma->vm_start, vma->vm_page_prot, rdma);
 	rdma_user_mmap_entry_put(rdma);
@@ -175,11 +170,17 @@ int hyv_create_with_ring(struct hyv_dev *hdev, u32 ctx, const struct hyv_ring_cr
 	int ret;
 
 	*ring = NULL;
-	if (!udata || !hyv_rings_supported(hdev))
+	if (!udata || !hyv_rings_supported(hdev)) {
+		ibdev_dbg(&hdev->ibdev, "uverbs command %u refused: kernel object or rings of an unknown provider\n",
+			  c->command);
 		return -EOPNOTSUPP;
+	}
 	/* The command buffer bounds what the host can return anyway. */
-	if (udata->outlen < c->drv_len || udata->outlen > HYV_CMD_MAX_LEN)
+	if (udata->outlen < c->drv_len || udata->outlen > HYV_CMD_MAX_LEN) {
+		ibdev_dbg(&hdev->ibdev, "uverbs command %u refused: provider response of %zu bytes\n",
+			  c->command, udata->outlen);
 		return -EINVAL;
+	}
 	drv = kzalloc(udata->outlen, GFP_KERNEL);
 	if (!drv)
 		return -ENOMEM;
@@ -225,8 +226,10 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 
 	BUILD_BUG_ON(offsetof(struct ib_uverbs_create_cq_resp, cq_handle) != 0);
 	BUILD_BUG_ON(offsetof(struct rxe_create_cq_resp, mi) != 0);
-	if (attr->flags)
+	if (attr->flags) {
+		ibdev_dbg(ibcq->device, "create_cq refused: flags %#x\n", attr->flags);
 		return -EOPNOTSUPP;
+	}
 	cq->host_ctx = hyv_udata_ctx(hdev, udata);
 	ret = hyv_events_add_cq(hdev, cq);
 	if (ret)
@@ -272,7 +275,7 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 {
 	struct hyv_dev *hdev = to_hdev(ibqp->device);
 	struct hyv_qp *qp = to_hqp(ibqp);
-	struct hyv_pd *pd = container_of(ibqp->pd, struct hyv_pd, ibpd);
+	struct hyv_pd *pd = to_hpd(ibqp->pd);
 	struct ib_uverbs_create_qp cmd = {};
 	struct ib_uverbs_create_qp_resp r;
 	struct rxe_create_qp_resp *ur;
@@ -282,27 +285,36 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	int ret;
 
 	if (!udata || !hyv_rings_supported(hdev) || attr->create_flags || attr->rwq_ind_tbl ||
-	    attr->xrcd)
+	    attr->xrcd) {
+		ibdev_dbg(ibqp->device, "create_qp refused: kernel QP, create flags %#x, RSS or XRC\n",
+			  attr->create_flags);
 		return -EOPNOTSUPP;
+	}
 	switch (attr->qp_type) {
 	case IB_QPT_RC:
 	case IB_QPT_UC:
 	case IB_QPT_UD:
 		break;
 	default:
+		ibdev_dbg(ibqp->device, "create_qp refused: QP type %d\n", attr->qp_type);
 		return -EOPNOTSUPP;
 	}
 	if (!attr->send_cq || !attr->recv_cq || udata->outlen < sizeof(*ur) ||
-	    udata->outlen > HYV_CMD_MAX_LEN)
+	    udata->outlen > HYV_CMD_MAX_LEN) {
+		ibdev_dbg(ibqp->device, "create_qp refused: no CQs, or provider response of %zu bytes\n",
+			  udata->outlen);
 		return -EINVAL;
+	}
 	qp->host_ctx = hyv_udata_ctx(hdev, udata);
 	scq = to_hcq(attr->send_cq);
 	rcq = to_hcq(attr->recv_cq);
 	srq = attr->srq ? to_hsrq(attr->srq) : NULL;
 	/* Host handles name objects of one host context only. */
 	if (pd->host_ctx != qp->host_ctx || scq->host_ctx != qp->host_ctx ||
-	    rcq->host_ctx != qp->host_ctx || (srq && srq->host_ctx != qp->host_ctx))
+	    rcq->host_ctx != qp->host_ctx || (srq && srq->host_ctx != qp->host_ctx)) {
+		ibdev_dbg(ibqp->device, "create_qp refused: PD, CQs or SRQ of another context\n");
 		return -EINVAL;
+	}
 	if (srq) {
 		/* Receives come from the SRQ: the host QP gets no receive ring (rq_mi size 0). */
 		cmd.srq_handle = srq->host_handle;
@@ -542,6 +554,7 @@ int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 	struct ib_uverbs_post_send_resp r;
 
 	if (wr) {
+		ibdev_dbg(ibqp->device, "post_send refused: work requests from a kernel consumer\n");
 		*bad_wr = wr;
 		return -EOPNOTSUPP;
 	}

@@ -20,7 +20,7 @@
 int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct ib_udata *udata)
 {
 	struct hyv_dev *hdev = to_hdev(ibsrq->device);
-	struct hyv_pd *pd = container_of(ibsrq->pd, struct hyv_pd, ibpd);
+	struct hyv_pd *pd = to_hpd(ibsrq->pd);
 	struct hyv_srq *srq = to_hsrq(ibsrq);
 	struct ib_uverbs_create_srq cmd = {
 		.pd_handle = pd->host_handle,
@@ -38,12 +38,16 @@ int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct i
 
 	BUILD_BUG_ON(offsetof(struct ib_uverbs_create_srq_resp, srq_handle) != 0);
 	BUILD_BUG_ON(offsetof(struct rxe_create_srq_resp, mi) != 0);
-	if (attr->srq_type != IB_SRQT_BASIC)
+	if (attr->srq_type != IB_SRQT_BASIC) {
+		ibdev_dbg(ibsrq->device, "create_srq refused: SRQ type %d\n", attr->srq_type);
 		return -EOPNOTSUPP;
+	}
 	srq->host_ctx = hyv_udata_ctx(hdev, udata);
 	/* Host handles name objects of one host context only. */
-	if (pd->host_ctx != srq->host_ctx)
+	if (pd->host_ctx != srq->host_ctx) {
+		ibdev_dbg(ibsrq->device, "create_srq refused: PD of another context\n");
 		return -EINVAL;
+	}
 	ret = hyv_create_with_ring(hdev, srq->host_ctx, &c, udata, &srq->ring);
 	if (ret)
 		return ret;
@@ -65,8 +69,10 @@ int hyv_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr, enum ib_srq_a
 	};
 	struct ib_udata in_only;
 
-	if (mask & IB_SRQ_MAX_WR)
+	if (mask & IB_SRQ_MAX_WR) {
+		ibdev_dbg(ibsrq->device, "modify_srq refused: resize (IB_SRQ_MAX_WR)\n");
 		return -EOPNOTSUPP;
+	}
 	/* MODIFY_SRQ has no response: only provider input is passed on. */
 	if (udata) {
 		in_only = *udata;

@@ -177,7 +177,7 @@ static int hyv_query_pkey(struct ib_device *ibdev, u32 port, u16 index, u16 *pke
 static int hyv_alloc_ucontext(struct ib_ucontext *ibuc, struct ib_udata *udata)
 {
 	struct hyv_dev *hdev = to_hdev(ibuc->device);
-	struct hyv_ucontext *uctx = container_of(ibuc, struct hyv_ucontext, ibuc);
+	struct hyv_ucontext *uctx = to_huctx(ibuc);
 	struct ib_uverbs_get_context cmd = {};
 	struct ib_uverbs_get_context_resp r;
 	int ret;
@@ -199,7 +199,7 @@ err_close:
 /* ib_core destroyed the context's objects already; closing the host file ends the rest. */
 static void hyv_dealloc_ucontext(struct ib_ucontext *ibuc)
 {
-	struct hyv_ucontext *uctx = container_of(ibuc, struct hyv_ucontext, ibuc);
+	struct hyv_ucontext *uctx = to_huctx(ibuc);
 
 	hyv_ctx_close(to_hdev(ibuc->device), uctx->host_ctx);
 }
@@ -215,7 +215,7 @@ static void hyv_disassociate_ucontext(struct ib_ucontext *ibuc)
 static int hyv_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	struct hyv_dev *hdev = to_hdev(ibpd->device);
-	struct hyv_pd *pd = container_of(ibpd, struct hyv_pd, ibpd);
+	struct hyv_pd *pd = to_hpd(ibpd);
 	struct ib_uverbs_alloc_pd cmd = {};
 	struct ib_uverbs_alloc_pd_resp r;
 	int ret;
@@ -232,7 +232,7 @@ static int hyv_alloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 static int hyv_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	struct hyv_dev *hdev = to_hdev(ibpd->device);
-	struct hyv_pd *pd = container_of(ibpd, struct hyv_pd, ibpd);
+	struct hyv_pd *pd = to_hpd(ibpd);
 	struct ib_uverbs_dealloc_pd cmd = { .pd_handle = pd->host_handle };
 	int ret;
 
@@ -249,12 +249,14 @@ static int hyv_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
  */
 static int hyv_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 {
+	ibdev_dbg(ibcq->device, "poll_cq refused: a kernel consumer\n");
 	return -EOPNOTSUPP;
 }
 
 static int hyv_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 			 const struct ib_recv_wr **bad_wr)
 {
+	ibdev_dbg(ibqp->device, "post_recv refused: a kernel consumer\n");
 	*bad_wr = wr;
 	return -EOPNOTSUPP;
 }

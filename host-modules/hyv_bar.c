@@ -38,6 +38,7 @@ void hyv_virtio_reset(struct hyv_instance *inst)
 {
 	struct hyv_virtio_state *v = &inst->virtio;
 
+	lockdep_assert_held(&inst->lock);
 	v->device_feature_select = 0;
 	v->guest_feature_select = 0;
 	v->guest_features = 0;

@@ -226,6 +226,7 @@ static int hyv_doorbell(struct hyv_instance *inst)
 	u8 *buf;
 	int ret, wret;
 
+	lockdep_assert_held(&ctrl->lock);
 	/* Set under inst->lock by the host device's removal; a stale read only delays ENODEV. */
 	if (READ_ONCE(inst->dead))
 		return -ENODEV;
@@ -300,6 +301,7 @@ static int hyv_send_kick(struct hyv_instance *inst, u32 value)
 	struct hyv_context *ctx;
 	ssize_t ret;
 
+	lockdep_assert_held(&inst->ctrl.lock);
 	if (READ_ONCE(inst->dead))
 		return -ENODEV;
 	ctx = hyv_ctx_lookup(&inst->ctrl, value >> HYV_KICK_CTX_SHIFT);

@@ -36,6 +36,7 @@ void hyv_events_init(struct hyv_instance *inst)
 /* Called with inst->lock held: a reset leaves no ring to write to. */
 void hyv_events_reset(struct hyv_instance *inst)
 {
+	lockdep_assert_held(&inst->lock);
 	mutex_lock(&inst->events.lock);
 	inst->events.ring_addr = 0;
 	inst->events.entries = 0;
@@ -228,6 +229,7 @@ static int hyv_events_open_channel(struct hyv_context *ctx)
 	__poll_t mask;
 	int fd, ret;
 
+	lockdep_assert_held(&ctx->inst->ctrl.lock);
 	if (ctx->comp.file)
 		return 0;
 	buf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);

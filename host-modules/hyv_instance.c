@@ -35,6 +35,7 @@ u64 hyv_region_size(u32 index)
 /* Called with the parent's lock held, from the ib_client remove path. */
 void hyv_instance_mark_dead(struct hyv_instance *inst)
 {
+	lockdep_assert_held(&inst->parent->lock);
 	mutex_lock(&inst->lock);
 	inst->dead = true;
 	inst->device_config.state = cpu_to_le32(HYV_DEVICE_STATE_DEAD);
@@ -161,19 +162,19 @@ done:
 
 static ssize_t hyv_read(struct vfio_device *vdev, char __user *buf, size_t count, loff_t *ppos)
 {
-	return hyv_access(container_of(vdev, struct hyv_instance, vdev), buf, count, *ppos, false);
+	return hyv_access(to_hyv_instance(vdev), buf, count, *ppos, false);
 }
 
 static ssize_t hyv_write(struct vfio_device *vdev, const char __user *buf, size_t count,
 			 loff_t *ppos)
 {
-	return hyv_access(container_of(vdev, struct hyv_instance, vdev), (char __user *)buf, count,
+	return hyv_access(to_hyv_instance(vdev), (char __user *)buf, count,
 			  *ppos, true);
 }
 
 static int hyv_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 	u64 pos = (u64)vma->vm_pgoff << PAGE_SHIFT;
 
 	if ((pos >> HYV_REGION_SHIFT) != VFIO_PCI_BAR2_REGION_INDEX) {
@@ -185,12 +186,12 @@ static int hyv_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 
 static void hyv_request(struct vfio_device *vdev, unsigned int count)
 {
-	hyv_request_release(container_of(vdev, struct hyv_instance, vdev), count);
+	hyv_request_release(to_hyv_instance(vdev), count);
 }
 
 static int hyv_open_device(struct vfio_device *vdev)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 
 	dev_dbg(&inst->mdev->dev, "opened by %s[%d]\n", current->comm, task_pid_nr(current));
 	return 0;
@@ -198,7 +199,7 @@ static int hyv_open_device(struct vfio_device *vdev)
 
 static void hyv_close_device(struct vfio_device *vdev)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 
 	/* Every host context, and with it every host object of the guest, goes. */
 	hyv_ctrl_release(inst);
@@ -217,7 +218,7 @@ static void hyv_close_device(struct vfio_device *vdev)
  */
 static void hyv_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 
 	dev_dbg(&inst->mdev->dev, "guest RAM %#llx+%#llx unmapped\n", iova, length);
 	/* VFIO wants no pins left in the range; only a running REG_MR holds any. */
@@ -226,7 +227,7 @@ static void hyv_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 
 static int hyv_vfio_init(struct vfio_device *vdev)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 	struct mdev_device *mdev = to_mdev_device(vdev->dev);
 
 	inst->mdev = mdev;
@@ -240,13 +241,16 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
 	hyv_pci_config_init(inst);
+	/* Nobody else sees the instance yet; the lock is what the reset asserts. */
+	mutex_lock(&inst->lock);
 	hyv_virtio_reset(inst);
+	mutex_unlock(&inst->lock);
 	return 0;
 }
 
 static void hyv_vfio_release(struct vfio_device *vdev)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 
 	mutex_destroy(&inst->ctrl.lock);
 	mutex_destroy(&inst->events.lock);

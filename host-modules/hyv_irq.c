@@ -28,6 +28,7 @@ void hyv_intx_update(struct hyv_instance *inst)
 {
 	struct hyv_irqs *irqs = &inst->irqs;
 
+	lockdep_assert_held(&inst->lock);
 	if (!inst->virtio.isr || !irqs->intx || irqs->intx_masked || hyv_intx_disabled(inst))
 		return;
 	/* Level-triggered: QEMU asserts the line and unmasks us at EOI. */
@@ -273,7 +274,7 @@ static long hyv_ioctl_device_info(void __user *arg)
 
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg)
 {
-	struct hyv_instance *inst = container_of(vdev, struct hyv_instance, vdev);
+	struct hyv_instance *inst = to_hyv_instance(vdev);
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {

@@ -202,6 +202,11 @@ struct hyv_instance {
 	struct hyv_counters counters;
 };
 
+static inline struct hyv_instance *to_hyv_instance(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct hyv_instance, vdev);
+}
+
 /* hyv_main.c */
 void hyv_module_instances_add(int delta);
 

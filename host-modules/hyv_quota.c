@@ -70,12 +70,14 @@ int hyv_quota_check(struct hyv_instance *inst, enum hyv_resource res, u64 amount
 
 void hyv_quota_add(struct hyv_context *ctx, enum hyv_resource res, u64 amount)
 {
+	lockdep_assert_held(&ctx->inst->ctrl.lock);
 	ctx->used[res] += amount;
 	ctx->inst->quota.used[res] += amount;
 }
 
 void hyv_quota_sub(struct hyv_context *ctx, enum hyv_resource res, u64 amount)
 {
+	lockdep_assert_held(&ctx->inst->ctrl.lock);
 	if (WARN_ON_ONCE(amount > ctx->used[res]))
 		amount = ctx->used[res];
 	ctx->used[res] -= amount;

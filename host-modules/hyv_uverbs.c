@@ -42,16 +42,23 @@ enum hyv_quota_effect {
 	HYV_QUOTA_DESTROYS,	/* one object of res less */
 };
 
-/*
- * req_size: the command struct after ib_uverbs_cmd_hdr; the payload must hold
- * at least that (exactly that when exact: no provider udata).
- * resp_size: the command's own response (0: the command has no response
- * pointer); the response buffer must hold it, plus nr_mminfo provider mminfo
- * structs when the host maps queues. destroy: for commands that create a
- * mapped object, the command that destroys it (rollback). creator: for
- * destroy commands, the command whose objects they destroy; the handle
- * follows the response pointer. quota, res: the command's effect on the
- * quota of resource res.
+/**
+ * struct hyv_uverbs_cmd_desc - one allow-listed uverbs write command
+ * @command: IB_USER_VERBS_CMD_* number
+ * @req_size: the command struct after ib_uverbs_cmd_hdr; the payload must
+ *	hold at least that
+ * @resp_size: the command's own response (0: the command has no response
+ *	pointer); the response buffer must hold it, plus @nr_mminfo mminfos
+ * @exact: the payload is exactly @req_size (no provider udata)
+ * @nr_mminfo: provider mminfo structs after the response: rings the host
+ *	places in BAR2
+ * @destroy: for commands that create a mapped object, the command that
+ *	destroys it (rollback)
+ * @creator: for destroy commands, the command whose objects they destroy;
+ *	the handle follows the response pointer
+ * @fixup: checks or forces fields of the command before it runs
+ * @quota: the command's effect on the quota of @res
+ * @res: the resource @quota counts
  */
 struct hyv_uverbs_cmd_desc {
 	u32 command;
@@ -371,6 +378,13 @@ static void hyv_close_async_fd(struct hyv_instance *inst, u32 fd)
 			 fd);
 }
 
+/* Every refusal of a guest command is logged (dynamic debug), so a refused verb can be traced. */
+static ssize_t hyv_uverbs_refuse(struct hyv_instance *inst, u32 command, int err, const char *why)
+{
+	dev_dbg(&inst->mdev->dev, "uverbs command %u refused: %s (%d)\n", command, why, err);
+	return err;
+}
+
 /*
  * payload: in_len bytes in the uverbs write ABI, from the guest; resp:
  * out_len bytes. Returns the response length or a negative errno.
@@ -392,32 +406,35 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 	memcpy(&hdr, payload, sizeof(hdr));
 	desc = hyv_uverbs_lookup(hdr.command);
 	if (!desc)
-		return -EOPNOTSUPP;
+		return hyv_uverbs_refuse(inst, hdr.command, -EOPNOTSUPP, "not in the allow-list");
 	/* Rings are mapped from rxe's mminfo; other providers' layouts are unknown. */
 	if (desc->nr_mminfo && inst->parent->identity.driver_id != RDMA_DRIVER_RXE)
-		return -EOPNOTSUPP;
+		return hyv_uverbs_refuse(inst, hdr.command, -EOPNOTSUPP,
+					 "the host provider's rings cannot be mapped");
 	/* Non-extended commands: in_words counts the whole write, header included. */
 	body_len = in_len - sizeof(hdr);
 	resp_size = (u32)hdr.out_words * 4;
 	if ((u32)hdr.in_words * 4 != in_len || resp_size > out_len)
-		return -EINVAL;
+		return hyv_uverbs_refuse(inst, hdr.command, -EINVAL,
+					 "in_words/out_words do not match the command's buffers");
 	if (body_len < desc->req_size || (desc->exact && body_len != desc->req_size))
-		return -EINVAL;
+		return hyv_uverbs_refuse(inst, hdr.command, -EINVAL, "wrong command size");
 	if (desc->resp_size) {
 		if (resp_size < desc->resp_size + desc->nr_mminfo * sizeof(struct mminfo))
-			return -EINVAL;
+			return hyv_uverbs_refuse(inst, hdr.command, -EINVAL, "response buffer too small");
 	} else if (resp_size) {
-		return -EINVAL;
+		return hyv_uverbs_refuse(inst, hdr.command, -EINVAL,
+					 "a response buffer for a command without response");
 	}
 	if (desc->fixup) {
 		err = desc->fixup(payload + sizeof(hdr));
 		if (err)
-			return err;
+			return hyv_uverbs_refuse(inst, hdr.command, err, "a field the host checks");
 	}
 	if (desc->quota == HYV_QUOTA_CREATES) {
 		err = hyv_quota_check(inst, desc->res, 1);
 		if (err)
-			return err;
+			return hyv_uverbs_refuse(inst, hdr.command, err, "the instance's quota is used up");
 	}
 
 	if (hdr.command == IB_USER_VERBS_CMD_CREATE_CQ) {
