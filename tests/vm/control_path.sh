@@ -26,9 +26,7 @@ guid=$(ibv_guid rxe0)
 ids=$(printf '1af4:%04x' $((0x1040 + 63)))
 devinfo_field() { awk -v k="$2:" '$1 == k {print $2; exit}' "$1"; }
 dmesg_mark
-# The IPv4-mapped RoCE v2 GID: the guest mirrors the host's table index for index.
-gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
-[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
+gid_index=$(rxe_ipv4_gid_index)
 # The same program on the host device first: what the guest must reproduce.
 "$qp_loop" rxe0 "$gid_index" > "$work/qp_loop.host" 2>&1 || { cat "$work/qp_loop.host"; fail "qp_loop fails on rxe0 itself"; }
 base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr) base_srq=$(host_res srq)

@@ -23,8 +23,7 @@ pp_guest_server() { # SIZE
   n=$(pp_iters "$size")
   pp="ibv_rc_pingpong -d hyv0 -g $gid_index -s $size -n $n -c -p $pp_guest_port"
   guest_bg "$guest" /tmp/pp.srv "$pp"
-  for _ in $(seq 120); do guest_listening "$pp_guest_port" && break; sleep 5; done
-  guest_listening "$pp_guest_port" || { gexec "$guest" cat /tmp/pp.srv; fail "the guest's pingpong server never listened on port $pp_guest_port"; }
+  guest_wait_listening "$pp_guest_port" 600 || { gexec "$guest" cat /tmp/pp.srv; fail "the guest's pingpong server never listened on port $pp_guest_port"; }
   timeout 900 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s "$size" -n "$n" -c -p "$pp_fwd_port" 127.0.0.1 \
     > "$work/pp.cli.$size" 2>&1 || { cat "$work/pp.cli.$size"; fail "host pingpong client against the guest server failed (size $size)"; }
   guest_wait "$guest" /tmp/pp.srv "$work/pp.srv.$size" 600 ||

@@ -60,9 +60,7 @@ export -f rts_qps   # wait_for runs its condition in a new bash
 sent_pkts() { cat /sys/class/infiniband/rxe0/ports/1/hw_counters/sent_pkts; }
 # ibv_rc_pingpong's TCP rendezvous: the guest reaches the test host's server through a guest forward.
 pp_port=18517
-# The IPv4-mapped RoCE v2 GID: the guest mirrors the host's table index for index.
-gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
-[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
+gid_index=$(rxe_ipv4_gid_index)
 
 dmesg_mark
 baseline_mdevs=$(mdev_count) baseline_objects=$(host_objects)

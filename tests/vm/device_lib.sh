@@ -109,6 +109,29 @@ guest_wait() { # NAME FILE LOCAL TIMEOUT
 guest_listening() { # PORT
   gexec "$guest" cat /proc/net/tcp | awk -v p=":$(printf '%04X' "$1")" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}'
 }
+# Waits up to TIMEOUT s (default 240) until a process in guest $guest listens on TCP PORT.
+guest_wait_listening() { # PORT [TIMEOUT]
+  local deadline=$((SECONDS + ${3:-240}))
+  until guest_listening "$1"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 2
+  done
+}
+# The index of rxe0's first IPv4-mapped (RoCE v2) GID; the guest mirrors the host's table index for index.
+rxe_ipv4_gid_index() {
+  local f
+  f=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1)
+  [ -n "$f" ] || fail "rxe0 has no IPv4-mapped GID"
+  basename "$f"
+}
+# Creates an instance on rxe0 (its UUID in $uuid), hot-plugs it into guest $guest as device ID on
+# root port hp0 over a new QMP connection, and waits for the guest to register hyv0.
+plug_instance() { # ID
+  uuid=$(mdev_create rxe0)
+  qmp_open "$("$vm" path "$guest")/qmp2.sock"
+  hotplug_add "$1" "$uuid" hp0
+  wait_for 600 "guest $guest to register hyv0" "'$vm' exec $guest --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+}
 # Inside the shared session (tests/vm/guest_session.sh) a case uses its running nested guest, which has
 # virtio_hyv loaded, instead of booting one; it hot-plugs its instances and leaves the guest as it was.
 session_guest=${HYV_SESSION_GUEST:-}

@@ -11,15 +11,11 @@ require_host
 
 pp_guest_port=18515 pp_fwd_port=18516 pp_host_port=18517
 iters=100
-gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
-[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
+gid_index=$(rxe_ipv4_gid_index)
 dmesg_mark
 base_ctx=$(host_res ctx) base_cq=$(host_res cq) base_qp=$(host_res qp)
 use_guest ge --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port"
-uuid=$(mdev_create rxe0)
-qmp_open "$("$vm" path "$guest")/qmp2.sock"
-hotplug_add hyvev "$uuid" hp0
-wait_for 600 "guest $guest to register hyv0" "'$vm' exec $guest --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+plug_instance hyvev
 
 host_clean() { # WHAT: only the driver's device context is left on the host
   [ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
@@ -36,8 +32,7 @@ pp="-g $gid_index -s 4096 -n $iters -e -c"
 # The guest sleeps in ibv_get_cq_event as the server.
 before=$(counter "$uuid" interrupts)
 guest_bg "$guest" /tmp/ev.srv "ibv_rc_pingpong -d hyv0 $pp -p $pp_guest_port"
-for _ in $(seq 120); do guest_listening "$pp_guest_port" && break; sleep 2; done
-guest_listening "$pp_guest_port" || { gexec "$guest" cat /tmp/ev.srv; fail "the guest's ibv_rc_pingpong -e never listened"; }
+guest_wait_listening "$pp_guest_port" || { gexec "$guest" cat /tmp/ev.srv; fail "the guest's ibv_rc_pingpong -e never listened"; }
 # shellcheck disable=SC2086 # pp is a list of options
 timeout 600 ibv_rc_pingpong -d rxe0 $pp -p "$pp_fwd_port" 127.0.0.1 > "$work/ev.cli" 2>&1 ||
   { cat "$work/ev.cli"; gexec "$guest" cat /tmp/ev.srv; fail "host ibv_rc_pingpong -e client against the guest server failed"; }
@@ -65,8 +60,7 @@ host_clean "the guest's ibv_rc_pingpong -e client"
 # A process killed mid-exchange, while it sleeps on its channel: its host context, CQ and QP go,
 # nothing warns. The host client is told to run far longer than the test waits.
 guest_bg "$guest" /tmp/ev.killed "ibv_rc_pingpong -d hyv0 -g $gid_index -s 4096 -n 1000000 -e -p $pp_guest_port"
-for _ in $(seq 120); do guest_listening "$pp_guest_port" && break; sleep 2; done
-guest_listening "$pp_guest_port" || fail "the guest's second ibv_rc_pingpong -e never listened"
+guest_wait_listening "$pp_guest_port" || fail "the guest's second ibv_rc_pingpong -e never listened"
 before=$(counter "$uuid" interrupts)
 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s 4096 -n 1000000 -e -p "$pp_fwd_port" 127.0.0.1 > "$work/ev.long" 2>&1 &
 pid=$!

@@ -12,15 +12,11 @@ iters=2000
 # Set-up and teardown: context, PD, CQ, QP, MR, modify QP and queries, 4 writes and 1 read each,
 # plus the ring releases: 21 commands (84 writes, 21 reads) measured for ib_write_bw.
 setup_writes=200 setup_reads=50
-gid_index=$(grep -l '^0000:0000:0000:0000:0000:ffff:' /sys/class/infiniband/rxe0/ports/1/gids/* | head -n 1 | xargs basename)
-[ -n "$gid_index" ] || fail "rxe0 has no IPv4-mapped GID"
+gid_index=$(rxe_ipv4_gid_index)
 dmesg_mark
 base_ctx=$(host_res ctx)
 use_guest gk --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port"
-uuid=$(mdev_create rxe0)
-qmp_open "$("$vm" path "$guest")/qmp2.sock"
-hotplug_add hyvkick "$uuid" hp0
-wait_for 600 "guest $guest to register hyv0" "'$vm' exec $guest --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+plug_instance hyvkick
 
 bw="-s 4096 -n $iters -x $gid_index -p $pp_host_port -F"
 # shellcheck disable=SC2086 # bw is a list of options
