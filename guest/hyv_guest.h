@@ -16,13 +16,6 @@
 
 #include <hyv/hyv_abi.h>
 
-/*
- * GID table entries the guest mirrors from the host, index for index, so a
- * guest sgid_index means the same GID on the host. The host's table (rxe:
- * 1024) is mostly empty; its first entries are the default and IP GIDs.
- */
-#define HYV_GUEST_GID_TABLE_LEN 16
-
 struct hyv_dev {
 	struct ib_device ibdev;		/* first: ib_alloc_device needs it */
 	struct virtio_device *vdev;
@@ -101,6 +94,13 @@ struct hyv_qp {
 	struct list_head unplug_node;	/* in hyv_dev.user_qps */
 };
 
+/* User address handles (UD): host objects, named in work requests by rxe's ah_num. */
+struct hyv_ah {
+	struct ib_ah ibah;
+	u32 host_ctx;
+	u32 host_handle;
+};
+
 /* User SRQs: like CQs, the ring is the host's and userspace posts receives to it through BAR2. */
 struct hyv_srq {
 	struct ib_srq ibsrq;
@@ -127,6 +127,11 @@ static inline struct hyv_qp *to_hqp(struct ib_qp *ibqp)
 static inline struct hyv_mmap_entry *to_hmmap(struct rdma_user_mmap_entry *rdma)
 {
 	return container_of(rdma, struct hyv_mmap_entry, rdma);
+}
+
+static inline struct hyv_ah *to_hah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct hyv_ah, ibah);
 }
 
 static inline struct hyv_srq *to_hsrq(struct ib_srq *ibsrq)
@@ -179,6 +184,8 @@ int hyv_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask, struct 
 int hyv_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		 struct ib_qp_init_attr *init_attr);
 int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+struct ib_uverbs_qp_dest;
+void hyv_ah_to_dest(const struct rdma_ah_attr *ah, struct ib_uverbs_qp_dest *d);
 int hyv_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		  const struct ib_send_wr **bad_wr);
 int hyv_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
@@ -196,6 +203,11 @@ int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt, int access,
 			      struct ib_udata *udata);
 int hyv_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
+/* hyv_guest_ah.c */
+int hyv_create_user_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init_attr,
+		       struct ib_udata *udata);
+int hyv_destroy_ah(struct ib_ah *ibah, u32 flags);
 
 /* hyv_guest_srq.c */
 int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct ib_udata *udata);

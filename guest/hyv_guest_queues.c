@@ -402,7 +402,7 @@ int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
  * for its RoCE port from the uverbs dest (GID index, DGID, ...) and resolves
  * the destination MAC itself. sgid_index means the same GID on both sides.
  */
-static void hyv_ah_to_dest(const struct rdma_ah_attr *ah, struct ib_uverbs_qp_dest *d)
+void hyv_ah_to_dest(const struct rdma_ah_attr *ah, struct ib_uverbs_qp_dest *d)
 {
 	const struct ib_global_route *grh;
 

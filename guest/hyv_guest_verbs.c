@@ -107,7 +107,7 @@ static int hyv_query_port(struct ib_device *ibdev, u32 port, struct ib_port_attr
 	attr->max_msg_sz = r.max_msg_sz;
 	attr->bad_pkey_cntr = r.bad_pkey_cntr;
 	attr->qkey_viol_cntr = r.qkey_viol_cntr;
-	attr->gid_tbl_len = min_t(u32, r.gid_tbl_len, HYV_GUEST_GID_TABLE_LEN);
+	attr->gid_tbl_len = min_t(u32, r.gid_tbl_len, HYV_GID_TABLE_LEN);
 	attr->pkey_tbl_len = r.pkey_tbl_len;
 	attr->lid = r.lid;
 	attr->sm_lid = r.sm_lid;
@@ -275,9 +275,11 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.create_cq = hyv_create_cq,
 	.create_qp = hyv_create_qp,
 	.create_srq = hyv_create_srq,
+	.create_user_ah = hyv_create_user_ah,
 	.dealloc_pd = hyv_dealloc_pd,
 	.dealloc_ucontext = hyv_dealloc_ucontext,
 	.dereg_mr = hyv_dereg_mr,
+	.destroy_ah = hyv_destroy_ah,
 	.destroy_cq = hyv_destroy_cq,
 	.destroy_qp = hyv_destroy_qp,
 	.destroy_srq = hyv_destroy_srq,
@@ -301,6 +303,7 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.reg_user_mr = hyv_reg_user_mr,
 	.req_notify_cq = hyv_req_notify_cq,
 
+	INIT_RDMA_OBJ_SIZE(ib_ah, hyv_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, hyv_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, hyv_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_qp, hyv_qp, ibqp),

@@ -100,6 +100,7 @@ enum hyv_resource {
 	HYV_RES_CQ,
 	HYV_RES_QP,
 	HYV_RES_SRQ,
+	HYV_RES_AH,
 	HYV_RES_MR,
 	HYV_RES_PINNED,		/* bytes of guest memory pinned by MRs */
 	HYV_RES_COUNT,

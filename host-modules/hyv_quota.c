@@ -28,6 +28,9 @@ MODULE_PARM_DESC(default_max_qps, "QPs per instance until its quota/qps_max is s
 static unsigned int default_max_srqs = 1024;
 module_param(default_max_srqs, uint, 0644);
 MODULE_PARM_DESC(default_max_srqs, "SRQs per instance until its quota/srqs_max is set");
+static unsigned int default_max_ahs = 4096;
+module_param(default_max_ahs, uint, 0644);
+MODULE_PARM_DESC(default_max_ahs, "address handles per instance until its quota/ahs_max is set");
 static unsigned int default_max_mrs = 4096;
 module_param(default_max_mrs, uint, 0644);
 MODULE_PARM_DESC(default_max_mrs, "MRs per instance until its quota/mrs_max is set");
@@ -40,6 +43,7 @@ static const char *const hyv_resource_names[HYV_RES_COUNT] = {
 	[HYV_RES_CQ] = "cqs",
 	[HYV_RES_QP] = "qps",
 	[HYV_RES_SRQ] = "srqs",
+	[HYV_RES_AH] = "ahs",
 	[HYV_RES_MR] = "mrs",
 	[HYV_RES_PINNED] = "pinned_bytes",
 };
@@ -52,6 +56,7 @@ void hyv_quota_init(struct hyv_instance *inst)
 	limit[HYV_RES_CQ] = READ_ONCE(default_max_cqs);
 	limit[HYV_RES_QP] = READ_ONCE(default_max_qps);
 	limit[HYV_RES_SRQ] = READ_ONCE(default_max_srqs);
+	limit[HYV_RES_AH] = READ_ONCE(default_max_ahs);
 	limit[HYV_RES_MR] = READ_ONCE(default_max_mrs);
 	limit[HYV_RES_PINNED] = (u64)READ_ONCE(default_max_pinned_mb) << 20;
 }
@@ -143,6 +148,7 @@ HYV_QUOTA_ATTRS(pds, HYV_RES_PD);
 HYV_QUOTA_ATTRS(cqs, HYV_RES_CQ);
 HYV_QUOTA_ATTRS(qps, HYV_RES_QP);
 HYV_QUOTA_ATTRS(srqs, HYV_RES_SRQ);
+HYV_QUOTA_ATTRS(ahs, HYV_RES_AH);
 HYV_QUOTA_ATTRS(mrs, HYV_RES_MR);
 HYV_QUOTA_ATTRS(pinned_bytes, HYV_RES_PINNED);
 
@@ -151,6 +157,7 @@ static struct attribute *hyv_quota_attrs[] = {
 	&hyv_quota_used_cqs.attr.attr, &hyv_quota_limit_cqs.attr.attr,
 	&hyv_quota_used_qps.attr.attr, &hyv_quota_limit_qps.attr.attr,
 	&hyv_quota_used_srqs.attr.attr, &hyv_quota_limit_srqs.attr.attr,
+	&hyv_quota_used_ahs.attr.attr, &hyv_quota_limit_ahs.attr.attr,
 	&hyv_quota_used_mrs.attr.attr, &hyv_quota_limit_mrs.attr.attr,
 	&hyv_quota_used_pinned_bytes.attr.attr, &hyv_quota_limit_pinned_bytes.attr.attr,
 	NULL,

@@ -102,6 +102,42 @@ static int hyv_fixup_modify_srq(void *cmd)
 	return c->attr_mask & ~IB_SRQ_LIMIT ? -EOPNOTSUPP : 0;
 }
 
+/* An address vector may name only the GIDs the guest sees (hyv_abi.h). */
+static bool hyv_sgid_index_allowed(u8 is_global, u8 sgid_index)
+{
+	return !is_global || sgid_index < HYV_GID_TABLE_LEN;
+}
+
+/*
+ * ib_core checks the rest of an address handle on the host: the port, the
+ * GRH a RoCE port needs, the GID entry; it resolves the destination MAC
+ * itself. The reserved fields are zeroed for uverbs.
+ */
+static int hyv_fixup_create_ah(void *cmd)
+{
+	struct ib_uverbs_create_ah *c = cmd;
+
+	if (!hyv_sgid_index_allowed(c->attr.is_global, c->attr.grh.sgid_index))
+		return -EINVAL;
+	c->reserved = 0;
+	c->attr.reserved = 0;
+	c->attr.grh.reserved = 0;
+	return 0;
+}
+
+static int hyv_fixup_modify_qp(void *cmd)
+{
+	struct ib_uverbs_modify_qp *c = cmd;
+
+	if ((c->attr_mask & IB_QP_AV) &&
+	    !hyv_sgid_index_allowed(c->dest.is_global, c->dest.sgid_index))
+		return -EINVAL;
+	if ((c->attr_mask & IB_QP_ALT_PATH) &&
+	    !hyv_sgid_index_allowed(c->alt_dest.is_global, c->alt_dest.sgid_index))
+		return -EINVAL;
+	return 0;
+}
+
 static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	{ .command = IB_USER_VERBS_CMD_GET_CONTEXT, .req_size = sizeof(struct ib_uverbs_get_context),
 	  .resp_size = sizeof(struct ib_uverbs_get_context_resp) },
@@ -130,7 +166,14 @@ static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	{ .command = IB_USER_VERBS_CMD_DESTROY_QP, .req_size = sizeof(struct ib_uverbs_destroy_qp),
 	  .resp_size = sizeof(struct ib_uverbs_destroy_qp_resp), .exact = true,
 	  .creator = IB_USER_VERBS_CMD_CREATE_QP, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_QP },
-	{ .command = IB_USER_VERBS_CMD_MODIFY_QP, .req_size = sizeof(struct ib_uverbs_modify_qp) },
+	{ .command = IB_USER_VERBS_CMD_MODIFY_QP, .req_size = sizeof(struct ib_uverbs_modify_qp),
+	  .fixup = hyv_fixup_modify_qp },
+	/* rxe returns the AH's number in its udata; the guest's UD work requests carry it. */
+	{ .command = IB_USER_VERBS_CMD_CREATE_AH, .req_size = sizeof(struct ib_uverbs_create_ah),
+	  .resp_size = sizeof(struct ib_uverbs_create_ah_resp), .fixup = hyv_fixup_create_ah,
+	  .quota = HYV_QUOTA_CREATES, .res = HYV_RES_AH },
+	{ .command = IB_USER_VERBS_CMD_DESTROY_AH, .req_size = sizeof(struct ib_uverbs_destroy_ah),
+	  .exact = true, .quota = HYV_QUOTA_DESTROYS, .res = HYV_RES_AH },
 	{ .command = IB_USER_VERBS_CMD_CREATE_SRQ, .req_size = sizeof(struct ib_uverbs_create_srq),
 	  .resp_size = sizeof(struct ib_uverbs_create_srq_resp), .nr_mminfo = 1,
 	  .destroy = IB_USER_VERBS_CMD_DESTROY_SRQ, .quota = HYV_QUOTA_CREATES, .res = HYV_RES_SRQ },

@@ -167,6 +167,14 @@ struct hyv_cmd_hdr {
  * A guest uses one for device queries plus one per RDMA process. */
 #define HYV_MAX_CONTEXTS 64u
 
+/*
+ * GID table entries a guest sees: the host's first ones, index for index, so
+ * a guest sgid_index means the same GID on the host. The host's table (rxe:
+ * 1024) is mostly empty; its first entries are the default and IP GIDs. The
+ * host refuses an address vector that names an index beyond them.
+ */
+#define HYV_GID_TABLE_LEN 16u
+
 struct hyv_query_gid {
 	__le32 port;
 	__le32 index;

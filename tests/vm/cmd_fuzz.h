@@ -33,6 +33,9 @@ uint32_t alloc_pd(uint32_t ctx, uint32_t *pd);
 /* cmd_fuzz_queues.c: vfio mode only */
 void queue_checks(void);
 
+/* cmd_fuzz_ah.c: vfio mode only */
+void ah_checks(uint32_t ctx);
+
 /* cmd_fuzz_mr.c: vfio mode only */
 void mr_checks(int container, const char *uuid);
 

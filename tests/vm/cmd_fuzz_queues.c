@@ -428,6 +428,7 @@ void queue_checks(void)
 
 	qp_checks(ctx);
 	srq_checks(ctx);
+	ah_checks(ctx);
 
 	expect_status(run(HYV_OP_CTX_CLOSE, ctx, NULL, 0, 0), 0, "CTX_CLOSE with CQs left");
 	for (i = 1; i < n; i += 2)

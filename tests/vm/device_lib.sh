@@ -124,6 +124,19 @@ rxe_ipv4_gid_index() {
   [ -n "$f" ] || fail "rxe0 has no IPv4-mapped GID"
   basename "$f"
 }
+# The IPv4 address of rxe0's IPv4-mapped GID INDEX.
+rxe_gid_ipv4() { # INDEX
+  local h
+  h=$(cut -d: -f7,8 "/sys/class/infiniband/rxe0/ports/1/gids/$1" | tr -d :)
+  printf '%d.%d.%d.%d' "0x${h:0:2}" "0x${h:2:2}" "0x${h:4:2}" "0x${h:6:2}"
+}
+# The host's verbs objects on rxe0 before a case plugs its instance, and the check that only the
+# guest driver's device context is left after a guest application ended.
+host_objects_mark() { base_ctx=$(host_res ctx) base_cq=$(host_res cq) base_qp=$(host_res qp); }
+assert_host_clean() { # WHAT
+  [ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
+    fail "host objects left after $1: ctx $(host_res ctx) cq $(host_res cq) qp $(host_res qp)"
+}
 # Creates an instance on rxe0 (its UUID in $uuid), hot-plugs it into guest $guest as device ID on
 # root port hp0 over a new QMP connection, and waits for the guest to register hyv0.
 plug_instance() { # ID

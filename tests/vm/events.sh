@@ -13,14 +13,10 @@ pp_guest_port=18515 pp_fwd_port=18516 pp_host_port=18517
 iters=100
 gid_index=$(rxe_ipv4_gid_index)
 dmesg_mark
-base_ctx=$(host_res ctx) base_cq=$(host_res cq) base_qp=$(host_res qp)
+host_objects_mark
 use_guest ge --mem 1024 --hostfwd "tcp:127.0.0.1:$pp_fwd_port-:$pp_guest_port" --guestfwd "$pp_host_port"
 plug_instance hyvev
 
-host_clean() { # WHAT: only the driver's device context is left on the host
-  [ "$(host_res ctx)" = $((base_ctx + 1)) ] && [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] ||
-    fail "host objects left after $1: ctx $(host_res ctx) cq $(host_res cq) qp $(host_res qp)"
-}
 interrupts_rose() { # WHAT BEFORE: at least one interrupt per two exchanges (events may share one)
   local now
   now=$(counter "$uuid" interrupts)
@@ -40,7 +36,7 @@ guest_wait "$guest" /tmp/ev.srv "$work/ev.srv" 300 || { cat "$work/ev.srv"; fail
 grep -q "$iters iters in" "$work/ev.srv" || { cat "$work/ev.srv"; fail "guest server did not finish $iters iterations"; }
 ! grep -q 'invalid data' "$work/ev.srv" || { cat "$work/ev.srv"; fail "guest server received invalid data"; }
 interrupts_rose "guest server (-e)" "$before"
-host_clean "the guest's ibv_rc_pingpong -e server"
+assert_host_clean "the guest's ibv_rc_pingpong -e server"
 
 # And as the client.
 before=$(counter "$uuid" interrupts)
@@ -55,7 +51,7 @@ wait "$pid" || { cat "$work/ev.hsrv"; fail "host ibv_rc_pingpong -e server faile
 grep -q "$iters iters in" "$work/ev.gcli" || { cat "$work/ev.gcli"; fail "guest client did not finish $iters iterations"; }
 ! grep -q 'invalid data' "$work/ev.hsrv" || { cat "$work/ev.hsrv"; fail "host server received invalid data"; }
 interrupts_rose "guest client (-e)" "$before"
-host_clean "the guest's ibv_rc_pingpong -e client"
+assert_host_clean "the guest's ibv_rc_pingpong -e client"
 
 # A process killed mid-exchange, while it sleeps on its channel: its host context, CQ and QP go,
 # nothing warns. The host client is told to run far longer than the test waits.
@@ -71,7 +67,7 @@ kill "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 wait_for 120 "the killed process's host context to go" \
   "[ \"\$(rdma resource show rxe0 | grep -o 'ctx [0-9]*' | awk '{print \$2}')\" = $((base_ctx + 1)) ]"
-host_clean "a killed ibv_rc_pingpong -e"
+assert_host_clean "a killed ibv_rc_pingpong -e"
 gexec "$guest" dmesg > "$work/dmesg.guest"
 grep -E "$oops_pattern" "$work/dmesg.guest" && fail "guest kernel log has an oops/warning"
 assert_kernel_clean

@@ -20,6 +20,7 @@ cases=(
   "hyvctl-attach-detach-and-crashes daemon_guest.sh"
   "completion-events events.sh"
   "send-kick-traps send_kick.sh"
+  "ud-address-handles ud.sh"
   "hotplug-cycles-and-rxe-deletion device_hotplug.sh"
 )
 # Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions
