@@ -9,7 +9,9 @@ row, and for every VM checked:
     a persistent row is in the persistent definition (hostdev and metadata), a transient one is not;
     no definition, live or persistent, names an mdev without a row.
 Prints what differs and exits 1; prints a one-line summary and exits 0.
-usage: daemon_consistency.py --hyvctl PATH --socket PATH (--vm NAME --qmp PATH | --libvirt)"""
+With --reconcile-idempotent it then runs a reconcile, which must find nothing to do.
+usage: daemon_consistency.py --hyvctl PATH --socket PATH (--vm NAME --qmp PATH | --libvirt)
+       [--reconcile-idempotent]"""
 
 import argparse
 import json
@@ -142,6 +144,8 @@ def main():
     parser.add_argument("--vm")
     parser.add_argument("--qmp")
     parser.add_argument("--libvirt", action="store_true", help="check every libvirt domain instead of one QEMU")
+    parser.add_argument("--reconcile-idempotent", action="store_true",
+                        help="then run a reconcile, which must find nothing to do")
     args = parser.parse_args()
     if args.libvirt == bool(args.vm and args.qmp):
         parser.error("give either --vm NAME --qmp PATH or --libvirt")
@@ -159,11 +163,24 @@ def main():
         where = check_libvirt(rows, mdevs, problems)
     else:
         where = check_qemu(rows, mdevs, args.vm, args.qmp, problems)
+    if args.reconcile_idempotent and not problems:
+        check_reconcile_idle(args.hyvctl, args.socket, problems)
     if problems:
         for problem in problems:
             print(f"INCONSISTENT: {problem}", file=sys.stderr)
         sys.exit(1)
     print(f"consistent: {len(rows)} assignment(s), {len(mdevs)} hyv mdev(s); {where}")
+
+
+def check_reconcile_idle(hyvctl, socket, problems):
+    """A reconcile of a consistent state acts on nothing (the daemon's reconcile is idempotent)."""
+    run = subprocess.run([hyvctl, "--socket", socket, "--json", "reconcile"], capture_output=True, text=True)
+    if run.returncode != 0:
+        problems.append(f"hyvctl reconcile exited {run.returncode}: {run.stderr.strip()}")
+        return
+    report = json.loads(run.stdout)
+    if report["actions"] or report["orphan_mdevs_removed"]:
+        problems.append(f"a second reconcile still acted: {run.stdout.strip()}")
 
 
 def check_qemu(rows, mdevs, vm, qmp_path, problems):
