@@ -6,7 +6,9 @@
 #ifndef HYV_GUEST_H
 #define HYV_GUEST_H
 
+#include <linux/kfifo.h>
 #include <linux/list.h>
+#include <linux/workqueue.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
@@ -15,6 +17,13 @@
 #include <rdma/ib_verbs.h>
 
 #include <hyv/hyv_abi.h>
+
+/* A port or device event waiting for hyv_dev.port_work. */
+struct hyv_port_event {
+	u16 event;			/* enum ib_event_type */
+	u16 port;
+};
+#define HYV_PORT_EVENTS 16		/* a power of two (kfifo) */
 
 struct hyv_dev {
 	struct ib_device ibdev;		/* first: ib_alloc_device needs it */
@@ -39,12 +48,19 @@ struct hyv_dev {
 	/* Host context for device-wide queries, opened at probe. */
 	u32 dev_ctx;
 
-	/* Completion events (hyv_guest_events.c); events is NULL when the host has none. */
+	/* Events (hyv_guest_events.c); events is NULL when the host has none. */
 	struct hyv_event_ring_hdr *events;
 	dma_addr_t events_dma;
 	u32 events_cons;
-	spinlock_t events_lock;		/* a delivery, from lookup to handler */
-	struct xarray cqs;		/* cookie -> struct hyv_cq */
+	spinlock_t events_lock;		/* a delivery, from lookup to handler; port_events */
+	/* cookie (the host's user_handle) -> object, for the events that name it */
+	struct xarray cqs;		/* struct hyv_cq */
+	struct xarray qps;		/* struct hyv_qp */
+	struct xarray srqs;		/* struct hyv_srq */
+	/* Port and device events, dispatched by port_work (ib_dispatch_event may sleep). */
+	DECLARE_KFIFO(port_events, struct hyv_port_event, HYV_PORT_EVENTS);
+	struct work_struct port_work;
+	bool port_events_on;		/* the ib_device is registered and not going away */
 
 	/* User QPs, moved to error on unplug (hyv_guest_unplug.c). */
 	struct mutex qp_lock;		/* user_qps, unplugging */
@@ -92,6 +108,7 @@ struct hyv_qp {
 	u32 host_handle;
 	struct hyv_mmap_entry *sq, *rq;
 	struct list_head unplug_node;	/* in hyv_dev.user_qps */
+	u32 cookie;			/* in hyv_dev.qps; the host's user_handle */
 };
 
 /* User address handles (UD): host objects, named in work requests by rxe's ah_num. */
@@ -107,6 +124,7 @@ struct hyv_srq {
 	u32 host_ctx;
 	u32 host_handle;
 	struct hyv_mmap_entry *ring;
+	u32 cookie;			/* in hyv_dev.srqs; the host's user_handle */
 };
 
 static inline struct hyv_ucontext *to_huctx(struct ib_ucontext *ibuc)
@@ -194,9 +212,12 @@ void hyv_mmap_free(struct rdma_user_mmap_entry *entry);
 /* hyv_guest_events.c */
 int hyv_events_init(struct hyv_dev *hdev);
 void hyv_events_cleanup(struct hyv_dev *hdev);
-int hyv_events_add_cq(struct hyv_dev *hdev, struct hyv_cq *cq);
-void hyv_events_del_cq(struct hyv_dev *hdev, struct hyv_cq *cq);
+int hyv_events_track(struct xarray *objects, void *obj, u32 *cookie);
+void hyv_events_untrack(struct hyv_dev *hdev, struct xarray *objects, u32 cookie);
 void hyv_events_process(struct hyv_dev *hdev);
+void hyv_events_port_start(struct hyv_dev *hdev);
+void hyv_events_port_stop(struct hyv_dev *hdev);
+void hyv_events_device_fatal(struct hyv_dev *hdev);
 int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 
 /* hyv_guest_mr.c */

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Completion events. The driver gives the host an event ring in its memory
- * (HYV_OP_EVENT_RING). Every CQ carries a cookie, its index in hdev->cqs, as
- * the user_handle of its host CREATE_CQ; an armed host CQ that completes
- * makes the host write (context, cookie) to the ring and raise the
- * configuration interrupt, whose handler (hard IRQ) calls the CQ's completion
- * handler, which guest uverbs turns into an event on the process's channel.
+ * Events. The driver gives the host an event ring in its memory
+ * (HYV_OP_EVENT_RING). Every CQ, QP and SRQ carries a cookie, its index in
+ * hdev->cqs, ->qps or ->srqs, as the user_handle of its host create command;
+ * the host writes (context, cookie) to the ring when an armed CQ completes
+ * or a QP, SRQ or CQ has an async event, and raises the configuration
+ * interrupt, whose handler (hard IRQ) calls the object's completion or event
+ * handler; guest uverbs turns those into events on the process's channel or
+ * async file. Port and device events (GID change, port up and down, device
+ * fatal) are dispatched by a work item: ib_dispatch_event may sleep.
  *
  * events_lock covers a delivery from the lookup to the handler's return, so
- * once a CQ's cookie is erased and the lock was taken once, no handler can
- * still be running for it.
+ * once a cookie is erased and the lock was taken once, no handler can still
+ * be running for its object.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -29,6 +32,165 @@ static struct hyv_event *hyv_event_slot(struct hyv_dev *hdev, u32 index)
 	return &first[index % HYV_GUEST_EVENT_ENTRIES];
 }
 
+int hyv_events_track(struct xarray *objects, void *obj, u32 *cookie)
+{
+	return xa_alloc_irq(objects, cookie, obj, xa_limit_31b, GFP_KERNEL);
+}
+
+/* After this returns no event is delivered to the object. */
+void hyv_events_untrack(struct hyv_dev *hdev, struct xarray *objects, u32 cookie)
+{
+	xa_erase_irq(objects, cookie);
+	spin_lock_irq(&hdev->events_lock);
+	spin_unlock_irq(&hdev->events_lock);
+}
+
+static void hyv_cq_notify(struct hyv_cq *cq)
+{
+	struct ib_cq *ibcq = &cq->ibcq;
+
+	if (ibcq->comp_handler)
+		ibcq->comp_handler(ibcq, ibcq->cq_context);
+}
+
+/* The object an event's cookie names, if it is of the event's context; under events_lock. */
+static void *hyv_event_object(const struct hyv_event *ev, struct xarray *objects)
+{
+	u64 cookie = le64_to_cpu(ev->cookie);
+
+	return cookie <= U32_MAX ? xa_load(objects, (u32)cookie) : NULL;
+}
+
+static void hyv_port_event_queue(struct hyv_dev *hdev, u16 event, u16 port)
+{
+	struct hyv_port_event pe = { .event = event, .port = port };
+
+	lockdep_assert_held(&hdev->events_lock);
+	if (!hdev->port_events_on)
+		return;
+	if (!kfifo_put(&hdev->port_events, pe))
+		dev_warn_ratelimited(hdev->dma_dev, "port event %u dropped: %u waiting\n", event,
+				     HYV_PORT_EVENTS);
+	schedule_work(&hdev->port_work);
+}
+
+static void hyv_async_deliver(struct hyv_dev *hdev, const struct hyv_event *ev)
+{
+	u32 ctx = le32_to_cpu(ev->ctx);
+	struct ib_event ie = { .device = &hdev->ibdev, .event = le16_to_cpu(ev->async_event) };
+	struct hyv_qp *qp;
+	struct hyv_cq *cq;
+	struct hyv_srq *srq;
+
+	switch (ie.event) {
+	case IB_EVENT_QP_FATAL:
+	case IB_EVENT_QP_REQ_ERR:
+	case IB_EVENT_QP_ACCESS_ERR:
+	case IB_EVENT_COMM_EST:
+	case IB_EVENT_SQ_DRAINED:
+	case IB_EVENT_PATH_MIG:
+	case IB_EVENT_PATH_MIG_ERR:
+	case IB_EVENT_QP_LAST_WQE_REACHED:
+		qp = hyv_event_object(ev, &hdev->qps);
+		if (!qp || qp->host_ctx != ctx || !qp->ibqp.event_handler)
+			return;
+		ie.element.qp = &qp->ibqp;
+		qp->ibqp.event_handler(&ie, qp->ibqp.qp_context);
+		return;
+	case IB_EVENT_CQ_ERR:
+		cq = hyv_event_object(ev, &hdev->cqs);
+		if (!cq || cq->host_ctx != ctx || !cq->ibcq.event_handler)
+			return;
+		ie.element.cq = &cq->ibcq;
+		cq->ibcq.event_handler(&ie, cq->ibcq.cq_context);
+		return;
+	case IB_EVENT_SRQ_ERR:
+	case IB_EVENT_SRQ_LIMIT_REACHED:
+		srq = hyv_event_object(ev, &hdev->srqs);
+		if (!srq || srq->host_ctx != ctx || !srq->ibsrq.event_handler)
+			return;
+		ie.element.srq = &srq->ibsrq;
+		srq->ibsrq.event_handler(&ie, srq->ibsrq.srq_context);
+		return;
+	case IB_EVENT_PORT_ACTIVE:
+	case IB_EVENT_PORT_ERR:
+	case IB_EVENT_LID_CHANGE:
+	case IB_EVENT_PKEY_CHANGE:
+	case IB_EVENT_SM_CHANGE:
+	case IB_EVENT_CLIENT_REREGISTER:
+	case IB_EVENT_GID_CHANGE:
+	case IB_EVENT_DEVICE_FATAL:
+		/* Every host context gets these; the device context's copy stands for the device. */
+		if (ctx != hdev->dev_ctx || le64_to_cpu(ev->cookie) > hdev->ports)
+			return;
+		hyv_port_event_queue(hdev, ie.event, (u16)le64_to_cpu(ev->cookie));
+		return;
+	default:
+		dev_dbg(hdev->dma_dev, "async event %u of context %u ignored\n", ie.event, ctx);
+	}
+}
+
+static void hyv_event_deliver(struct hyv_dev *hdev, const struct hyv_event *ev)
+{
+	struct hyv_cq *cq;
+
+	switch (le16_to_cpu(ev->type)) {
+	case HYV_EVENT_COMPLETION:
+		cq = hyv_event_object(ev, &hdev->cqs);
+		/* Destroyed meanwhile, or another context's cookie: dropped. */
+		if (cq && cq->host_ctx == le32_to_cpu(ev->ctx))
+			hyv_cq_notify(cq);
+		break;
+	case HYV_EVENT_ASYNC:
+		hyv_async_deliver(hdev, ev);
+		break;
+	}
+}
+
+static void hyv_port_work(struct work_struct *work)
+{
+	struct hyv_dev *hdev = container_of(work, struct hyv_dev, port_work);
+	struct hyv_port_event pe;
+
+	while (kfifo_out_spinlocked(&hdev->port_events, &pe, 1, &hdev->events_lock)) {
+		struct ib_event ie = {
+			.device = &hdev->ibdev,
+			.event = pe.event,
+			.element.port_num = pe.port,
+		};
+
+		ib_dispatch_event(&ie);
+	}
+}
+
+/* Once the ib_device is registered: port events reach its clients from now on. */
+void hyv_events_port_start(struct hyv_dev *hdev)
+{
+	spin_lock_irq(&hdev->events_lock);
+	hdev->port_events_on = true;
+	spin_unlock_irq(&hdev->events_lock);
+}
+
+/* Before the ib_device is unregistered: no port event is dispatched after this returns. */
+void hyv_events_port_stop(struct hyv_dev *hdev)
+{
+	spin_lock_irq(&hdev->events_lock);
+	hdev->port_events_on = false;
+	spin_unlock_irq(&hdev->events_lock);
+	cancel_work_sync(&hdev->port_work);
+	kfifo_reset(&hdev->port_events);
+}
+
+/* The host device is gone (interrupt context). */
+void hyv_events_device_fatal(struct hyv_dev *hdev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&hdev->events_lock, flags);
+	hyv_port_event_queue(hdev, IB_EVENT_DEVICE_FATAL, 1);
+	spin_unlock_irqrestore(&hdev->events_lock, flags);
+}
+
 /*
  * Gives the host the ring. A host without events (an older hyv_mdev) leaves
  * hdev->events NULL: CQs then refuse to be armed, everything else works.
@@ -40,6 +202,10 @@ int hyv_events_init(struct hyv_dev *hdev)
 
 	spin_lock_init(&hdev->events_lock);
 	xa_init_flags(&hdev->cqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&hdev->qps, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&hdev->srqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	INIT_KFIFO(hdev->port_events);
+	INIT_WORK(&hdev->port_work, hyv_port_work);
 	hdev->events = dma_alloc_coherent(hdev->dma_dev, HYV_GUEST_EVENT_RING_SIZE,
 					  &hdev->events_dma, GFP_KERNEL);
 	if (!hdev->events)
@@ -48,7 +214,7 @@ int hyv_events_init(struct hyv_dev *hdev)
 	r.entries = cpu_to_le32(HYV_GUEST_EVENT_ENTRIES);
 	ret = hyv_cmd_exec_exact(hdev, HYV_OP_EVENT_RING, 0, &r, sizeof(r), NULL, 0);
 	if (ret) {
-		dev_warn(hdev->dma_dev, "the host takes no event ring (%d): completion events are off\n",
+		dev_warn(hdev->dma_dev, "the host takes no event ring (%d): events are off\n",
 			 ret);
 		hyv_events_cleanup(hdev);
 	}
@@ -62,40 +228,6 @@ void hyv_events_cleanup(struct hyv_dev *hdev)
 		dma_free_coherent(hdev->dma_dev, HYV_GUEST_EVENT_RING_SIZE, hdev->events,
 				  hdev->events_dma);
 	hdev->events = NULL;
-}
-
-int hyv_events_add_cq(struct hyv_dev *hdev, struct hyv_cq *cq)
-{
-	return xa_alloc_irq(&hdev->cqs, &cq->cookie, cq, xa_limit_31b, GFP_KERNEL);
-}
-
-/* After this returns no event is delivered to cq. */
-void hyv_events_del_cq(struct hyv_dev *hdev, struct hyv_cq *cq)
-{
-	xa_erase_irq(&hdev->cqs, cq->cookie);
-	spin_lock_irq(&hdev->events_lock);
-	spin_unlock_irq(&hdev->events_lock);
-}
-
-static void hyv_cq_notify(struct hyv_cq *cq)
-{
-	struct ib_cq *ibcq = &cq->ibcq;
-
-	if (ibcq->comp_handler)
-		ibcq->comp_handler(ibcq, ibcq->cq_context);
-}
-
-static void hyv_event_deliver(struct hyv_dev *hdev, const struct hyv_event *ev)
-{
-	struct hyv_cq *cq;
-
-	if (le32_to_cpu(ev->type) != HYV_EVENT_COMPLETION ||
-	    le64_to_cpu(ev->cookie) > U32_MAX)
-		return;
-	cq = xa_load(&hdev->cqs, (u32)le64_to_cpu(ev->cookie));
-	/* Destroyed meanwhile, or another context's cookie: dropped. */
-	if (cq && cq->host_ctx == le32_to_cpu(ev->ctx))
-		hyv_cq_notify(cq);
 }
 
 /* The configuration interrupt: hard IRQ context. */

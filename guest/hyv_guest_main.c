@@ -113,6 +113,7 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "cannot register the RDMA device: %d\n", ret);
 		goto err_ctx;
 	}
+	hyv_events_port_start(hdev);
 	return 0;
 
 err_ctx:
@@ -134,6 +135,7 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 
 	/* Running applications first see their QPs fail, then lose the device. */
 	hyv_unplug_flush(hdev);
+	hyv_events_port_stop(hdev);
 	/* Destroys every user context (disassociating running processes) first. */
 	hyv_ib_unregister(hdev);
 	hyv_ctx_close(hdev, hdev->dev_ctx);
@@ -149,7 +151,6 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 static void virtio_hyv_config_changed(struct virtio_device *vdev)
 {
 	struct hyv_dev *hdev = vdev->priv;
-	struct ib_event event = { .event = IB_EVENT_DEVICE_FATAL };
 
 	/* The host raises this interrupt for events too. */
 	if (hdev)
@@ -160,9 +161,8 @@ static void virtio_hyv_config_changed(struct virtio_device *vdev)
 	if (hdev) {
 		/* Interrupt context: no locks; commands check the flag. */
 		hyv_cmd_mark_dead(hdev);
-		event.device = &hdev->ibdev;
-		event.element.port_num = 1;
-		ib_dispatch_event(&event);
+		/* Dispatched from a work: ib_dispatch_event may sleep. */
+		hyv_events_device_fatal(hdev);
 	}
 }
 

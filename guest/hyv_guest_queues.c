@@ -231,13 +231,13 @@ int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct
 		return -EOPNOTSUPP;
 	}
 	cq->host_ctx = hyv_udata_ctx(hdev, udata);
-	ret = hyv_events_add_cq(hdev, cq);
+	ret = hyv_events_track(&hdev->cqs, cq, &cq->cookie);
 	if (ret)
 		return ret;
 	cmd.user_handle = cq->cookie;
 	ret = hyv_create_with_ring(hdev, cq->host_ctx, &c, udata, &cq->ring);
 	if (ret) {
-		hyv_events_del_cq(hdev, cq);
+		hyv_events_untrack(hdev, &hdev->cqs, cq->cookie);
 		return ret;
 	}
 	cq->host_handle = r.cq_handle;
@@ -267,7 +267,7 @@ int hyv_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	ret = hyv_destroy_with_ring(hdev, cq->host_ctx, IB_USER_VERBS_CMD_DESTROY_CQ,
 				    cq->host_handle, cq->ring);
 	if (!ret)
-		hyv_events_del_cq(hdev, cq);
+		hyv_events_untrack(hdev, &hdev->cqs, cq->cookie);
 	return ret;
 }
 
@@ -335,10 +335,14 @@ int hyv_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *attr, struct ib_ud
 	drv = kzalloc(udata->outlen, GFP_KERNEL);
 	if (!drv)
 		return -ENOMEM;
+	ret = hyv_events_track(&hdev->qps, qp, &qp->cookie);
+	if (ret)
+		goto out;
+	cmd.user_handle = qp->cookie;
 	ret = hyv_uverbs_cmd_drv(hdev, qp->host_ctx, IB_USER_VERBS_CMD_CREATE_QP, &cmd, sizeof(cmd),
 				 udata, &r, sizeof(r), drv);
 	if (ret)
-		goto out;
+		goto err_untrack;
 	qp->host_handle = r.qp_handle;
 	/* The host's QP number: the one peers must address. */
 	ibqp->qp_num = r.qpn;
@@ -372,6 +376,8 @@ err_destroy:
 	hyv_host_destroy(hdev, qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP, qp->host_handle);
 	hyv_ring_remove(qp->sq);
 	hyv_ring_remove(qp->rq);
+err_untrack:
+	hyv_events_untrack(hdev, &hdev->qps, qp->cookie);
 out:
 	kfree(drv);
 	return ret;
@@ -379,15 +385,18 @@ out:
 
 int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 {
+	struct hyv_dev *hdev = to_hdev(ibqp->device);
 	struct hyv_qp *qp = to_hqp(ibqp);
 	int ret;
 
 	/*
 	 * Untracked first, whatever the host says: ib_core frees a QP whose
-	 * destroy failed during cleanup, and the unplug flush must not touch it.
+	 * destroy failed during cleanup, and neither the unplug flush nor an
+	 * event may touch it.
 	 */
-	hyv_unplug_untrack_qp(to_hdev(ibqp->device), qp);
-	ret = hyv_host_destroy(to_hdev(ibqp->device), qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP,
+	hyv_unplug_untrack_qp(hdev, qp);
+	hyv_events_untrack(hdev, &hdev->qps, qp->cookie);
+	ret = hyv_host_destroy(hdev, qp->host_ctx, IB_USER_VERBS_CMD_DESTROY_QP,
 			       qp->host_handle);
 	if (ret)
 		return ret;

@@ -48,9 +48,15 @@ int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct i
 		ibdev_dbg(ibsrq->device, "create_srq refused: PD of another context\n");
 		return -EINVAL;
 	}
-	ret = hyv_create_with_ring(hdev, srq->host_ctx, &c, udata, &srq->ring);
+	ret = hyv_events_track(&hdev->srqs, srq, &srq->cookie);
 	if (ret)
 		return ret;
+	cmd.user_handle = srq->cookie;
+	ret = hyv_create_with_ring(hdev, srq->host_ctx, &c, udata, &srq->ring);
+	if (ret) {
+		hyv_events_untrack(hdev, &hdev->srqs, srq->cookie);
+		return ret;
+	}
 	srq->host_handle = r.srq_handle;
 	attr->attr.max_wr = r.max_wr;
 	attr->attr.max_sge = r.max_sge;
@@ -101,8 +107,13 @@ int hyv_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr)
 
 int hyv_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 {
+	struct hyv_dev *hdev = to_hdev(ibsrq->device);
 	struct hyv_srq *srq = to_hsrq(ibsrq);
+	int ret;
 
-	return hyv_destroy_with_ring(to_hdev(ibsrq->device), srq->host_ctx,
-				     IB_USER_VERBS_CMD_DESTROY_SRQ, srq->host_handle, srq->ring);
+	ret = hyv_destroy_with_ring(hdev, srq->host_ctx, IB_USER_VERBS_CMD_DESTROY_SRQ,
+				    srq->host_handle, srq->ring);
+	if (!ret)
+		hyv_events_untrack(hdev, &hdev->srqs, srq->cookie);
+	return ret;
 }

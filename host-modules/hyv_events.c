@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Completion events. The guest never names a host fd: each host context gets
- * a completion channel of its own, created through its uverbs file in QEMU's
- * context the first time the guest creates a CQ, taken out of QEMU's fd table
- * at once and kept by the module. Every CQ of the context is created on it,
- * so an armed CQ (REQ_NOTIFY_CQ) that gets a completion queues an event on the
- * channel. A wait entry on the channel's poll wait queue schedules the
- * context's work, which reads the events (in QEMU's address space: the
- * channel's read wants a user buffer), writes them to the guest's event ring
+ * Completion and async events. The guest never names a host fd: each host
+ * context gets a completion channel of its own, created through its uverbs
+ * file in QEMU's context the first time the guest creates a CQ, taken out of
+ * QEMU's fd table at once and kept by the module. Every CQ of the context is
+ * created on it, so an armed CQ (REQ_NOTIFY_CQ) that gets a completion queues
+ * an event on the channel. The context's async event file, which GET_CONTEXT
+ * installs in QEMU's fd table, is taken over the same way: QP, SRQ and CQ
+ * errors, port and device events. A wait entry on each file's poll wait
+ * queue schedules its work, which reads the events (in QEMU's address space:
+ * uverbs' read wants a user buffer), writes them to the guest's event ring
  * (HYV_OP_EVENT_RING) and raises one interrupt for the burst.
  *
  * Locks: events.lock (the ring) is taken inside inst->lock by a reset and is
@@ -125,29 +127,47 @@ out:
 	return posted;
 }
 
-/* One completion event from the channel, or 0 when it is empty; in QEMU's mm. */
-static int hyv_events_read_one(struct hyv_context *ctx, struct ib_uverbs_comp_event_desc *desc)
+/* The largest uverbs event: an async one (a completion event is smaller). */
+union hyv_uverbs_event {
+	struct ib_uverbs_comp_event_desc comp;
+	struct ib_uverbs_async_event_desc async;
+};
+
+/* One event from the file, as the guest gets it, or 0 when the file is empty; in QEMU's mm. */
+static int hyv_events_read_one(struct hyv_event_file *ef, struct hyv_event *ev)
 {
-	struct file *f = ctx->comp.file;
+	size_t size = ef->async ? sizeof(struct ib_uverbs_async_event_desc) :
+				  sizeof(struct ib_uverbs_comp_event_desc);
+	union hyv_uverbs_event desc;
 	loff_t pos = 0;
 	ssize_t n;
 
-	n = f->f_op->read(f, (char __user *)ctx->comp.buf, sizeof(*desc), &pos);
+	n = ef->file->f_op->read(ef->file, (char __user *)ef->buf, size, &pos);
 	if (n == -EAGAIN)
 		return 0;
-	if (n != sizeof(*desc))
+	if (n != size)
 		return n < 0 ? n : -EIO;
-	if (copy_from_user(desc, (void __user *)ctx->comp.buf, sizeof(*desc)))
+	if (copy_from_user(&desc, (void __user *)ef->buf, size))
 		return -EFAULT;
+	memset(ev, 0, sizeof(*ev));
+	ev->ctx = cpu_to_le32(ef->ctx->handle);
+	if (ef->async) {
+		ev->type = cpu_to_le16(HYV_EVENT_ASYNC);
+		ev->async_event = cpu_to_le16(desc.async.event_type);
+		ev->cookie = cpu_to_le64(desc.async.element);
+	} else {
+		ev->type = cpu_to_le16(HYV_EVENT_COMPLETION);
+		ev->cookie = cpu_to_le64(desc.comp.cq_handle);
+	}
 	return 1;
 }
 
 static void hyv_events_work(struct work_struct *work)
 {
-	struct hyv_context *ctx = container_of(work, struct hyv_context, comp.work);
+	struct hyv_event_file *ef = container_of(work, struct hyv_event_file, work);
+	struct hyv_context *ctx = ef->ctx;
 	struct hyv_instance *inst = ctx->inst;
 	struct hyv_event ev[HYV_EVENTS_BATCH];
-	struct ib_uverbs_comp_event_desc desc;
 	bool notify = false;
 	int ret = 0;
 	u32 n;
@@ -158,16 +178,12 @@ static void hyv_events_work(struct work_struct *work)
 	do {
 		n = 0;
 		kthread_use_mm(ctx->mm);
-		while (n < HYV_EVENTS_BATCH && (ret = hyv_events_read_one(ctx, &desc)) > 0) {
-			ev[n].type = cpu_to_le32(HYV_EVENT_COMPLETION);
-			ev[n].ctx = cpu_to_le32(ctx->handle);
-			ev[n].cookie = cpu_to_le64(desc.cq_handle);
+		while (n < HYV_EVENTS_BATCH && (ret = hyv_events_read_one(ef, &ev[n])) > 0)
 			n++;
-		}
 		kthread_unuse_mm(ctx->mm);
 		if (ret < 0)
-			dev_dbg(&inst->mdev->dev, "context %u: reading its completion channel: %d\n",
-				ctx->handle, ret);
+			dev_dbg(&inst->mdev->dev, "context %u: reading its %s events: %d\n", ctx->handle,
+				ef->async ? "async" : "completion", ret);
 		if (n && hyv_events_post(inst, ev, n))
 			notify = true;
 	} while (n == HYV_EVENTS_BATCH);
@@ -181,22 +197,69 @@ static void hyv_events_work(struct work_struct *work)
 	}
 }
 
-/* The channel's wait queue: atomic context, so the reading happens in the work. */
+/* The file's wait queue: atomic context, so the reading happens in the work. */
 static int hyv_events_wake(struct wait_queue_entry *wait, unsigned int mode, int sync, void *key)
 {
-	struct hyv_context *ctx = container_of(wait, struct hyv_context, comp.wait);
+	struct hyv_event_file *ef = container_of(wait, struct hyv_event_file, wait);
 
 	if (!key || (key_to_poll(key) & EPOLLIN))
-		schedule_work(&ctx->comp.work);
+		schedule_work(&ef->work);
 	return 0;
 }
 
 static void hyv_events_queue_proc(struct file *file, wait_queue_head_t *wqh, poll_table *pt)
 {
-	struct hyv_context *ctx = container_of(pt, struct hyv_context, comp.pt);
+	struct hyv_event_file *ef = container_of(pt, struct hyv_event_file, pt);
 
-	ctx->comp.wqh = wqh;
-	add_wait_queue(wqh, &ctx->comp.wait);
+	ef->wqh = wqh;
+	add_wait_queue(wqh, &ef->wait);
+}
+
+/*
+ * Takes over the event file that uverbs installed in QEMU's fd table as fd:
+ * the module keeps a reference, the fd is closed at once, so QEMU (and the
+ * guest) never holds it. Then watches the file. In QEMU's context.
+ */
+static int hyv_events_watch(struct hyv_context *ctx, struct hyv_event_file *ef, int fd, bool async)
+{
+	unsigned long buf;
+	__poll_t mask;
+	int ret;
+
+	ef->file = fget(fd);
+	close_fd(fd);
+	if (!ef->file)
+		return -EBADF;
+	buf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(buf)) {
+		ret = (int)buf;
+		goto err_put;
+	}
+	spin_lock(&ef->file->f_lock);
+	ef->file->f_flags |= O_NONBLOCK;
+	spin_unlock(&ef->file->f_lock);
+	ef->ctx = ctx;
+	ef->async = async;
+	ef->buf = buf;
+
+	INIT_WORK(&ef->work, hyv_events_work);
+	init_waitqueue_func_entry(&ef->wait, hyv_events_wake);
+	init_poll_funcptr(&ef->pt, hyv_events_queue_proc);
+	mask = vfs_poll(ef->file, &ef->pt);
+	if (!ef->wqh) {
+		ret = -EIO;
+		goto err_unmap;
+	}
+	if (mask & EPOLLIN)
+		schedule_work(&ef->work);
+	return 0;
+
+err_unmap:
+	vm_munmap(buf, PAGE_SIZE);
+err_put:
+	fput(ef->file);
+	ef->file = NULL;
+	return ret;
 }
 
 /* CREATE_COMP_CHANNEL on the context's own uverbs file: the fd it installs in QEMU. */
@@ -220,66 +283,24 @@ static int hyv_events_create_channel(struct hyv_context *ctx, int *fd)
 }
 
 /*
- * The context's completion channel, created on first use, in QEMU's context
- * with ctrl.lock held (CREATE_CQ). Idempotent.
- */
-static int hyv_events_open_channel(struct hyv_context *ctx)
-{
-	unsigned long buf;
-	__poll_t mask;
-	int fd, ret;
-
-	lockdep_assert_held(&ctx->inst->ctrl.lock);
-	if (ctx->comp.file)
-		return 0;
-	buf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	if (IS_ERR_VALUE(buf))
-		return (int)buf;
-	ret = hyv_events_create_channel(ctx, &fd);
-	if (ret)
-		goto err_unmap;
-	ctx->comp.file = fget(fd);
-	close_fd(fd);
-	if (!ctx->comp.file) {
-		ret = -EBADF;
-		goto err_unmap;
-	}
-	spin_lock(&ctx->comp.file->f_lock);
-	ctx->comp.file->f_flags |= O_NONBLOCK;
-	spin_unlock(&ctx->comp.file->f_lock);
-	ctx->comp.buf = buf;
-
-	INIT_WORK(&ctx->comp.work, hyv_events_work);
-	init_waitqueue_func_entry(&ctx->comp.wait, hyv_events_wake);
-	init_poll_funcptr(&ctx->comp.pt, hyv_events_queue_proc);
-	mask = vfs_poll(ctx->comp.file, &ctx->comp.pt);
-	if (!ctx->comp.wqh) {
-		fput(ctx->comp.file);
-		ctx->comp.file = NULL;
-		ret = -EIO;
-		goto err_unmap;
-	}
-	if (mask & EPOLLIN)
-		schedule_work(&ctx->comp.work);
-	return 0;
-
-err_unmap:
-	vm_munmap(buf, PAGE_SIZE);
-	return ret;
-}
-
-/*
- * For CREATE_CQ: the channel's fd in QEMU's fd table for the length of the
- * command (uverbs looks the channel up by fd in the caller's table).
- * hyv_events_put_fd() closes it again.
+ * For CREATE_CQ, with ctrl.lock held in QEMU's context: the context's
+ * completion channel, created on first use, with an fd in QEMU's fd table
+ * for the length of the command (uverbs looks the channel up by fd in the
+ * caller's table). The caller closes the fd again.
  */
 int hyv_events_get_fd(struct hyv_context *ctx)
 {
 	int fd, ret;
 
-	ret = hyv_events_open_channel(ctx);
-	if (ret)
-		return ret;
+	lockdep_assert_held(&ctx->inst->ctrl.lock);
+	if (!ctx->comp.file) {
+		ret = hyv_events_create_channel(ctx, &fd);
+		if (ret)
+			return ret;
+		ret = hyv_events_watch(ctx, &ctx->comp, fd, false);
+		if (ret)
+			return ret;
+	}
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
 		return fd;
@@ -287,20 +308,45 @@ int hyv_events_get_fd(struct hyv_context *ctx)
 	return fd;
 }
 
-void hyv_events_put_fd(int fd)
+/*
+ * GET_CONTEXT installed the context's async event file in QEMU's fd table
+ * as fd: checked to be that file, then watched like the completion channel.
+ */
+#define HYV_ASYNC_FILE_NAME "[infinibandevent]"
+
+int hyv_events_open_async(struct hyv_context *ctx, int fd)
 {
-	close_fd(fd);
+	struct file *f = fget(fd);
+	bool ours;
+
+	lockdep_assert_held(&ctx->inst->ctrl.lock);
+	if (!f)
+		return -EBADF;
+	ours = !strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME);
+	fput(f);
+	if (!ours) {
+		dev_warn(&ctx->inst->mdev->dev, "GET_CONTEXT returned fd %d that is not an async event file\n",
+			 fd);
+		return -EPROTO;
+	}
+	return hyv_events_watch(ctx, &ctx->async, fd, true);
+}
+
+static void hyv_events_unwatch(struct hyv_context *ctx, struct hyv_event_file *ef)
+{
+	if (!ef->file)
+		return;
+	remove_wait_queue(ef->wqh, &ef->wait);
+	cancel_work_sync(&ef->work);
+	fput(ef->file);
+	ef->file = NULL;
+	if (current->mm == ctx->mm)
+		vm_munmap(ef->buf, PAGE_SIZE);
 }
 
 /* Context close: no work runs or gets scheduled afterwards. */
 void hyv_events_context_release(struct hyv_context *ctx)
 {
-	if (!ctx->comp.file)
-		return;
-	remove_wait_queue(ctx->comp.wqh, &ctx->comp.wait);
-	cancel_work_sync(&ctx->comp.work);
-	fput(ctx->comp.file);
-	ctx->comp.file = NULL;
-	if (current->mm == ctx->mm)
-		vm_munmap(ctx->comp.buf, PAGE_SIZE);
+	hyv_events_unwatch(ctx, &ctx->comp);
+	hyv_events_unwatch(ctx, &ctx->async);
 }

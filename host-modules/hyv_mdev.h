@@ -113,10 +113,14 @@ struct hyv_quota {
 };
 
 /*
- * A context's completion channel (hyv_events.c), opened at its first CREATE_CQ;
- * file is NULL until then. buf: a page in QEMU's address space to read events into.
+ * A host uverbs event file of a context whose events go to the guest
+ * (hyv_events.c): its completion channel, opened at its first CREATE_CQ, or
+ * its async event file, from GET_CONTEXT. file is NULL until opened. buf: a
+ * page in QEMU's address space to read events into.
  */
-struct hyv_comp_channel {
+struct hyv_event_file {
+	struct hyv_context *ctx;
+	bool async;
 	struct file *file;
 	unsigned long buf;
 	wait_queue_head_t *wqh;
@@ -147,7 +151,8 @@ struct hyv_context {
 	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
 	u64 used[HYV_RES_COUNT];	/* this context's share of the instance's quota */
 	struct xarray mrs;		/* MR handle -> xa_mk_value(pinned bytes) */
-	struct hyv_comp_channel comp;
+	struct hyv_event_file comp;
+	struct hyv_event_file async;
 };
 
 /*
@@ -267,7 +272,7 @@ void hyv_events_init(struct hyv_instance *inst);
 void hyv_events_reset(struct hyv_instance *inst);
 int hyv_events_set_ring(struct hyv_instance *inst, const struct hyv_event_ring *r);
 int hyv_events_get_fd(struct hyv_context *ctx);
-void hyv_events_put_fd(int fd);
+int hyv_events_open_async(struct hyv_context *ctx, int fd);
 void hyv_events_context_release(struct hyv_context *ctx);
 
 /* hyv_quota.c */

@@ -398,29 +398,6 @@ static int hyv_map_rings(struct hyv_instance *inst, struct hyv_context *ctx,
 	return 0;
 }
 
-/*
- * GET_CONTEXT installs the context's async event file in QEMU's fd table;
- * guests get their events another way, so the fd is closed again (the
- * context keeps its own reference). Checked to be that file before closing.
- */
-#define HYV_ASYNC_FILE_NAME "[infinibandevent]"
-
-static void hyv_close_async_fd(struct hyv_instance *inst, u32 fd)
-{
-	struct file *f = fget(fd);
-	bool ours;
-
-	if (!f)
-		return;
-	ours = !strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME);
-	fput(f);
-	if (ours)
-		close_fd(fd);
-	else
-		dev_warn(&inst->mdev->dev, "GET_CONTEXT returned fd %u that is not an async event file\n",
-			 fd);
-}
-
 /* Every refusal of a guest command is logged (dynamic debug), so a refused verb can be traced. */
 static ssize_t hyv_uverbs_refuse(struct hyv_instance *inst, u32 command, int err, const char *why)
 {
@@ -492,7 +469,7 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 			return fd;
 		c->comp_channel = fd;
 		ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
-		hyv_events_put_fd(fd);
+		close_fd(fd);
 	} else {
 		ret = hyv_context_run(ctx, payload, in_len, resp, resp_size);
 	}
@@ -521,8 +498,11 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 	if (hdr.command == IB_USER_VERBS_CMD_GET_CONTEXT) {
 		struct ib_uverbs_get_context_resp *r = (void *)resp;
 
-		hyv_close_async_fd(inst, r->async_fd);
+		/* Its events reach the guest through the event ring; the fd is no guest's business. */
+		err = hyv_events_open_async(ctx, r->async_fd);
 		r->async_fd = 0;
+		if (err)
+			return err;
 	}
 	return resp_size;
 }

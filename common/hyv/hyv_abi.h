@@ -261,10 +261,18 @@ enum hyv_event_type {
 	/* A CQ armed with REQ_NOTIFY_CQ got a completion. cookie: the user_handle
 	 * the guest gave in that CQ's CREATE_CQ command. */
 	HYV_EVENT_COMPLETION = 1,
+	/* An asynchronous event of the host device, as uverbs reports it on the
+	 * context's async event file. async_event: the uverbs event type (enum
+	 * ib_event_type, the IBV_EVENT_* numbers). cookie: for an event of a QP,
+	 * SRQ or CQ, the user_handle the guest gave when creating it; for a port
+	 * event, the port number; for a device event, 0. Port and device events
+	 * reach every context of the instance. */
+	HYV_EVENT_ASYNC = 2,
 };
 
 struct hyv_event {
-	__le32 type;		/* enum hyv_event_type */
+	__le16 type;		/* enum hyv_event_type */
+	__le16 async_event;	/* HYV_EVENT_ASYNC: the uverbs event type */
 	__le32 ctx;		/* context handle the object belongs to */
 	__le64 cookie;
 };
