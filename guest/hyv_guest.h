@@ -193,6 +193,10 @@ struct hyv_ring_create {
 u32 hyv_udata_ctx(struct hyv_dev *hdev, struct ib_udata *udata);
 int hyv_create_with_ring(struct hyv_dev *hdev, u32 ctx, const struct hyv_ring_create *c,
 			 struct ib_udata *udata, struct hyv_mmap_entry **ring);
+struct mminfo;
+int hyv_ring_insert_required(struct hyv_dev *hdev, struct ib_udata *udata, struct mminfo *mi,
+			     struct hyv_mmap_entry **ring);
+void hyv_ring_remove(struct hyv_mmap_entry *e);
 int hyv_destroy_with_ring(struct hyv_dev *hdev, u32 ctx, u32 destroy, u32 handle,
 			  struct hyv_mmap_entry *ring);
 int hyv_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr, struct ib_udata *udata);

@@ -61,8 +61,8 @@ static struct hyv_mmap_entry *hyv_ring_insert(struct hyv_dev *hdev, struct ib_ud
 }
 
 /* A ring the object cannot do without: none (size 0) is the host's protocol error. */
-static int hyv_ring_insert_required(struct hyv_dev *hdev, struct ib_udata *udata,
-				    struct mminfo *mi, struct hyv_mmap_entry **ring)
+int hyv_ring_insert_required(struct hyv_dev *hdev, struct ib_udata *udata, struct mminfo *mi,
+			     struct hyv_mmap_entry **ring)
 {
 	struct hyv_mmap_entry *e = hyv_ring_insert(hdev, udata, mi);
 
@@ -75,7 +75,7 @@ static int hyv_ring_insert_required(struct hyv_dev *hdev, struct ib_udata *udata
 	return 0;
 }
 
-static void hyv_ring_remove(struct hyv_mmap_entry *e)
+void hyv_ring_remove(struct hyv_mmap_entry *e)
 {
 	if (e)
 		rdma_user_mmap_entry_remove(&e->rdma);

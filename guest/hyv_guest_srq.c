@@ -4,10 +4,10 @@
  * host places the SRQ's ring in BAR2 and the provider posts receives to it
  * from the guest process, so ibv_post_srq_recv never traps.
  *
- * Resizing (IB_SRQ_MAX_WR) is refused: rxe reallocates the ring and writes
- * its new mminfo to a userspace address the command carries, which on the
- * host would be an address in QEMU, and the new ring would need a new BAR2
- * placement. The limit (IB_SRQ_LIMIT) is forwarded.
+ * Resizing (IB_SRQ_MAX_WR) moves the SRQ to a new ring: the host places it in
+ * BAR2 and answers with its mminfo; here it becomes a new mmap entry and the
+ * provider, told through the address in its command, maps it and unmaps the
+ * old one. The limit (IB_SRQ_LIMIT) is forwarded as is.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -63,6 +63,53 @@ int hyv_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *attr, struct i
 	return 0;
 }
 
+/*
+ * The host's answer is the new ring's mminfo (rxe's layout); its offset
+ * becomes the key of a new mmap entry, which the provider finds at the
+ * address its command named. The old ring's entry goes once the provider
+ * unmaps it (hyv_mmap_free releases its BAR2 range).
+ */
+static int hyv_resize_srq(struct hyv_srq *srq, struct ib_srq_attr *attr,
+			  enum ib_srq_attr_mask mask, struct ib_udata *udata)
+{
+	struct hyv_dev *hdev = to_hdev(srq->ibsrq.device);
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_modify_srq cmd;
+		struct rxe_modify_srq_cmd rxe;	/* the host fills in the address */
+	} c = {
+		.hdr = { .command = IB_USER_VERBS_CMD_MODIFY_SRQ, .in_words = sizeof(c) / 4 },
+		.cmd = { .srq_handle = srq->host_handle, .attr_mask = mask, .max_wr = attr->max_wr,
+			 .srq_limit = attr->srq_limit },
+	};
+	struct rxe_modify_srq_cmd ucmd;
+	struct hyv_mmap_entry *ring;
+	struct mminfo mi;
+	int ret;
+
+	if (!udata || udata->inlen < sizeof(ucmd)) {
+		ibdev_dbg(srq->ibsrq.device, "modify_srq refused: a resize without rxe's command\n");
+		return -EINVAL;
+	}
+	ret = ib_copy_from_udata(&ucmd, udata, sizeof(ucmd));
+	if (ret)
+		return ret;
+	ret = hyv_cmd_exec_exact(hdev, HYV_OP_UVERBS_WRITE, srq->host_ctx, &c, sizeof(c), &mi,
+				 sizeof(mi));
+	if (ret)
+		return ret;
+	ret = hyv_ring_insert_required(hdev, udata, &mi, &ring);
+	if (ret)
+		return ret;
+	if (copy_to_user(u64_to_user_ptr(ucmd.mmap_info_addr), &mi, sizeof(mi))) {
+		hyv_ring_remove(ring);
+		return -EFAULT;
+	}
+	hyv_ring_remove(srq->ring);
+	srq->ring = ring;
+	return 0;
+}
+
 int hyv_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr, enum ib_srq_attr_mask mask,
 		   struct ib_udata *udata)
 {
@@ -75,10 +122,8 @@ int hyv_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr, enum ib_srq_a
 	};
 	struct ib_udata in_only;
 
-	if (mask & IB_SRQ_MAX_WR) {
-		ibdev_dbg(ibsrq->device, "modify_srq refused: resize (IB_SRQ_MAX_WR)\n");
-		return -EOPNOTSUPP;
-	}
+	if (mask & IB_SRQ_MAX_WR)
+		return hyv_resize_srq(srq, attr, mask, udata);
 	/* MODIFY_SRQ has no response: only provider input is passed on. */
 	if (udata) {
 		in_only = *udata;

@@ -90,16 +90,12 @@ static int hyv_fixup_post_send(void *cmd)
 	return 0;
 }
 
-/*
- * Resizing an SRQ makes rxe write the new ring's mminfo to a userspace
- * address from the command (here: an address in QEMU named by the guest) and
- * would need a new window placement: refused. The limit may change.
- */
+/* The limit and the size may change (a resize: hyv_uverbs_resize_srq()). */
 static int hyv_fixup_modify_srq(void *cmd)
 {
 	struct ib_uverbs_modify_srq *c = cmd;
 
-	return c->attr_mask & ~IB_SRQ_LIMIT ? -EOPNOTSUPP : 0;
+	return c->attr_mask & ~(IB_SRQ_LIMIT | IB_SRQ_MAX_WR) ? -EOPNOTSUPP : 0;
 }
 
 /* An address vector may name only the GIDs the guest sees (hyv_abi.h). */
@@ -406,6 +402,50 @@ static ssize_t hyv_uverbs_refuse(struct hyv_instance *inst, u32 command, int err
 }
 
 /*
+ * MODIFY_SRQ with IB_SRQ_MAX_WR: rxe moves the SRQ to a new, larger ring and
+ * writes the new ring's mminfo to the userspace address in its udata. That
+ * address is forced into the context's scratch page, right after the command
+ * (no guest value is an address here). The old ring leaves BAR2 (retired:
+ * reserved until the guest releases it), the new one is placed like a
+ * created ring, and its mminfo, with the BAR2 offset, is the response; the
+ * write ABI gives MODIFY_SRQ none of its own. If the new ring finds no room
+ * in BAR2 the SRQ is resized on the host but has no ring in the guest: the
+ * guest's posts then reach a private page, never the host's ring.
+ */
+static ssize_t hyv_uverbs_resize_srq(struct hyv_instance *inst, struct hyv_context *ctx,
+				     u8 *payload, u32 in_len, u8 *resp, u32 out_len)
+{
+	struct ib_uverbs_modify_srq *c = (void *)(payload + sizeof(struct ib_uverbs_cmd_hdr));
+	struct rxe_modify_srq_cmd *rc = (void *)(c + 1);
+	u32 mi_off = ALIGN(in_len, HYV_CMD_ALIGN);
+	struct mminfo mi;
+	ssize_t ret;
+
+	if (inst->parent->identity.driver_id != RDMA_DRIVER_RXE)
+		return hyv_uverbs_refuse(inst, IB_USER_VERBS_CMD_MODIFY_SRQ, -EOPNOTSUPP,
+					 "an SRQ resize of a provider whose rings cannot be mapped");
+	if (in_len < sizeof(struct ib_uverbs_cmd_hdr) + sizeof(*c) + sizeof(*rc) ||
+	    out_len < sizeof(mi) || mi_off + sizeof(mi) > HYV_CONTEXT_SCRATCH_SIZE)
+		return hyv_uverbs_refuse(inst, IB_USER_VERBS_CMD_MODIFY_SRQ, -EINVAL,
+					 "an SRQ resize without rxe's command or room for the new ring's mminfo");
+	rc->mmap_info_addr = ctx->scratch + mi_off;
+	ret = hyv_context_run(ctx, payload, in_len, NULL, 0);
+	if (ret < 0)
+		return ret;
+	if (copy_from_user(&mi, u64_to_user_ptr(rc->mmap_info_addr), sizeof(mi)))
+		return -EFAULT;
+	hyv_qmaps_retire_object(inst, ctx, IB_USER_VERBS_CMD_CREATE_SRQ, c->srq_handle);
+	ret = hyv_map_ring(inst, ctx, IB_USER_VERBS_CMD_CREATE_SRQ, c->srq_handle, &mi);
+	if (ret) {
+		dev_dbg(&inst->mdev->dev, "context %u: SRQ %u resized, its new ring not placed: %zd\n",
+			ctx->handle, c->srq_handle, ret);
+		return ret;
+	}
+	memcpy(resp, &mi, sizeof(mi));
+	return sizeof(mi);
+}
+
+/*
  * payload: in_len bytes in the uverbs write ABI, from the guest; resp:
  * out_len bytes. Returns the response length or a negative errno.
  */
@@ -455,6 +495,13 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		err = hyv_quota_check(inst, desc->res, 1);
 		if (err)
 			return hyv_uverbs_refuse(inst, hdr.command, err, "the instance's quota is used up");
+	}
+
+	if (hdr.command == IB_USER_VERBS_CMD_MODIFY_SRQ) {
+		struct ib_uverbs_modify_srq *c = (void *)(payload + sizeof(hdr));
+
+		if (c->attr_mask & IB_SRQ_MAX_WR)
+			return hyv_uverbs_resize_srq(inst, ctx, payload, in_len, resp, out_len);
 	}
 
 	if (hdr.command == IB_USER_VERBS_CMD_CREATE_CQ) {

@@ -243,15 +243,53 @@ static void qp_checks(uint32_t ctx)
  * The SRQ commands' structs end in flexible arrays, so the provider's part
  * goes next to them rather than inside a struct.
  */
-static uint32_t modify_srq(uint32_t ctx, const struct ib_uverbs_modify_srq *m)
+/*
+ * MODIFY_SRQ, with rxe's udata unless bare: where rxe would write a resized
+ * ring's mminfo, an address in QEMU the host must replace. The write ABI
+ * gives MODIFY_SRQ no response (out_words 0); a resize answers with the new
+ * ring's mminfo in the command's response buffer (out_len).
+ */
+static uint32_t modify_srq(uint32_t ctx, const struct ib_uverbs_modify_srq *m, int bare,
+			   uint32_t out_len)
 {
-	/* rxe's udata: where it would write a resized ring's mminfo, an address in QEMU. */
 	struct rxe_modify_srq_cmd rxe = { .mmap_info_addr = 0x4141414141414000ull };
-	uint8_t body[sizeof(*m) + sizeof(rxe)];
+	uint8_t buf[sizeof(struct ib_uverbs_cmd_hdr) + sizeof(*m) + sizeof(rxe)];
+	uint32_t len = bare ? sizeof(buf) - sizeof(rxe) : sizeof(buf);
+	struct ib_uverbs_cmd_hdr h = { .command = IB_USER_VERBS_CMD_MODIFY_SRQ, .in_words = len / 4 };
 
-	memcpy(body, m, sizeof(*m));
-	memcpy(body + sizeof(*m), &rxe, sizeof(rxe));
-	return run_uverbs(ctx, IB_USER_VERBS_CMD_MODIFY_SRQ, body, sizeof(body), 0);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), m, sizeof(*m));
+	memcpy(buf + sizeof(h) + sizeof(*m), &rxe, sizeof(rxe));
+	return run(HYV_OP_UVERBS_WRITE, ctx, buf, len, out_len);
+}
+
+/* A resize: the new ring replaces the old in BAR2, whose range waits for its release. */
+static void srq_resize_checks(uint32_t ctx, struct ib_uverbs_modify_srq *m, struct mminfo *ring)
+{
+	const struct mminfo *mi = uverbs_resp(sizeof(*m) + sizeof(struct rxe_modify_srq_cmd));
+	struct mminfo old = *ring;
+	uint32_t st;
+
+	m->attr_mask = SRQ_ATTR_MAX_WR;
+	expect_status(modify_srq(ctx, m, 0, 0), EINVAL, "MODIFY_SRQ resizing without room for the mminfo");
+	expect_status(modify_srq(ctx, m, 1, sizeof(*mi)), EINVAL, "MODIFY_SRQ resizing without rxe's command");
+	m->attr_mask = SRQ_ATTR_MAX_WR | SRQ_ATTR_LIMIT;
+	st = modify_srq(ctx, m, 0, sizeof(*mi));
+	expect_status(st, 0, "MODIFY_SRQ resizing and setting the limit");
+	if (st)
+		return;
+	*ring = *mi;
+	printf("cmd_fuzz: SRQ resized to %u WRs: ring moved from BAR2+%#llx to BAR2+%#llx, %u bytes\n",
+	       m->max_wr, (unsigned long long)old.offset, (unsigned long long)ring->offset, ring->size);
+	expect(ring_inside(ring), "resized SRQ ring offset %#llx size %u not pages inside BAR2",
+	       (unsigned long long)ring->offset, ring->size);
+	expect(ring->offset != old.offset, "resized SRQ ring in the old ring's place");
+	if (ring_inside(ring))
+		expect(ring_at(ring->offset)->index_mask + 1 >= m->max_wr,
+		       "resized SRQ ring index_mask %u for %u WRs", ring_at(ring->offset)->index_mask,
+		       m->max_wr);
+	expect(page_is_private(old.offset), "the old SRQ ring still mapped after the resize");
+	expect_status(window_release(ctx, old.offset), 0, "WINDOW_RELEASE of the old SRQ ring");
 }
 
 static void srq_checks(uint32_t ctx)
@@ -292,20 +330,19 @@ static void srq_checks(uint32_t ctx)
 		       SRQ_WR);
 
 	m.srq_handle = r.srq_handle;
-	expect_status(modify_srq(ctx, &m), EOPNOTSUPP,
-		      "MODIFY_SRQ resizing (rxe would write to an address in QEMU)");
-	m.attr_mask = SRQ_ATTR_MAX_WR | SRQ_ATTR_LIMIT;
-	expect_status(modify_srq(ctx, &m), EOPNOTSUPP, "MODIFY_SRQ resizing and setting the limit");
-	m.attr_mask = SRQ_ATTR_LIMIT;
 	m.srq_limit = SRQ_LIMIT;
-	expect_status(modify_srq(ctx, &m), 0, "MODIFY_SRQ of the limit");
+	srq_resize_checks(ctx, &m, &rxe.mi);
+	m.attr_mask = SRQ_ATTR_LIMIT;
+	expect_status(modify_srq(ctx, &m, 0, 0), 0, "MODIFY_SRQ of the limit");
+	m.attr_mask = 0x80;
+	expect_status(modify_srq(ctx, &m, 0, 0), EOPNOTSUPP, "MODIFY_SRQ of an unknown attribute");
 	q.srq_handle = r.srq_handle;
 	expect_status(run_uverbs(ctx, IB_USER_VERBS_CMD_QUERY_SRQ, &q, sizeof(q), sizeof(*qr)), 0,
 		      "QUERY_SRQ");
 	qr = uverbs_resp(sizeof(q));
-	expect(qr->srq_limit == SRQ_LIMIT && qr->max_wr >= SRQ_WR,
+	expect(qr->srq_limit == SRQ_LIMIT && qr->max_wr >= 2 * SRQ_WR,
 	       "QUERY_SRQ: limit %u max_wr %u, expected %u and at least %u", qr->srq_limit,
-	       qr->max_wr, SRQ_LIMIT, SRQ_WR);
+	       qr->max_wr, SRQ_LIMIT, 2 * SRQ_WR);
 
 	/* A QP on the SRQ: no receive ring of its own. */
 	expect_status(create_cq(ctx, CQ_SMALL, -1, sizeof(struct create_cq_out), &cq), 0,

@@ -7,7 +7,8 @@
 # mapping of BAR2), two RC QPs taken to RTS and zero-length SENDs both ways, polled from the mapped CQ
 # ring; then a guest QP against a host process's QP, a SEND each way; unmodified ibv_rc_pingpong
 # between the guest and a test host process, both directions, 4 KiB and 1 MiB (control_path_mr.sh);
-# unmodified ibv_srq_pingpong (QPs on a shared receive queue) and the SRQ quota;
+# unmodified ibv_srq_pingpong (QPs on a shared receive queue), an SRQ resized (srq_resize) and the
+# SRQ quota;
 # a 64 MiB guest buffer RDMA-written in place by a host process; quotas seen as errnos in the guest;
 # cmd_fuzz drives the command channel as a hostile guest
 # would. On the test host: every malformed command counted, no oops, no host object left once the
@@ -19,6 +20,8 @@ fuzz=${1:-$build/tests/vm/cmd_fuzz}
 [ -x "$fuzz" ] || fail "$fuzz not built (ninja -C $build tests/vm/cmd_fuzz)"
 qp_loop=$build/tests/vm/qp_loop
 [ -x "$qp_loop" ] || fail "$qp_loop not built (ninja -C $build tests/vm/qp_loop)"
+srq_resize=$build/tests/vm/srq_resize
+[ -x "$srq_resize" ] || fail "$srq_resize not built (ninja -C $build tests/vm/srq_resize)"
 mr_write=$build/tests/vm/mr_write
 [ -x "$mr_write" ] || fail "$mr_write not built (ninja -C $build tests/vm/mr_write)"
 guid=$(ibv_guid rxe0)
@@ -130,6 +133,17 @@ echo "$max_srqs" > "/sys/bus/mdev/devices/$uuid/quota/srqs_max"
 host_clean "the SRQ quota check"
 assert_kernel_clean
 log "SRQ: ibv_srq_pingpong guest client -> host server, 4 QPs on one SRQ, data checked: guest $(grep -o '[0-9.]* usec/iter' "$work/srq.gc"); ibv_create_srq refused beyond srqs_max"
+
+# An SRQ resized while it holds receives (srq_resize.c): on rxe0 first, the reference, then in the guest,
+# where the host places the new ring in BAR2 and the guest process maps it.
+"$srq_resize" rxe0 "$gid_index" > "$work/srq_resize.host" 2>&1 || { cat "$work/srq_resize.host"; fail "srq_resize fails on rxe0 itself"; }
+gexec "$guest" "$srq_resize" hyv0 "$gid_index" > "$work/srq_resize.gc" 2>&1 ||
+  { cat "$work/srq_resize.gc"; fail "srq_resize failed in the guest"; }
+sed 's/^/  guest| /' "$work/srq_resize.gc"
+grep -q '^srq_resize: 64 SENDs received through the resized SRQ' "$work/srq_resize.gc" || fail "srq_resize did not finish in the guest"
+host_clean "srq_resize"
+[ "$(quota srqs)" = 0 ] || fail "instance usage after srq_resize: srqs $(quota srqs)"
+log "SRQ resize: 8 -> 64 WRs holding 8 receives, 64 SENDs received through the new ring in the guest"
 
 # A hostile guest on the command channel. With a driver bound the BAR is claimed and strict devmem
 # refuses userspace mmaps of it, so the function is unbound from virtio-pci first (which also tests
