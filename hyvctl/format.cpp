@@ -245,6 +245,7 @@ std::string format_reconcile(const json& result)
     const json orphans = report.value("orphan_mdevs_removed", json::array());
     const json problems = report.value("problems", json::array());
     const json notes = report.value("notes", json::array());
+    const json foreign = report.value("foreign_mdevs", json::array());
     for (const auto& action : as_array(actions)) {
         if (!action.is_object()) {
             continue;
@@ -263,6 +264,10 @@ std::string format_reconcile(const json& result)
     }
     for (const auto& note : as_array(notes)) {
         out += fmt::format("  note: {}\n", note.is_string() ? note.get<std::string>() : note.dump());
+    }
+    for (const auto& uuid : as_array(foreign)) {
+        out += fmt::format("  note: mdev {} was not made by hyvd; left alone\n",
+                           uuid.is_string() ? uuid.get<std::string>() : uuid.dump());
     }
     return out;
 }

@@ -71,6 +71,11 @@ void add_options(CLI::App& app, DaemonConfig& config)
     app.add_option("--reconcile-on-start", config.reconcile_on_start,
                    "finish or roll back half-done operations at start (true/false)")
         ->capture_default_str();
+    app.add_option("--mdev-lifecycle", config.mdev_lifecycle,
+                   "who creates and removes hyv mdevs: hyvd, or orchestrator (KubeVirt, Nova, mdevctl; hyvd "
+                   "then refuses attach and removes no mdev)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"hyvd", "orchestrator"}));
     app.add_option("--sysfs-root", config.sysfs_root, "where sysfs is mounted (tests use a fake tree)")
         ->capture_default_str();
     app.add_option("--default-quota-qps", config.default_quota.max_qps, "QPs per VM device when attach gives none")

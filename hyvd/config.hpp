@@ -31,6 +31,7 @@ struct DaemonConfig {
     unsigned detach_timeout_s = 10;
     unsigned reconcile_detach_timeout_s = 2;  // per device; reconcile at start blocks serving meanwhile
     bool reconcile_on_start = true;
+    std::string mdev_lifecycle = "hyvd";  // or "orchestrator": hyvd creates and removes no mdev
     std::string sysfs_root = "/sys";      // tests point this at a fake tree
     Quota default_quota{.max_qps = 1024, .max_cqs = 1024, .max_mrs = 4096, .max_pinned_bytes = 1ull << 30};
 

@@ -76,6 +76,7 @@ hyv::core::ServiceConfig service_config(const DaemonConfig& config)
     service.default_quota = config.default_quota;
     service.default_detach_timeout = std::chrono::seconds(config.detach_timeout_s);
     service.reconcile_detach_timeout = std::chrono::seconds(config.reconcile_detach_timeout_s);
+    service.manage_mdevs = config.mdev_lifecycle == "hyvd";
     return service;
 }
 
@@ -154,8 +155,8 @@ int run_daemon(const DaemonConfig& config)
     }
     hooks->serving();
     std::thread accept_thread([&server] { (*server)->run(); });
-    spdlog::info("hyvd {} ready: db {}, socket {}, group {}", HYV_VERSION, config.db_path, config.socket_path,
-                 config.group.empty() ? "(root only)" : config.group);
+    spdlog::info("hyvd {} ready: db {}, socket {}, group {}, mdevs made by {}", HYV_VERSION, config.db_path,
+                 config.socket_path, config.group.empty() ? "(root only)" : config.group, config.mdev_lifecycle);
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);

@@ -42,6 +42,7 @@ inline constexpr const char* no_hypervisor = "no-hypervisor";
 inline constexpr const char* state_conflict = "state-conflict";
 inline constexpr const char* invalid_transition = "invalid-transition";
 inline constexpr const char* verify_failed = "verify-failed";
+inline constexpr const char* mdevs_external = "mdevs-external";
 
 // The sqlite store (hyvd/adapters/sqlite_store*).
 inline constexpr const char* db_open = "db-open";

@@ -52,6 +52,11 @@ public:
     Result<std::optional<core::Assignment>> assignment(const VmId& vm, const Guid& guid) override;
     Result<std::vector<core::Assignment>> assignments() override;
 
+    // sqlite_store_mdevs.cpp
+    Result<void> own_mdev(const MdevUuid& mdev, const Guid& guid, core::TimeMs now, const std::string& op_id) override;
+    Result<void> disown_mdev(const MdevUuid& mdev) override;
+    Result<std::vector<MdevUuid>> owned_mdevs() override;
+
     Result<std::int64_t> append_event(const core::Event& event) override;
     Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override;
     Result<std::int64_t> last_event_id() override;

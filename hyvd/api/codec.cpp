@@ -114,13 +114,17 @@ json to_json(const core::ReconcileReport& report)
                            {"to", std::string(to_string(action.to))},
                            {"what", action.what}});
     }
-    auto orphans = json::array();
-    for (const auto& uuid : report.orphan_mdevs_removed) {
-        orphans.push_back(uuid.to_string());
-    }
+    auto uuids = [](const std::vector<MdevUuid>& list) {
+        auto out = json::array();
+        for (const auto& uuid : list) {
+            out.push_back(uuid.to_string());
+        }
+        return out;
+    };
     return {{"op_id", report.op_id},
             {"actions", std::move(actions)},
-            {"orphan_mdevs_removed", std::move(orphans)},
+            {"orphan_mdevs_removed", uuids(report.orphan_mdevs_removed)},
+            {"foreign_mdevs", uuids(report.foreign_mdevs)},
             {"problems", report.problems},
             {"notes", report.notes}};
 }

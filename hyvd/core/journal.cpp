@@ -54,6 +54,10 @@ Result<void> Journal::insert(Assignment& a, std::string_view kind, const std::st
         if (auto r = store_.insert_assignment(row); !r) {
             return r;
         }
+        // The UUID is hyvd's from here on, before any mdev of it exists (schema 3, hyvd_mdevs).
+        if (auto r = store_.own_mdev(row.mdev, row.guid, row.created_at, op_id_); !r) {
+            return r;
+        }
         return note(row, kind, message);
     });
     if (!written) {

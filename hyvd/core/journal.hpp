@@ -30,7 +30,8 @@ public:
                       const std::string& guid = {}, const std::string& mdev = {});
     Result<void> note(const Assignment& a, std::string_view kind, const std::string& message);
 
-    // Writes a new assignment row (normally in attaching_intent) with its event.
+    // Writes a new assignment row (normally in attaching_intent) with its event, and records its
+    // mdev UUID as hyvd's own (Store::own_mdev).
     Result<void> insert(Assignment& a, std::string_view kind, const std::string& message);
 
     // Moves `a` to `to` in the store (compare-and-set on its current state) and logs the

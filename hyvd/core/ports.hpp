@@ -108,6 +108,13 @@ public:
     virtual Result<std::optional<Assignment>> assignment(const VmId& vm, const Guid& guid) = 0;
     virtual Result<std::vector<Assignment>> assignments() = 0;
 
+    // The mdevs hyvd made, or is about to make, for its own assignments: reconcile removes no
+    // other (mdevctl's, an orchestrator's). own_mdev is written with the assignment that chose the
+    // UUID, before the mdev exists; disown_mdev once it is gone. Owning one twice is no error.
+    virtual Result<void> own_mdev(const MdevUuid& mdev, const Guid& guid, TimeMs now, const std::string& op_id) = 0;
+    virtual Result<void> disown_mdev(const MdevUuid& mdev) = 0;
+    virtual Result<std::vector<MdevUuid>> owned_mdevs() = 0;
+
     // Events: append returns the new id; `events` returns ids > since_id, oldest first.
     virtual Result<std::int64_t> append_event(const Event& event) = 0;
     virtual Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit) = 0;

@@ -7,7 +7,9 @@
 //   attached, running but device gone      -> persistent: re-plug; else release the mdev
 //   inactive, VM running                   -> re-plug (mdev re-created if missing)
 //   detaching / detached_mdev_present / failed -> finish the detach (device_del retried briefly)
-//   mdev of hyv with no assignment row     -> orphan: device_del if a VM holds it, then remove
+//   mdev hyvd made, no assignment row      -> orphan: device_del if a VM holds it, then remove
+//   mdev hyvd did not make                 -> foreign (mdevctl, an orchestrator): left alone
+// With ServiceConfig::manage_mdevs false no mdev is created or removed and no orphan is swept.
 #include "hyvd/core/service_impl.hpp"
 
 #include "hyv/error_codes.hpp"
@@ -51,7 +53,8 @@ public:
     // Looks at every VM; one that cannot be inspected is reported and its assignments are left alone.
     void inspect_vms(const std::vector<VmRecord>& vms);
     void reconcile_assignment(Assignment a);
-    // Removes hyv mdevs that no assignment row owns. False when it could not look (reported).
+    // Removes mdevs hyvd made that no assignment row owns any more; reports the ones hyvd did not
+    // make, and forgets having made those that are gone. False when it could not look (reported).
     bool remove_orphans(std::size_t registered_vms);
 
 private:
@@ -263,11 +266,19 @@ std::optional<Fix> Service::Impl::Reconciler::replug_inactive(Assignment& a, con
 
 bool Service::Impl::Reconciler::remove_orphans(std::size_t registered_vms)
 {
+    if (!service_.config.manage_mdevs) {
+        return true;  // the orchestrator's mdevs and ours alike stay where they are
+    }
+    // In this order: an attach inserts its row and ownership together before creating the mdev, so
+    // whatever `owned` lists that `instances` lacks was not created yet when `instances` was read.
     auto instances = service_.ports.mdev->list();
+    auto owned_list = service_.ports.store->owned_mdevs();
     auto remaining = service_.ports.store->assignments();
-    if (!instances || !remaining) {
+    if (!instances || !owned_list || !remaining) {
         report_.problems.push_back("cannot look for orphan mdevs: " +
-                                   (!instances ? instances.error().message : remaining.error().message));
+                                   (!instances    ? instances.error().message
+                                    : !owned_list ? owned_list.error().message
+                                                  : remaining.error().message));
         return false;
     }
     if (realities_.size() != registered_vms) {
@@ -284,13 +295,27 @@ bool Service::Impl::Reconciler::remove_orphans(std::size_t registered_vms)
         }
         reality = std::move(*now);
     }
-    std::set<MdevUuid> owned;
+    std::set<MdevUuid> in_rows;
     for (const auto& a : *remaining) {
-        owned.insert(a.mdev);
+        in_rows.insert(a.mdev);
     }
+    const std::set<MdevUuid> owned(owned_list->begin(), owned_list->end());
+    std::set<MdevUuid> existing;
     for (const auto& instance : *instances) {
-        if (!owned.count(instance.uuid)) {
+        existing.insert(instance.uuid);
+        if (in_rows.count(instance.uuid)) {
+            continue;
+        }
+        if (owned.count(instance.uuid)) {
             remove_orphan(instance);
+        } else {
+            spdlog::debug("[{}] mdev {} was not made by hyvd; left alone", journal_.op_id(), instance.uuid.to_string());
+            report_.foreign_mdevs.push_back(instance.uuid);
+        }
+    }
+    for (const auto& uuid : owned) {
+        if (!existing.count(uuid) && !in_rows.count(uuid)) {
+            (void)service_.ports.store->disown_mdev(uuid);  // made by hyvd, gone since: nothing left to track
         }
     }
     return true;
@@ -320,14 +345,16 @@ void Service::Impl::Reconciler::remove_orphan(const MdevInstance& instance)
     if (still_held) {
         return;
     }
-    (void)journal_.note("reconcile.orphan-remove", "removing mdev no assignment owns", {}, {}, uuid);
-    if (auto removed = service_.ports.mdev->remove(instance.uuid); !removed) {
-        if (removed.error().code != errc::mdev_absent) {  // a detach finished it meanwhile
-            report_.problems.push_back("cannot remove orphan mdev " + uuid + ": " + removed.error().message);
-        }
+    (void)journal_.note("reconcile.orphan-remove", "removing mdev hyvd made that no assignment owns", {}, {}, uuid);
+    auto removed = service_.ports.mdev->remove(instance.uuid);
+    if (!removed && removed.error().code != errc::mdev_absent) {  // absent: a detach finished it meanwhile
+        report_.problems.push_back("cannot remove orphan mdev " + uuid + ": " + removed.error().message);
         return;
     }
-    report_.orphan_mdevs_removed.push_back(instance.uuid);
+    (void)service_.ports.store->disown_mdev(instance.uuid);
+    if (removed) {
+        report_.orphan_mdevs_removed.push_back(instance.uuid);
+    }
 }
 
 Result<ReconcileReport> Service::Impl::reconcile()

@@ -174,6 +174,11 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return make_error(errc::bad_guid,
                           "GUID 0000:0000:0000:0000 is an unconfigured device; pick one from `hyvctl devices`");
     }
+    if (!config.manage_mdevs) {
+        return make_error(errc::mdevs_external,
+                          "hyvd creates no mdevs here (mdev-lifecycle = orchestrator): give the VM its hyv device "
+                          "through the orchestrator, or set mdev-lifecycle = hyvd in hyvd's config");
+    }
     auto pair_lock = pair_locks.lock(vm_id, guid);
     Journal journal(*ports.store, *clock, new_op_id());
 

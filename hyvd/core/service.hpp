@@ -21,6 +21,10 @@ struct ServiceConfig {
     std::chrono::milliseconds default_detach_timeout{10'000};
     // reconcile() re-issues device_del for rows left `detaching`; it waits this long, not more.
     std::chrono::milliseconds reconcile_detach_timeout{2'000};
+    // false: an orchestrator (KubeVirt, Nova, mdevctl) owns the mdev lifecycle. hyvd then never
+    // creates nor removes an mdev: attach is refused (mdevs-external), detach and reconcile take
+    // devices out of VMs and forget rows but leave mdevs in place, and no orphan is swept.
+    bool manage_mdevs = true;
 };
 
 // Everything the service talks to. The service does not own them.
@@ -89,6 +93,8 @@ struct ReconcileReport {
     std::string op_id;
     std::vector<ReconcileAction> actions;
     std::vector<MdevUuid> orphan_mdevs_removed;
+    // hyv mdevs that hyvd did not make (mdevctl's, an orchestrator's, an operator's): left alone.
+    std::vector<MdevUuid> foreign_mdevs;
     std::vector<std::string> problems;  // what could not be fixed, one line each, with the fix
     // What could not be looked at although nothing hyvd manages depends on it (a hypervisor that
     // cannot be reached while no registered VM is of its kind), one line each.
@@ -118,7 +124,7 @@ public:
     Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit);
 
     // Run once at start (and on demand): finishes or rolls back half-done operations,
-    // removes orphan mdevs, parks persistent assignments of stopped VMs.
+    // removes orphan mdevs hyvd made, parks persistent assignments of stopped VMs.
     Result<ReconcileReport> reconcile();
 
 private:

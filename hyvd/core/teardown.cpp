@@ -86,6 +86,12 @@ Result<void> Service::Impl::release_mdev(Journal& journal, Assignment& a)
     if (!exists) {
         return exists.error();
     }
+    if (*exists && !config.manage_mdevs) {
+        // An orchestrator owns mdev lifecycle: the row goes, the mdev stays. It is still recorded as
+        // hyvd's, so a hyvd that manages mdevs again removes it as an orphan.
+        return journal.transition(a, S::removed, "detach.done",
+                                  "mdev left in place (mdev-lifecycle = orchestrator), assignment deleted");
+    }
     if (*exists) {
         if (auto removed = ports.mdev->remove(a.mdev); !removed) {
             const std::string message = "cannot remove mdev " + a.mdev.to_string() + ": " + removed.error().message +
@@ -96,8 +102,15 @@ Result<void> Service::Impl::release_mdev(Journal& journal, Assignment& a)
             return make_error(removed.error().code, message);
         }
     }
-    return journal.transition(a, S::removed, "detach.done",
-                              *exists ? "mdev removed, assignment deleted" : "mdev already gone, assignment deleted");
+    // The mdev is gone: it stops being hyvd's in the transaction that deletes the row.
+    return ports.store->transaction([&]() -> Result<void> {
+        if (auto r = ports.store->disown_mdev(a.mdev); !r) {
+            return r;
+        }
+        return journal.transition(a, S::removed, "detach.done",
+                                  *exists ? "mdev removed, assignment deleted"
+                                          : "mdev already gone, assignment deleted");
+    });
 }
 
 Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
@@ -108,6 +121,12 @@ Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
     }
     if (*exists) {
         return {};
+    }
+    if (!config.manage_mdevs) {
+        return make_error(errc::mdevs_external,
+                          "mdev " + a.mdev.to_string() + " of " + a.guid.to_string() + " in VM " + a.vm.str() +
+                              " is missing and hyvd creates no mdevs (mdev-lifecycle = orchestrator); have the "
+                              "orchestrator create it, or detach the device");
     }
     auto device = find_device(a.guid, Lookup::rescan);  // re-plugs are rare; a stale parent would fail one
     if (!device) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hyvd's sysfs and ibverbs adapters against the real kernel: in the test host VM (rdma_rxe +
-# hyv_mdev loaded), the real hyvd must list rxe0 with its hyv_mdev parent, find and remove an
-# orphan mdev through sysfs, refuse a GUID the host lacks in one line naming rxe0's, and take a
+# hyv_mdev loaded), the real hyvd must list rxe0 with its hyv_mdev parent, list an mdev it did
+# not make through sysfs and leave it alone, refuse a GUID the host lacks in one line naming rxe0's, and take a
 # device through attach into a raw QEMU and back out.
 # usage: daemon_hostvm.sh            (on the build machine; boots the test host VM)
 set -euo pipefail
@@ -51,14 +51,16 @@ devices=$(ctl --json devices)
 grep -Eq "^$guid +rxe0 +rdma_rxe +Ethernet +1 +yes +yes" <<<"$(ctl devices)" || fail "devices table: $(ctl devices)"
 echo "ok: inventory lists rxe0 ($guid) with its hyv_mdev parent"
 
-# --- mdev listing and removal through sysfs: an mdev nobody owns is an orphan reconcile removes
-orphan=6a0c4a1e-1111-4222-8333-444455556666
-echo "$orphan" > /sys/class/hyv/rxe0/mdev_supported_types/hyv-vrdma/create
-[ -e "/sys/bus/mdev/devices/$orphan" ] || fail "could not create a test mdev"
+# --- mdev listing through sysfs: an mdev hyvd did not make (mdevctl's, an orchestrator's) is left alone
+theirs=6a0c4a1e-1111-4222-8333-444455556666
+echo "$theirs" > /sys/class/hyv/rxe0/mdev_supported_types/hyv-vrdma/create
+[ -e "/sys/bus/mdev/devices/$theirs" ] || fail "could not create a test mdev"
 report=$(ctl --json reconcile)
-[ "$(json_field 'd["orphan_mdevs_removed"]' <<<"$report")" = "['$orphan']" ] || fail "reconcile: $report"
-[ ! -e "/sys/bus/mdev/devices/$orphan" ] || fail "orphan mdev $orphan still exists after reconcile"
-echo "ok: reconcile found and removed an orphan mdev through sysfs"
+[ "$(json_field 'd["foreign_mdevs"]' <<<"$report")" = "['$theirs']" ] || fail "reconcile: $report"
+[ "$(json_field 'd["orphan_mdevs_removed"]' <<<"$report")" = "[]" ] || fail "reconcile: $report"
+[ -e "/sys/bus/mdev/devices/$theirs" ] || fail "reconcile removed mdev $theirs, which hyvd did not make"
+echo 1 > "/sys/bus/mdev/devices/$theirs/remove"
+echo "ok: reconcile listed an mdev hyvd did not make through sysfs and left it alone"
 
 # --- attach into a raw QEMU (firmware only: hot-add needs no guest OS) and clean up after it
 qmp=$work/vm1.qmp

@@ -91,6 +91,18 @@ Result<void> CrashingStore::delete_assignment(const VmId& vm, const Guid& guid)
     return inner_.delete_assignment(vm, guid);
 }
 
+Result<void> CrashingStore::own_mdev(const MdevUuid& mdev, const Guid& guid, core::TimeMs now, const std::string& op_id)
+{
+    crash_.step("store.own_mdev");
+    return inner_.own_mdev(mdev, guid, now, op_id);
+}
+
+Result<void> CrashingStore::disown_mdev(const MdevUuid& mdev)
+{
+    crash_.step("store.disown_mdev");
+    return inner_.disown_mdev(mdev);
+}
+
 Result<std::int64_t> CrashingStore::append_event(const core::Event& event)
 {
     crash_.step("store.append_event");

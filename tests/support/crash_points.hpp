@@ -54,6 +54,9 @@ public:
         return inner_.assignment(vm, guid);
     }
     Result<std::vector<core::Assignment>> assignments() override { return inner_.assignments(); }
+    Result<void> own_mdev(const MdevUuid& mdev, const Guid& guid, core::TimeMs now, const std::string& op_id) override;
+    Result<void> disown_mdev(const MdevUuid& mdev) override;
+    Result<std::vector<MdevUuid>> owned_mdevs() override { return inner_.owned_mdevs(); }
     Result<std::int64_t> append_event(const core::Event& event) override;
     Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override
     {

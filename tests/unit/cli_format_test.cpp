@@ -100,6 +100,10 @@ TEST(CliFormat, EventsAndReconcile)
     EXPECT_EQ(format_reconcile(json{{"op_id", "op-2"}, {"actions", json::array()}}), "reconcile op op-2\n  nothing to do\n");
     EXPECT_EQ(format_reconcile(json{{"op_id", "op-3"}, {"notes", json::array({"libvirtd unreachable"})}}),
               "reconcile op op-3\n  nothing to do\n  note: libvirtd unreachable\n");
+    const json foreign = json::array({"3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10"});
+    EXPECT_EQ(format_reconcile(json{{"op_id", "op-4"}, {"foreign_mdevs", foreign}}),
+              "reconcile op op-4\n  nothing to do\n  note: mdev 3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10 was not made by "
+              "hyvd; left alone\n");
 }
 
 TEST(CliFormat, BytesInExactBinaryUnits)

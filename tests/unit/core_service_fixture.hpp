@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -16,7 +17,9 @@ namespace hyv::test {
 // Everything one hyvd process has; a test may build several over the same directory
 // (one after the other: the store lock allows one at a time), as a restart would.
 struct Daemon {
-    Daemon(const fs::path& root, int crash_at = 0, bool crash_store = false)
+    // `tweak` changes the service's config after the test defaults (short timeouts) are set.
+    Daemon(const fs::path& root, int crash_at = 0, bool crash_store = false,
+           const std::function<void(core::ServiceConfig&)>& tweak = {})
         : mdev(root, crash), hypervisor(root, crash)
     {
         crash.crash_at = crash_at;
@@ -36,6 +39,9 @@ struct Daemon {
         core::ServiceConfig config;
         config.default_detach_timeout = std::chrono::milliseconds(50);
         config.reconcile_detach_timeout = std::chrono::milliseconds(50);
+        if (tweak) {
+            tweak(config);
+        }
         service = std::make_unique<core::Service>(ports, config);
     }
 
@@ -94,6 +100,10 @@ inline void expect_consistent(Daemon& d)
     for (const auto& uuid : existing) {
         EXPECT_TRUE(owned.count(uuid)) << "orphan mdev " << uuid.to_string();
     }
+    // hyvd counts as its own exactly the mdevs of its rows: none it would leave behind, none stale.
+    auto recorded = d.sqlite->owned_mdevs();
+    ASSERT_TRUE(recorded.ok()) << recorded.error().message;
+    EXPECT_EQ(std::set<MdevUuid>(recorded->begin(), recorded->end()), owned);
     auto vms = d.sqlite->vms();
     ASSERT_TRUE(vms.ok());
     for (const auto& vm : *vms) {

@@ -405,24 +405,93 @@ TEST_F(ServiceTest, ReconcileReleasesNonPersistentAndParksPersistentWhenTheVmSto
     expect_consistent(*daemon);
 }
 
-TEST_F(ServiceTest, ReconcileRemovesOrphanMdevsAndIsIdempotent)
+TEST_F(ServiceTest, ReconcileRemovesOrphanMdevsItMadeAndIsIdempotent)
 {
-    const MdevUuid orphan = MdevUuid::generate();
-    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", orphan).ok());
-    const MdevUuid held_orphan = MdevUuid::generate();
-    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", held_orphan).ok());
+    // Two mdevs hyvd made whose rows are lost (as after a database restored from a backup): one
+    // still in the VM, one not.
+    auto held = service().attach(vm_id("vm1"), guid_a, {});
+    auto loose = service().attach(vm_id("vm1"), guid_b, {});
+    ASSERT_TRUE(held.ok() && loose.ok());
     auto vm = daemon->sqlite->vm(vm_id("vm1"));
-    ASSERT_TRUE(daemon->hypervisor.hot_add(**vm, held_orphan, "hyv-stray").ok());
+    ASSERT_TRUE(daemon->hypervisor.hot_remove(**vm, loose->assignment.qdev_id, {}).ok());
+    ASSERT_TRUE(daemon->sqlite->delete_assignment(vm_id("vm1"), guid_a).ok());
+    ASSERT_TRUE(daemon->sqlite->delete_assignment(vm_id("vm1"), guid_b).ok());
 
     auto report = service().reconcile();
     ASSERT_TRUE(report.ok());
     EXPECT_EQ(report->orphan_mdevs_removed.size(), 2u);
+    EXPECT_TRUE(report->foreign_mdevs.empty());
     EXPECT_TRUE(daemon->mdev.list()->empty());
     expect_consistent(*daemon);
     auto again = service().reconcile();
     ASSERT_TRUE(again.ok());
     EXPECT_TRUE(again->actions.empty());
     EXPECT_TRUE(again->orphan_mdevs_removed.empty());
+}
+
+// mdevctl, KubeVirt or Nova may run hyv mdevs on the same host; hyvd must not take them away.
+TEST_F(ServiceTest, ReconcileLeavesMdevsItDidNotMake)
+{
+    const MdevUuid theirs = MdevUuid::generate();
+    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", theirs).ok());
+    const MdevUuid theirs_in_vm = MdevUuid::generate();
+    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", theirs_in_vm).ok());
+    auto vm = daemon->sqlite->vm(vm_id("vm1"));
+    ASSERT_TRUE(daemon->hypervisor.hot_add(**vm, theirs_in_vm, "hostdev0").ok());
+    auto ours = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(ours.ok());
+
+    auto report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->orphan_mdevs_removed.empty());
+    EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+    EXPECT_EQ(std::set<MdevUuid>(report->foreign_mdevs.begin(), report->foreign_mdevs.end()),
+              (std::set<MdevUuid>{theirs, theirs_in_vm}));
+    EXPECT_TRUE(*daemon->mdev.exists(theirs));
+    EXPECT_TRUE(*daemon->mdev.exists(theirs_in_vm));
+    EXPECT_EQ(daemon->hypervisor.list_hyv_devices(**vm)->size(), 2u);
+    EXPECT_EQ(*daemon->sqlite->owned_mdevs(), std::vector<MdevUuid>{ours->assignment.mdev});
+    ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
+    EXPECT_TRUE(*daemon->mdev.exists(theirs));
+    EXPECT_TRUE(daemon->sqlite->owned_mdevs()->empty());
+}
+
+TEST_F(ServiceTest, OrchestratorLifecycleNeitherCreatesNorRemovesMdevs)
+{
+    auto attached = service().attach(vm_id("vm1"), guid_a, {});  // made while hyvd still managed mdevs
+    ASSERT_TRUE(attached.ok());
+    const MdevUuid mine = attached->assignment.mdev;
+    const MdevUuid theirs = MdevUuid::generate();
+    ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe1", "hyv_mdev-virtio-hyv", theirs).ok());
+    daemon.reset();
+    daemon = std::make_unique<Daemon>(dir.path(), 0, false,
+                                      [](core::ServiceConfig& config) { config.manage_mdevs = false; });
+
+    auto refused = service().attach(vm_id("vm1"), guid_b, {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, "mdevs-external");
+    EXPECT_NE(refused.error().message.find("mdev-lifecycle = hyvd"), std::string::npos) << refused.error().message;
+    EXPECT_EQ(daemon->mdev.list()->size(), 2u);
+
+    auto detached = service().detach(vm_id("vm1"), guid_a);
+    ASSERT_TRUE(detached.ok()) << detached.error().message;
+    EXPECT_TRUE(service().list()->empty());
+    EXPECT_TRUE(*daemon->mdev.exists(mine)) << "the mdev stays for the orchestrator";
+    auto report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->orphan_mdevs_removed.empty());
+    EXPECT_TRUE(report->foreign_mdevs.empty());
+    EXPECT_EQ(daemon->mdev.list()->size(), 2u);
+
+    // Managing mdevs again, hyvd removes the one it made and still leaves the other.
+    daemon.reset();
+    daemon = std::make_unique<Daemon>(dir.path());
+    report = service().reconcile();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->orphan_mdevs_removed, std::vector<MdevUuid>{mine});
+    EXPECT_EQ(report->foreign_mdevs, std::vector<MdevUuid>{theirs});
+    EXPECT_FALSE(*daemon->mdev.exists(mine));
+    EXPECT_TRUE(*daemon->mdev.exists(theirs));
 }
 
 TEST_F(ServiceTest, ReconcileReleasesADeviceRemovedBehindHyvdsBack)

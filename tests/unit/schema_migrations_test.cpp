@@ -52,7 +52,8 @@ TEST(SchemaMigrations, EmptyDatabaseGetsTheLatestSchema)
     EXPECT_EQ(raw_exec(path, "SELECT guid, mdev_type, vanished_at FROM host_devices; "
                              "SELECT observed_state, observed_at FROM vms; "
                              "SELECT mdev_uuid, quota_pinned_bytes, last_error FROM assignments; "
-                             "SELECT id, op_id, kind FROM events"),
+                             "SELECT id, op_id, kind FROM events; "
+                             "SELECT mdev_uuid, guid, created_at, op_id FROM hyvd_mdevs"),
               "");
 }
 
@@ -80,6 +81,25 @@ TEST(SchemaMigrations, UpgradesAVersion1DatabaseKeepingItsRows)
     EXPECT_EQ((*vm)->observed_state, "unknown");
     EXPECT_TRUE((*(*latest)->device(sample_device().guid)).has_value());
     EXPECT_EQ((*(*latest)->events(0, 10)).at(0).message, "written by v1");
+}
+
+TEST(SchemaMigrations, Version3CountsTheMdevsOfExistingAssignmentsAsHyvds)
+{
+    TempDir dir;
+    const std::string path = (dir.path() / "hyvd.db").string();
+    core::Assignment a;
+    {
+        auto v2 = SqliteStore::open(path, SqliteStoreOptions{.migrate_to = 2});
+        ASSERT_TRUE(v2.ok()) << v2.error().message;
+        ASSERT_TRUE((*v2)->upsert_device(sample_device(), 10).ok());
+        ASSERT_TRUE((*v2)->insert_vm(sample_vm()).ok());
+        a = sample_assignment(sample_vm(), sample_device());
+        ASSERT_TRUE((*v2)->insert_assignment(a).ok());
+    }
+    EXPECT_NE(raw_exec(path, "SELECT mdev_uuid FROM hyvd_mdevs"), "") << "version 2 must not have the table";
+    auto latest = SqliteStore::open(path);
+    ASSERT_TRUE(latest.ok()) << latest.error().message;
+    EXPECT_EQ(*(*latest)->owned_mdevs(), std::vector<MdevUuid>{a.mdev});
 }
 
 TEST(SchemaMigrations, ReopeningIsIdempotent)

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <set>
+
 namespace hyv::test {
 namespace {
 
@@ -195,6 +197,21 @@ TEST_F(SqliteStoreTest, DatabaseIsInWalMode)
     EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");  // persistent setting
     sqlite3_finalize(stmt);
     sqlite3_close(raw);
+}
+
+TEST_F(SqliteStoreTest, OwnedMdevsAreRecordedOnceAndForgotten)
+{
+    const MdevUuid a = MdevUuid::generate();
+    const MdevUuid b = MdevUuid::generate();
+    ASSERT_TRUE(store->own_mdev(a, sample_device().guid, 10, "op-1").ok());
+    ASSERT_TRUE(store->own_mdev(a, sample_device().guid, 20, "op-2").ok()) << "owning twice is no error";
+    ASSERT_TRUE(store->own_mdev(b, sample_device().guid, 30, "op-3").ok());
+    auto owned = store->owned_mdevs();
+    ASSERT_TRUE(owned.ok());
+    EXPECT_EQ(std::set<MdevUuid>(owned->begin(), owned->end()), (std::set<MdevUuid>{a, b}));
+    ASSERT_TRUE(store->disown_mdev(a).ok());
+    ASSERT_TRUE(store->disown_mdev(a).ok()) << "disowning an unknown mdev is no error";
+    EXPECT_EQ(*store->owned_mdevs(), std::vector<MdevUuid>{b});
 }
 
 }  // namespace
