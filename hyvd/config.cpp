@@ -60,6 +60,11 @@ void add_options(CLI::App& app, DaemonConfig& config)
     app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    app.add_option("--log-target", config.log_target,
+                   "auto (the journal when started by systemd with stderr to the journal, else stderr), journal "
+                   "(priorities and HYV_OP_ID, HYV_VM, HYV_GUID, HYV_MDEV fields), stderr")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "journal", "stderr"}));
     app.add_option("--detach-timeout", config.detach_timeout_s,
                    "seconds detach waits for a guest to release a device before reporting hot-remove-timeout")
         ->capture_default_str()

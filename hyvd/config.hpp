@@ -28,6 +28,7 @@ struct DaemonConfig {
     unsigned client_idle_timeout_s = 300;
     std::string libvirt_uri = "qemu:///system";
     std::string log_level = "info";
+    std::string log_target = "auto";  // auto, journal, stderr (hyvd/log_target.hpp)
     unsigned detach_timeout_s = 10;
     unsigned reconcile_detach_timeout_s = 2;  // per device; reconcile at start blocks serving meanwhile
     bool reconcile_on_start = true;

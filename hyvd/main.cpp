@@ -10,16 +10,17 @@
 #include "hyvd/api/dispatcher.hpp"
 #include "hyvd/api/socket_server.hpp"
 #include "hyvd/config.hpp"
+#include "hyvd/log_target.hpp"
 #include "hyvd/port_hooks.hpp"
 #include "hyvd/core/service.hpp"
 #include "hyvd/reconcile_trigger.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <pthread.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -42,16 +43,6 @@ int fail(const hyv::Error& error)
 {
     spdlog::error("hyvd cannot start: {}", error.message);
     return exit_startup_failed;
-}
-
-void setup_logging(const std::string& level)
-{
-    auto logger = spdlog::stderr_color_mt("hyvd");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(level));
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
-    // Operations are rare and each line matters after a crash.
-    spdlog::flush_on(spdlog::level::info);
 }
 
 hyv::Result<void> create_parent_dir(const std::string& path, const char* what)
@@ -191,6 +182,11 @@ int main(int argc, char** argv)
         fmt::print(stderr, "hyvd: {}\n", resolved.error().message);
         return exit_usage;
     }
-    setup_logging(config.log_level);
+    auto target = hyv::daemon::choose_log_target(config.log_target, std::getenv("JOURNAL_STREAM"));
+    if (!target) {
+        fmt::print(stderr, "hyvd: {}\n", target.error().message);
+        return exit_usage;
+    }
+    hyv::daemon::setup_logging(*target, config.log_level);
     return run_daemon(config);
 }

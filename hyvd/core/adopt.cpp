@@ -79,6 +79,7 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                 a.guid = device.guid;
                 a.mdev = device.mdev.value_or(MdevUuid::generate());
                 a.qdev_id = "hyv-" + a.mdev.to_string();
+                const LogScope log_scope({journal.op_id(), a.vm.str(), a.guid.to_string(), a.mdev.to_string()});
                 a.state = S::inactive;
                 a.persistent = true;
                 a.quota = resolve_quota(device.quota);

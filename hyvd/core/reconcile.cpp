@@ -120,6 +120,7 @@ void Service::Impl::Reconciler::reconcile_assignment(Assignment a)
         return;
     }
     a = **fresh;
+    const LogScope log_scope({journal_.op_id(), a.vm.str(), a.guid.to_string(), a.mdev.to_string()});
     auto now = inspect(it->second.vm);
     if (!now) {
         realities_.erase(it);
@@ -325,6 +326,7 @@ bool Service::Impl::Reconciler::remove_orphans(std::size_t registered_vms)
 void Service::Impl::Reconciler::remove_orphan(const MdevInstance& instance)
 {
     const std::string uuid = instance.uuid.to_string();
+    const LogScope log_scope({journal_.op_id(), {}, {}, uuid});
     bool still_held = false;
     for (auto& [name, reality] : realities_) {
         for (const auto& device : reality.present) {
@@ -360,6 +362,7 @@ void Service::Impl::Reconciler::remove_orphan(const MdevInstance& instance)
 Result<ReconcileReport> Service::Impl::reconcile()
 {
     Journal journal(*ports.store, *clock, new_op_id());
+    const LogScope log_scope({journal.op_id(), {}, {}, {}});
     ReconcileReport report;
     report.op_id = journal.op_id();
 

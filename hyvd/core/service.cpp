@@ -181,6 +181,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     }
     auto pair_lock = pair_locks.lock(vm_id, guid);
     Journal journal(*ports.store, *clock, new_op_id());
+    const LogScope log_scope({journal.op_id(), vm_id.str(), guid.to_string(), {}});
 
     auto vm = load_vm(vm_id);
     if (!vm && vm.error().code == errc::unknown_vm) {
@@ -227,6 +228,7 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     a.vm = vm_id;
     a.guid = guid;
     a.mdev = MdevUuid::generate();
+    current_log_fields().mdev = a.mdev.to_string();
     a.qdev_id = "hyv-" + a.mdev.to_string();
     a.state = S::attaching_intent;
     a.persistent = options.persistent;
@@ -282,6 +284,7 @@ Result<OperationResult> Service::Impl::detach(const VmId& vm_id, const Guid& gui
 {
     auto pair_lock = pair_locks.lock(vm_id, guid);
     Journal journal(*ports.store, *clock, new_op_id());
+    const LogScope log_scope({journal.op_id(), vm_id.str(), guid.to_string(), {}});
     auto vm = load_vm(vm_id);
     if (!vm) {
         return vm.error();
@@ -295,6 +298,7 @@ Result<OperationResult> Service::Impl::detach(const VmId& vm_id, const Guid& gui
                           "device " + guid.to_string() + " is not assigned to " + vm_id.str() + "; see `hyvctl list`");
     }
     Assignment a = **existing;
+    current_log_fields().mdev = a.mdev.to_string();
     const Assignment before = a;
     if (auto r = journal.note(a, "detach.requested", "from state " + std::string(to_string(a.state))); !r) {
         return r.error();
@@ -406,6 +410,7 @@ Result<VmRecord> Service::vm_add(const VmAddRequest& request)
     vm.qmp_socket = request.kind == VmKind::qemu ? request.qmp_socket : std::string();
     vm.created_at = impl_->clock->now();
     Journal journal(*impl_->ports.store, *impl_->clock, new_op_id());
+    const LogScope log_scope({journal.op_id(), vm.name.str(), {}, {}});
     auto added = impl_->ports.store->transaction([&]() -> Result<void> {
         if (auto r = impl_->ports.store->insert_vm(vm); !r) {
             return r;
@@ -421,6 +426,7 @@ Result<VmRecord> Service::vm_add(const VmAddRequest& request)
 Result<void> Service::vm_remove(const VmId& vm)
 {
     Journal journal(*impl_->ports.store, *impl_->clock, new_op_id());
+    const LogScope log_scope({journal.op_id(), vm.str(), {}, {}});
     return impl_->ports.store->transaction([&]() -> Result<void> {
         if (auto r = impl_->ports.store->delete_vm(vm); !r) {
             return r;

@@ -4,6 +4,7 @@
 
 #include "hyvd/core/journal.hpp"
 #include "hyvd/core/service.hpp"
+#include "hyv/log_fields.hpp"
 
 #include <map>
 #include <memory>
