@@ -81,6 +81,14 @@ void add_options(CLI::App& app, DaemonConfig& config)
                    "then refuses attach and removes no mdev)")
         ->capture_default_str()
         ->check(CLI::IsMember({"hyvd", "orchestrator"}));
+    app.add_option("--metrics-file", config.metrics_file,
+                   "write metrics here for node_exporter's textfile collector, e.g. "
+                   "/var/lib/prometheus/node-exporter/hyv.prom (default: none)");
+    app.add_option("--metrics-interval", config.metrics_interval_s,
+                   "seconds between metrics file updates (it is also updated after every attach, detach, "
+                   "reconcile)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 3600u));
     app.add_option("--sysfs-root", config.sysfs_root, "where sysfs is mounted (tests use a fake tree)")
         ->capture_default_str();
     app.add_option("--default-quota-qps", config.default_quota.max_qps, "QPs per VM device when attach gives none")

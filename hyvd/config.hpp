@@ -33,6 +33,8 @@ struct DaemonConfig {
     unsigned reconcile_detach_timeout_s = 2;  // per device; reconcile at start blocks serving meanwhile
     bool reconcile_on_start = true;
     std::string mdev_lifecycle = "hyvd";  // or "orchestrator": hyvd creates and removes no mdev
+    std::string metrics_file;             // empty: no metrics file
+    unsigned metrics_interval_s = 15;
     std::string sysfs_root = "/sys";      // tests point this at a fake tree
     Quota default_quota{.max_qps = 1024, .max_cqs = 1024, .max_mrs = 4096, .max_pinned_bytes = 1ull << 30};
 

@@ -11,6 +11,7 @@
 #include "hyvd/api/socket_server.hpp"
 #include "hyvd/config.hpp"
 #include "hyvd/log_target.hpp"
+#include "hyvd/metrics.hpp"
 #include "hyvd/port_hooks.hpp"
 #include "hyvd/core/service.hpp"
 #include "hyvd/reconcile_trigger.hpp"
@@ -24,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #ifndef HYV_VERSION
@@ -111,6 +113,14 @@ int run_daemon(const DaemonConfig& config)
             spdlog::warn("reconcile at start failed: {}; state may be stale until `hyvctl reconcile` succeeds",
                          report.error().message);
         }
+    }
+
+    // Declared before everything that calls the service from other threads, so it outlives them.
+    std::optional<hyv::daemon::MetricsWriter> metrics;
+    if (!config.metrics_file.empty()) {
+        metrics.emplace(service, mdev, config.sysfs_root, config.metrics_file,
+                        std::chrono::seconds(config.metrics_interval_s));
+        service.set_change_listener([&metrics] { metrics->poke(); });
     }
 
     // libvirt domain events (and a restarted libvirtd) keep the database true without polling.

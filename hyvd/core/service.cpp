@@ -435,14 +435,38 @@ Result<void> Service::vm_remove(const VmId& vm)
     });
 }
 
+// Counts the call and its duration, then tells the change listener.
+template <typename Call>
+auto Service::Impl::measured(const char* operation, Call call)
+{
+    const auto start = std::chrono::steady_clock::now();
+    auto result = call();
+    operation_counters.record(operation, result ? std::string() : result.error().code,
+                              std::chrono::steady_clock::now() - start);
+    if (on_change) {
+        on_change();
+    }
+    return result;
+}
+
 Result<OperationResult> Service::attach(const VmId& vm, const Guid& guid, const AttachOptions& options)
 {
-    return impl_->attach(vm, guid, options);
+    return impl_->measured("attach", [&] { return impl_->attach(vm, guid, options); });
 }
 
 Result<OperationResult> Service::detach(const VmId& vm, const Guid& guid, const DetachOptions& options)
 {
-    return impl_->detach(vm, guid, options);
+    return impl_->measured("detach", [&] { return impl_->detach(vm, guid, options); });
+}
+
+std::map<std::string, OperationStats> Service::operation_stats() const
+{
+    return impl_->operation_counters.snapshot();
+}
+
+void Service::set_change_listener(std::function<void()> listener)
+{
+    impl_->on_change = std::move(listener);
 }
 
 Result<std::vector<Assignment>> Service::list(const std::optional<VmId>& vm)
@@ -492,7 +516,11 @@ Result<std::vector<Event>> Service::events(std::int64_t since_id, std::size_t li
 
 Result<ReconcileReport> Service::reconcile()
 {
-    return impl_->reconcile();
+    auto report = impl_->reconcile();
+    if (impl_->on_change) {
+        impl_->on_change();
+    }
+    return report;
 }
 
 }  // namespace hyv::core

@@ -3,9 +3,11 @@
 // operations on different pairs run concurrently.
 #pragma once
 
+#include "hyvd/core/operation_stats.hpp"
 #include "hyvd/core/ports.hpp"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +128,11 @@ public:
     // Run once at start (and on demand): finishes or rolls back half-done operations,
     // removes orphan mdevs hyvd made, parks persistent assignments of stopped VMs.
     Result<ReconcileReport> reconcile();
+
+    // Attach and detach calls since this service was made: counts, failures by code, latencies.
+    std::map<std::string, OperationStats> operation_stats() const;
+    // Called (on the calling thread) after every attach, detach and reconcile; set before serving.
+    void set_change_listener(std::function<void()> listener);
 
 private:
     class Impl;

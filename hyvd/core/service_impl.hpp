@@ -3,9 +3,11 @@
 #pragma once
 
 #include "hyvd/core/journal.hpp"
+#include "hyvd/core/operation_stats.hpp"
 #include "hyvd/core/service.hpp"
 #include "hyv/log_fields.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +44,9 @@ public:
     Result<OperationResult> detach(const VmId& vm, const Guid& guid, const DetachOptions& options);
     Result<ReconcileReport> reconcile();
     class Reconciler;  // the steps of one reconcile() run (reconcile.cpp)
+    // Runs attach or detach (`call`), counting it in operation_counters (service.cpp).
+    template <typename Call>
+    auto measured(const char* operation, Call call);
 
     // Drives `a` to `removed` from any state: device_del if a running VM holds it (waiting
     // `timeout`), then removes the mdev. Leaves it `detaching` on hot-remove timeout and
@@ -82,6 +87,8 @@ public:
     PairLocks pair_locks;
     std::mutex inventory_mutex;
     std::optional<std::vector<HostDevice>> last_scan;  // guarded by inventory_mutex
+    OperationCounters operation_counters;
+    std::function<void()> on_change;  // set before serving
 };
 
 }  // namespace hyv::core
