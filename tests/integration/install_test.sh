@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The install step (`meson install`, README "Installing on a real host", docs/libvirt.md "The hook"):
 # into a scratch DESTDIR, hyvd, hyvctl, the hook and the bash completion land where the docs say, the
-# hook's qemu.d link points at the installed binary, and the installed binaries run: hyvctl --help,
+# hook's qemu.d link points at the installed binary, the man pages hyvd(8), hyvctl(8), hyvd.conf(5)
+# and the systemd unit are installed, and the installed binaries run: hyvctl --help,
 # hyvd --help, and the hook refusing a migration of a domain with a hyv device in one line.
 # usage: install_test.sh BUILD_DIR
 set -euo pipefail
@@ -27,6 +28,21 @@ link=$dest$hook_dir/hyv
 [ "$(readlink "$link")" = "$prefix/libexec/hyv-libvirt-hook" ] ||
   fail "$hook_dir/hyv points at $(readlink "$link"), not $prefix/libexec/hyv-libvirt-hook"
 echo "ok: meson install: hyvd, hyvctl, hyv-libvirt-hook, completion, $hook_dir/hyv -> $(readlink "$link")"
+
+mandir=$(meson introspect "$build" --buildoptions | python3 -c \
+  'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "mandir"))')
+# PAGE:TEXT it must hold (roff writes an option's dashes as \-).
+for page in 'man8/hyvd.8:\-\-db' 'man8/hyvctl.8:hyvctl attach' 'man5/hyvd.conf.5:metrics-file'; do
+  file=$dest$prefix/$mandir/${page%%:*}
+  [ -f "$file" ] || fail "meson install did not install the man page $prefix/$mandir/${page%%:*}"
+  grep -q '^\.TH ' "$file" && grep -qF -- "${page##*:}" "$file" ||
+    fail "man page $prefix/$mandir/${page%%:*} is not a man page listing ${page##*:}"
+done
+unit=$dest$prefix/lib/systemd/system/hyvd.service
+[ -f "$unit" ] || fail "no systemd unit $prefix/lib/systemd/system/hyvd.service installed"
+grep -qx "ExecStart=$prefix/sbin/hyvd" "$unit" ||
+  fail "hyvd.service does not start $prefix/sbin/hyvd: $(grep ExecStart "$unit")"
+echo "ok: man pages hyvd(8), hyvctl(8), hyvd.conf(5) in $prefix/$mandir, hyvd.service starts $prefix/sbin/hyvd"
 
 grep -q "attach" <<<"$("$dest$prefix/bin/hyvctl" --help)" || fail "installed hyvctl --help does not list attach"
 grep -q -- "--db" <<<"$("$dest$prefix/sbin/hyvd" --help)" || fail "installed hyvd --help does not list --db"
