@@ -27,16 +27,10 @@ Error unreachable(const std::string& path, int error)
     std::string hint;
     switch (error) {
     case ENOENT:
-    case ECONNREFUSED:
-        hint = "is hyvd running? start it, or point --socket/HYV_SOCKET at its socket";
-        break;
+    case ECONNREFUSED: hint = "is hyvd running? start it, or point --socket/HYV_SOCKET at its socket"; break;
     case EACCES:
-    case EPERM:
-        hint = "you may not open it; run as root or as a member of hyvd's API group";
-        break;
-    default:
-        hint = "check --socket/HYV_SOCKET";
-        break;
+    case EPERM: hint = "you may not open it; run as root or as a member of hyvd's API group"; break;
+    default: hint = "check --socket/HYV_SOCKET"; break;
     }
     return make_error(errc::daemon_unreachable,
                       fmt::format("cannot reach hyvd at {}: {}; {}", path, std::strerror(error), hint));
@@ -111,8 +105,7 @@ bool send_all(int fd, std::string_view data)
 
 }  // namespace
 
-Result<std::string> exchange_raw(const std::string& socket_path, const std::string& bytes,
-                                 std::chrono::seconds timeout)
+Result<std::string> exchange_raw(const std::string& socket_path, const std::string& bytes, std::chrono::seconds timeout)
 {
     auto fd = connect_to(socket_path, timeout);
     if (!fd) {
@@ -149,9 +142,8 @@ Result<nlohmann::json> call(const CallOptions& options, const std::string& cmd, 
         return reply.value("result", nlohmann::json());
     }
     const auto& error = reply.value("error", nlohmann::json::object());
-    return make_error(error.value("code", errc::unknown), error.value("message",
-                                                                      "hyvd reported an error without "
-                                                                      "a message; see the hyvd log"));
+    return make_error(error.value("code", errc::unknown), error.value("message", "hyvd reported an error without "
+                                                                                 "a message; see the hyvd log"));
 }
 
 }  // namespace hyv::cli

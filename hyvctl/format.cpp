@@ -52,8 +52,8 @@ std::string quota_text(const json& quota)
     if (!quota.is_object()) {
         return absent;
     }
-    return fmt::format("qps={} cqs={} mrs={} pinned={}", field(quota, "qps"), field(quota, "cqs"),
-                       field(quota, "mrs"), format_bytes(quota.value("pinned_bytes", std::uint64_t{0})));
+    return fmt::format("qps={} cqs={} mrs={} pinned={}", field(quota, "qps"), field(quota, "cqs"), field(quota, "mrs"),
+                       format_bytes(quota.value("pinned_bytes", std::uint64_t{0})));
 }
 
 const json& as_object(const json& value)
@@ -162,8 +162,8 @@ std::string format_vms(const json& vms)
             running = "unknown";
         }
         const std::string endpoint = vm.value("kind", std::string()) == "qemu" ? field(vm, "qmp") : field(vm, "uuid");
-        rows.push_back({field(vm, "name"), field(vm, "kind"), running, field(vm, "assignments"), endpoint,
-                        field(vm, "note")});
+        rows.push_back(
+            {field(vm, "name"), field(vm, "kind"), running, field(vm, "assignments"), endpoint, field(vm, "note")});
     }
     return render_table({"NAME", "KIND", "RUNNING", "DEVICES", "QMP/UUID", "NOTE"}, rows);
 }
@@ -250,8 +250,8 @@ std::string format_reconcile(const json& result)
         if (!action.is_object()) {
             continue;
         }
-        out += fmt::format("  {} {}: {} -> {}: {}\n", field(action, "vm"), field(action, "guid"),
-                           field(action, "from"), field(action, "to"), field(action, "what"));
+        out += fmt::format("  {} {}: {} -> {}: {}\n", field(action, "vm"), field(action, "guid"), field(action, "from"),
+                           field(action, "to"), field(action, "what"));
     }
     for (const auto& uuid : as_array(orphans)) {
         out += fmt::format("  removed orphan mdev {}\n", uuid.is_string() ? uuid.get<std::string>() : uuid.dump());

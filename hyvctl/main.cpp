@@ -201,7 +201,8 @@ void add_detach(CLI::App& app, Request& request)
         std::optional<unsigned> timeout_s;
     };
     auto args = std::make_shared<Args>();
-    auto* detach = app.add_subcommand("detach", "hot-remove GUID from VM (the guest must release it) and drop its mdev");
+    auto* detach =
+        app.add_subcommand("detach", "hot-remove GUID from VM (the guest must release it) and drop its mdev");
     detach->add_option("VM", args->vm, "VM name")->required();
     detach->add_option("GUID", args->guid, "node GUID")->required();
     detach->add_option("--wait", args->timeout_s, "seconds to wait for the guest (default: hyvd's --detach-timeout)")
@@ -292,18 +293,16 @@ int run(const Globals& globals, const Request& request)
 
 int main(int argc, char** argv)
 {
-    CLI::App app{
-        "hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
-        "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3",
-        "hyvctl"};
+    CLI::App app{"hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
+                 "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3",
+                 "hyvctl"};
     app.fallthrough();
     app.require_subcommand(1);
     app.set_version_flag("--version", HYV_VERSION);
     Globals globals;
     add_global_options(app, globals);
-    app.footer(
-        "Exit codes: 0 ok, 1 hyvd refused or the operation failed, 2 usage error, 3 hyvd unreachable,\n"
-        "4 no usable answer (timeout, dropped connection, version mismatch).");
+    app.footer("Exit codes: 0 ok, 1 hyvd refused or the operation failed, 2 usage error, 3 hyvd unreachable,\n"
+               "4 no usable answer (timeout, dropped connection, version mismatch).");
 
     Request request;
     add_query(app, request, "devices", "host RDMA devices hyvd knows (rescans first)", hyv::cli::format_devices);

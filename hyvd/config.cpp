@@ -46,8 +46,7 @@ void add_options(CLI::App& app, DaemonConfig& config)
         ->capture_default_str();
     app.add_option("--socket", config.socket_path, "API socket path (parent dirs are created)")->capture_default_str();
     app.add_option("--group", config.group, "group whose members may use the API socket (default: root only)");
-    app.add_option("--socket-mode", config.socket_mode, "octal permissions of the API socket")
-        ->capture_default_str();
+    app.add_option("--socket-mode", config.socket_mode, "octal permissions of the API socket")->capture_default_str();
     app.add_option("--max-connections", config.max_connections, "concurrent API clients")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));

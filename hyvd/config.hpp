@@ -22,8 +22,8 @@ struct DaemonConfig {
     std::string config_path = "/etc/hyv/hyvd.conf";
     std::string db_path = "/var/lib/hyv/hyv.db";
     std::string socket_path = "/run/hyv/hyvd.sock";
-    std::string group;                    // empty: only root (and hyvd's own user) may use the socket
-    std::string socket_mode = "0660";     // octal
+    std::string group;                 // empty: only root (and hyvd's own user) may use the socket
+    std::string socket_mode = "0660";  // octal
     std::size_t max_connections = 32;
     unsigned client_idle_timeout_s = 300;
     std::string libvirt_uri = "qemu:///system";
@@ -35,7 +35,7 @@ struct DaemonConfig {
     std::string mdev_lifecycle = "hyvd";  // or "orchestrator": hyvd creates and removes no mdev
     std::string metrics_file;             // empty: no metrics file
     unsigned metrics_interval_s = 15;
-    std::string sysfs_root = "/sys";      // tests point this at a fake tree
+    std::string sysfs_root = "/sys";  // tests point this at a fake tree
     Quota default_quota{.max_qps = 1024, .max_cqs = 1024, .max_mrs = 4096, .max_pinned_bytes = 1ull << 30};
 
     // Filled by resolve().

@@ -46,7 +46,7 @@ bool parse_number(std::string_view text, unsigned long long& out)
 
 bool journal_listens(const std::string& socket_path)
 {
-    struct stat st{};
+    struct stat st {};
     return ::stat(socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
@@ -82,25 +82,19 @@ Result<LogTarget> choose_log_target(const std::string& option, const char* journ
         }
         return LogTarget::journal;
     }
-    struct stat st{};
-    const bool to_journal =
-        ::fstat(STDERR_FILENO, &st) == 0 && stderr_is_journal(journal_stream, st.st_dev, st.st_ino);
+    struct stat st {};
+    const bool to_journal = ::fstat(STDERR_FILENO, &st) == 0 && stderr_is_journal(journal_stream, st.st_dev, st.st_ino);
     return to_journal && journal_listens(socket_path) ? LogTarget::journal : LogTarget::stderr_text;
 }
 
 int journal_priority(spdlog::level::level_enum level)
 {
     switch (level) {
-        case spdlog::level::critical:
-            return 2;
-        case spdlog::level::err:
-            return 3;
-        case spdlog::level::warn:
-            return 4;
-        case spdlog::level::info:
-            return 6;
-        default:
-            return 7;
+    case spdlog::level::critical: return 2;
+    case spdlog::level::err: return 3;
+    case spdlog::level::warn: return 4;
+    case spdlog::level::info: return 6;
+    default: return 7;
     }
 }
 

@@ -164,7 +164,7 @@ int run_daemon(const DaemonConfig& config)
     spdlog::info("hyvd: {} received, shutting down", strsignal(signal_number));
     (*server)->stop();
     accept_thread.join();
-    server->reset();  // waits for requests in flight, removes the socket
+    server->reset();          // waits for requests in flight, removes the socket
     (void)libvirt.watch({});  // no event may reach the trigger while it is destroyed
     spdlog::info("hyvd stopped");
     return exit_ok;

@@ -198,19 +198,15 @@ Result<void> write_atomically(const fs::path& path, const std::string& text)
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         const int error = errno;
         std::remove(tmp.c_str());
-        return make_error(errc::config, fmt::format("cannot rename {} to {}: {}", tmp.string(), path.string(),
-                                                    std::strerror(error)));
+        return make_error(errc::config,
+                          fmt::format("cannot rename {} to {}: {}", tmp.string(), path.string(), std::strerror(error)));
     }
     return {};
 }
 
 MetricsWriter::MetricsWriter(core::Service& service, core::MdevControl& mdevs, fs::path sysfs_root, fs::path path,
                              std::chrono::seconds interval)
-    : service_(service),
-      mdevs_(mdevs),
-      sysfs_root_(std::move(sysfs_root)),
-      path_(std::move(path)),
-      interval_(interval),
+    : service_(service), mdevs_(mdevs), sysfs_root_(std::move(sysfs_root)), path_(std::move(path)), interval_(interval),
       thread_([this] { loop(); })
 {
 }

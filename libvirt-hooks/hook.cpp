@@ -72,13 +72,15 @@ Outcome prepare(const Request& request, const domain_xml::Domain& domain, core::
         }
         const auto parent = parent_of(device.guid);
         if (!parent) {
-            return undo_and_refuse("RDMA device " + guid + " is not on this host or hyv_mdev does not serve it "
+            return undo_and_refuse("RDMA device " + guid +
+                                   " is not on this host or hyv_mdev does not serve it "
                                    "(no /sys/class/hyv/*/node_guid matches); see `hyvctl devices`, or remove it "
-                                   "from the domain with `hyvctl detach " + request.domain + " " + guid + "`");
+                                   "from the domain with `hyvctl detach " +
+                                   request.domain + " " + guid + "`");
         }
         if (auto r = mdevs.create(parent->path, parent->type, uuid); !r) {
-            return undo_and_refuse("cannot create mdev " + uuid.to_string() + " for " + guid + " on " +
-                                   parent->path + ": " + r.error().message);
+            return undo_and_refuse("cannot create mdev " + uuid.to_string() + " for " + guid + " on " + parent->path +
+                                   ": " + r.error().message);
         }
         created.push_back(uuid);
         if (device.quota != Quota{}) {

@@ -23,7 +23,7 @@ struct Request {
     std::string domain;     // argv[1]
     std::string operation;  // argv[2]: prepare, start, started, stopped, release, migrate, restore, reconnect, attach
     std::string sub_operation;  // argv[3]: begin, end, -
-    std::string xml;        // stdin
+    std::string xml;            // stdin
 };
 
 struct Outcome {

@@ -60,7 +60,8 @@ xmlNodePtr first_child(xmlNodePtr node, std::string_view name)
 std::string pci_address_of(xmlNodePtr device)
 {
     for (xmlNodePtr child = device->children; child != nullptr; child = child->next) {
-        if (child->type != XML_ELEMENT_NODE || std::string_view("address") != reinterpret_cast<const char*>(child->name) ||
+        if (child->type != XML_ELEMENT_NODE ||
+            std::string_view("address") != reinterpret_cast<const char*>(child->name) ||
             attribute(child, "type") != "pci") {
             continue;
         }
@@ -150,8 +151,8 @@ Result<Device> parse_device(xmlNodePtr node)
     auto cqs = number_attribute<std::uint32_t>(node, "cqs", guid_normal);
     auto mrs = number_attribute<std::uint32_t>(node, "mrs", guid_normal);
     auto pinned = number_attribute<std::uint64_t>(node, "pinned_bytes", guid_normal);
-    for (const Error* error : {qps ? nullptr : &qps.error(), cqs ? nullptr : &cqs.error(),
-                               mrs ? nullptr : &mrs.error(), pinned ? nullptr : &pinned.error()}) {
+    for (const Error* error : {qps ? nullptr : &qps.error(), cqs ? nullptr : &cqs.error(), mrs ? nullptr : &mrs.error(),
+                               pinned ? nullptr : &pinned.error()}) {
         if (error != nullptr) {
             return *error;
         }

@@ -11,8 +11,8 @@ namespace hyv {
 struct LogFields {
     std::string op_id;  // "op-<16 hex>"
     std::string vm;
-    std::string guid;   // normal form
-    std::string mdev;   // UUID
+    std::string guid;  // normal form
+    std::string mdev;  // UUID
 };
 
 // This thread's fields; empty ones are not sent.

@@ -34,12 +34,9 @@ struct ContextDeleter {
 std::string link_layer_name(std::uint8_t link_layer)
 {
     switch (link_layer) {
-    case IBV_LINK_LAYER_ETHERNET:
-        return "Ethernet";
-    case IBV_LINK_LAYER_INFINIBAND:
-        return "InfiniBand";
-    default:
-        return "unknown";
+    case IBV_LINK_LAYER_ETHERNET: return "Ethernet";
+    case IBV_LINK_LAYER_INFINIBAND: return "InfiniBand";
+    default: return "unknown";
     }
 }
 
@@ -141,8 +138,8 @@ Result<std::vector<core::HostDevice>> IbverbsInventory::scan()
             host.mdev_parent = parent->path;
             host.mdev_type = parent->type;
         }
-        spdlog::debug("inventory: {} guid {} driver {} ports {} link {} parent {}", host.ibdev,
-                      host.guid.to_string(), host.driver, host.ports, host.link_layer,
+        spdlog::debug("inventory: {} guid {} driver {} ports {} link {} parent {}", host.ibdev, host.guid.to_string(),
+                      host.driver, host.ports, host.link_layer,
                       host.mdev_parent.empty() ? "none (hyv_mdev not loaded?)" : host.mdev_parent);
         devices.push_back(std::move(host));
     }

@@ -48,11 +48,10 @@ Result<void> update_metadata(virDomainPtr domain, const core::VmRecord& vm, unsi
         return {};
     }
     const std::string xml = domain_xml::metadata_xml(updated);
-    const int set = updated.empty()
-                        ? virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
-                                               domain_xml::kNamespace, flags)
-                        : virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(), domain_xml::kPrefix,
-                                               domain_xml::kNamespace, flags);
+    const int set = updated.empty() ? virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr,
+                                                           domain_xml::kNamespace, flags)
+                                    : virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(),
+                                                           domain_xml::kPrefix, domain_xml::kNamespace, flags);
     if (set < 0) {
         return libvirt_error(vm, "cannot write the hyv metadata");
     }

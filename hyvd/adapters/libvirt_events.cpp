@@ -17,18 +17,12 @@ namespace {
 const char* lifecycle_name(int event, int detail)
 {
     switch (event) {
-    case VIR_DOMAIN_EVENT_DEFINED:
-        return "defined";
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-        return "undefined";
-    case VIR_DOMAIN_EVENT_STARTED:
-        return "started";
-    case VIR_DOMAIN_EVENT_STOPPED:
-        return detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? "crashed" : "stopped";
-    case VIR_DOMAIN_EVENT_CRASHED:
-        return "crashed";
-    default:
-        return nullptr;  // suspended, resumed, pm...: nothing hyv cares about
+    case VIR_DOMAIN_EVENT_DEFINED: return "defined";
+    case VIR_DOMAIN_EVENT_UNDEFINED: return "undefined";
+    case VIR_DOMAIN_EVENT_STARTED: return "started";
+    case VIR_DOMAIN_EVENT_STOPPED: return detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? "crashed" : "stopped";
+    case VIR_DOMAIN_EVENT_CRASHED: return "crashed";
+    default: return nullptr;  // suspended, resumed, pm...: nothing hyv cares about
     }
 }
 

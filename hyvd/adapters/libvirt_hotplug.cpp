@@ -174,7 +174,8 @@ Result<void> LibvirtHotplug::hot_remove(const VmRecord& vm, const std::string& q
         {
             std::unique_lock lock(waiter->mutex);
             const auto slice_end = std::min(deadline, std::chrono::steady_clock::now() + kRemovalPollSlice);
-            if (waiter->removed_changed.wait_until(lock, slice_end, [&] { return waiter->removed_aliases.count(alias) != 0; })) {
+            if (waiter->removed_changed.wait_until(lock, slice_end,
+                                                   [&] { return waiter->removed_aliases.count(alias) != 0; })) {
                 spdlog::info("vm {}: guest released {}", vm.name.str(), alias);
                 return {};
             }

@@ -47,7 +47,8 @@ void ensure_event_loop()
                          last_libvirt_error());
             return;
         }
-        virEventAddTimeout(kEventLoopTickMs, [](int, void*) {}, nullptr, nullptr);
+        virEventAddTimeout(
+            kEventLoopTickMs, [](int, void*) {}, nullptr, nullptr);
         std::thread([] {
             while (true) {
                 if (virEventRunDefaultImpl() < 0) {
@@ -86,7 +87,7 @@ Result<std::string> domain_xml(virDomainPtr domain, const core::VmRecord& vm, un
     CString xml(virDomainGetXMLDesc(domain, flags));
     if (!xml) {
         return libvirt_error(vm, (flags & VIR_DOMAIN_XML_INACTIVE) != 0 ? "cannot read the persistent domain XML"
-                                                                         : "cannot read the live domain XML");
+                                                                        : "cannot read the live domain XML");
     }
     return std::string(xml.get());
 }

@@ -161,7 +161,8 @@ Result<std::string> QmpHotplug::hot_add(const VmRecord& vm, const MdevUuid& mdev
         return with_vm(vm, exists.error());
     }
     if (*exists) {
-        auto sysfsdev = client.execute("qom-get", {{"path", "/machine/peripheral/" + qdev_id}, {"property", "sysfsdev"}});
+        auto sysfsdev =
+            client.execute("qom-get", {{"path", "/machine/peripheral/" + qdev_id}, {"property", "sysfsdev"}});
         if (!sysfsdev || string_or_empty(*sysfsdev) != qmp::mdev_sysfs_path(mdev.to_string())) {
             return make_error(errc::qdev_id_in_use, "VM " + vm.name.str() + " already has a device " + qdev_id +
                                                         " that is not mdev " + mdev.to_string() +
@@ -262,7 +263,8 @@ Result<std::optional<PresentDevice>> QmpHotplug::find_hyv_device(const VmRecord&
             return with_vm(vm, pci.error());
         }
         const auto address = qmp::find_pci_address(*pci, qdev_id);
-        return std::optional<PresentDevice>(PresentDevice{qdev_id, mdev, address ? address->to_string() : std::string{}});
+        return std::optional<PresentDevice>(
+            PresentDevice{qdev_id, mdev, address ? address->to_string() : std::string{}});
     }
     // Not under its id (no such device, or one that is no vfio-pci): an operator may have re-added
     // the mdev under another id. A broken connection fails the listing too.

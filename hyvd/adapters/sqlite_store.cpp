@@ -223,9 +223,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     }
     if (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
-            return make_error(
-                errc::db_locked,
-                "database " + path + " is in use by another hyvd; stop it first (one daemon per database)");
+            return make_error(errc::db_locked,
+                              "database " + path +
+                                  " is in use by another hyvd; stop it first (one daemon per database)");
         }
         return make_error(errc::db_open, "cannot lock " + lock_path + ": " + std::strerror(errno));
     }
@@ -324,8 +324,8 @@ Result<void> SqliteStore::mark_device_vanished(const Guid& guid, TimeMs now)
 Result<std::optional<DeviceRecord>> SqliteStore::device(const Guid& guid)
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + device_columns +
-                                                " FROM host_devices WHERE guid = ?1");
+    auto s =
+        SqliteStatement::prepare(*db_, std::string("SELECT ") + device_columns + " FROM host_devices WHERE guid = ?1");
     if (!s) {
         return s.error();
     }
@@ -336,8 +336,8 @@ Result<std::optional<DeviceRecord>> SqliteStore::device(const Guid& guid)
 Result<std::vector<DeviceRecord>> SqliteStore::devices()
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + device_columns +
-                                                " FROM host_devices ORDER BY guid");
+    auto s =
+        SqliteStatement::prepare(*db_, std::string("SELECT ") + device_columns + " FROM host_devices ORDER BY guid");
     if (!s) {
         return s.error();
     }
@@ -352,7 +352,11 @@ Result<void> SqliteStore::insert_vm(const VmRecord& vm)
     if (!s) {
         return s.error();
     }
-    s->bind(1, vm.name.str()).bind(2, vm.uuid).bind(3, to_string(vm.kind)).bind(4, vm.qmp_socket).bind(5, vm.created_at);
+    s->bind(1, vm.name.str())
+        .bind(2, vm.uuid)
+        .bind(3, to_string(vm.kind))
+        .bind(4, vm.qmp_socket)
+        .bind(5, vm.created_at);
     if (auto r = s->run(); !r) {
         if (is_constraint(s->last_code(), SQLITE_CONSTRAINT_PRIMARYKEY)) {
             return make_error(errc::vm_exists, "VM " + vm.name.str() + " is already known to hyvd");
@@ -513,7 +517,13 @@ Result<std::int64_t> SqliteStore::append_event(const Event& e)
     if (!s) {
         return s.error();
     }
-    s->bind(1, e.time).bind(2, e.op_id).bind(3, e.vm).bind(4, e.guid).bind(5, e.mdev).bind(6, e.kind).bind(7, e.message);
+    s->bind(1, e.time)
+        .bind(2, e.op_id)
+        .bind(3, e.vm)
+        .bind(4, e.guid)
+        .bind(5, e.mdev)
+        .bind(6, e.kind)
+        .bind(7, e.message);
     if (auto r = s->run(); !r) {
         return db_error("cannot append event", r.error());
     }

@@ -34,7 +34,10 @@ struct QuotaAttribute {
     std::uint32_t Quota::*narrow;
 };
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error)
+{
+    return std::strerror(error);
+}
 
 // The canonical directory of a sysfs device, so that "/sys/class/hyv/rxe0" and the
 // "/sys/devices/.../hyv/rxe0" an mdev's parent link resolves to compare equal.

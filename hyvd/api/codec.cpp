@@ -99,8 +99,8 @@ json to_json(const core::StatusReport& status)
 
 json to_json(const core::Event& event)
 {
-    return {{"id", event.id},     {"time", event.time}, {"op_id", event.op_id},     {"vm", event.vm},
-            {"guid", event.guid}, {"mdev", event.mdev}, {"kind", event.kind}, {"message", event.message}};
+    return {{"id", event.id},     {"time", event.time}, {"op_id", event.op_id}, {"vm", event.vm},
+            {"guid", event.guid}, {"mdev", event.mdev}, {"kind", event.kind},   {"message", event.message}};
 }
 
 json to_json(const core::ReconcileReport& report)

@@ -175,8 +175,8 @@ Result<Command> parse_vm_add(ArgReader& reader)
     if (!kind_text->empty()) {
         auto parsed = parse_vm_kind(*kind_text);
         if (!parsed) {
-            return bad_args(reader.command(),
-                            fmt::format("kind \"{}\" is unknown; use \"qemu\" or \"libvirt\"", printable_prefix(*kind_text)));
+            return bad_args(reader.command(), fmt::format("kind \"{}\" is unknown; use \"qemu\" or \"libvirt\"",
+                                                          printable_prefix(*kind_text)));
         }
         kind = *parsed;
     }
@@ -214,8 +214,8 @@ Result<Quota> parse_quota(ArgReader& reader)
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
     for (const auto& [key, value] : object->items()) {
         if (key != "qps" && key != "cqs" && key != "mrs" && key != "pinned_bytes") {
-            return bad_args(reader.command(),
-                            fmt::format("unknown quota \"{}\"; known: qps, cqs, mrs, pinned_bytes", printable_prefix(key)));
+            return bad_args(reader.command(), fmt::format("unknown quota \"{}\"; known: qps, cqs, mrs, pinned_bytes",
+                                                          printable_prefix(key)));
         }
     }
     auto qps = reader.optional_unsigned(*object, "qps", 0, u32_max);
@@ -375,8 +375,9 @@ Result<Request> parse_request(std::string_view line, json* id_out)
     }
     for (const auto& [key, value] : parsed.items()) {
         if (key != "api" && key != "id" && key != "cmd" && key != "args") {
-            return make_error(errc::bad_request,
-                              fmt::format("unknown member \"{}\"; a request has only api, id, cmd, args", printable_prefix(key)));
+            return make_error(
+                errc::bad_request,
+                fmt::format("unknown member \"{}\"; a request has only api, id, cmd, args", printable_prefix(key)));
         }
     }
     return request;
@@ -440,10 +441,8 @@ std::string ok_response(const json& id, const json& result)
 
 std::string error_response(const json& id, const Error& error)
 {
-    json response{{"api", api_version},
-                  {"id", id},
-                  {"ok", false},
-                  {"error", {{"code", error.code}, {"message", error.message}}}};
+    json response{
+        {"api", api_version}, {"id", id}, {"ok", false}, {"error", {{"code", error.code}, {"message", error.message}}}};
     return response.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 

@@ -72,8 +72,8 @@ struct Events {
 struct Reconcile {};
 }  // namespace cmd
 
-using Command = std::variant<cmd::Version, cmd::Devices, cmd::Vms, cmd::VmAdd, cmd::VmRemove, cmd::Attach,
-                             cmd::Detach, cmd::List, cmd::Status, cmd::Events, cmd::Reconcile>;
+using Command = std::variant<cmd::Version, cmd::Devices, cmd::Vms, cmd::VmAdd, cmd::VmRemove, cmd::Attach, cmd::Detach,
+                             cmd::List, cmd::Status, cmd::Events, cmd::Reconcile>;
 
 // Every command name the daemon understands, in the order docs/api.md lists them.
 const std::vector<std::string_view>& command_names();

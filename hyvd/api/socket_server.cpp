@@ -28,7 +28,10 @@ namespace {
 constexpr int listen_backlog = 16;
 constexpr std::size_t read_chunk_bytes = 4096;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error)
+{
+    return std::strerror(error);
+}
 
 Result<sockaddr_un> unix_address(const std::string& path)
 {
@@ -146,18 +149,14 @@ Result<std::unique_ptr<SocketServer>> SocketServer::listen(ServerOptions options
         ::unlink(options.socket_path.c_str());
         return make_error(errc::socket, fmt::format("pipe2: {}", errno_text(pipe_errno)));
     }
-    return std::unique_ptr<SocketServer>(new SocketServer(std::move(options), std::move(handler),
-                                                          std::move(listener), UniqueFd(wake[0]),
-                                                          UniqueFd(wake[1])));
+    return std::unique_ptr<SocketServer>(new SocketServer(std::move(options), std::move(handler), std::move(listener),
+                                                          UniqueFd(wake[0]), UniqueFd(wake[1])));
 }
 
 SocketServer::SocketServer(ServerOptions options, RequestHandler handler, UniqueFd listener, UniqueFd wake_read,
                            UniqueFd wake_write)
-    : options_(std::move(options)),
-      handler_(std::move(handler)),
-      listener_(std::move(listener)),
-      wake_read_(std::move(wake_read)),
-      wake_write_(std::move(wake_write))
+    : options_(std::move(options)), handler_(std::move(handler)), listener_(std::move(listener)),
+      wake_read_(std::move(wake_read)), wake_write_(std::move(wake_write))
 {
 }
 

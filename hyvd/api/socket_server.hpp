@@ -34,9 +34,9 @@ using RequestHandler = std::function<std::string(std::string_view line, const Pe
 struct ServerOptions {
     std::string socket_path;
     mode_t socket_mode = 0660;
-    std::optional<gid_t> group;          // members (primary or supplementary) may connect
-    std::size_t max_connections = 32;    // further clients get "too-many-connections" and are closed
-    std::size_t max_request_bytes = 0;   // 0: protocol.hpp's max_request_bytes
+    std::optional<gid_t> group;         // members (primary or supplementary) may connect
+    std::size_t max_connections = 32;   // further clients get "too-many-connections" and are closed
+    std::size_t max_request_bytes = 0;  // 0: protocol.hpp's max_request_bytes
     // A client silent this long between requests is disconnected, so idle clients cannot hold
     // every slot; a request being handled is never cut short by it.
     std::chrono::seconds idle_timeout{300};
@@ -79,7 +79,7 @@ private:
     ServerOptions options_;
     RequestHandler handler_;
     UniqueFd listener_;
-    UniqueFd wake_read_;   // a byte written to wake_write_ interrupts run()'s poll
+    UniqueFd wake_read_;  // a byte written to wake_write_ interrupts run()'s poll
     UniqueFd wake_write_;
     std::atomic<bool> stopping_{false};
     mutable std::mutex connections_mutex_;

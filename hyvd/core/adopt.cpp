@@ -71,7 +71,7 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                 auto host = find_device(device.guid, Lookup::rescan);
                 if (!host || !*host) {
                     report.problems.push_back(where + " in its definition, but no such RDMA device is on this host"
-                                              "; see `hyvctl devices` and fix the definition (`virsh edit`)");
+                                                      "; see `hyvctl devices` and fix the definition (`virsh edit`)");
                     continue;
                 }
                 Assignment a;
@@ -87,8 +87,8 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                     report.problems.push_back(where + ": " + r.error().message);
                     continue;
                 }
-                if (auto r = journal.insert(a, "reconcile.adopt", "declared in the VM definition; mdev " +
-                                                                      a.mdev.to_string());
+                if (auto r = journal.insert(a, "reconcile.adopt",
+                                            "declared in the VM definition; mdev " + a.mdev.to_string());
                     !r) {
                     report.problems.push_back(where + ": cannot record it: " + r.error().message);
                     continue;
@@ -98,8 +98,8 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                 }
                 report.actions.push_back(ReconcileAction{a.vm, a.guid, a.mdev, S::removed, S::inactive,
                                                          "declared in the VM definition; adopted"});
-                spdlog::info("[{}] vm={} guid={} mdev={}: adopted from the VM definition", journal.op_id(),
-                             a.vm.str(), a.guid.to_string(), a.mdev.to_string());
+                spdlog::info("[{}] vm={} guid={} mdev={}: adopted from the VM definition", journal.op_id(), a.vm.str(),
+                             a.guid.to_string(), a.mdev.to_string());
             }
         }
     }

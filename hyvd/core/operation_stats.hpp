@@ -25,7 +25,7 @@ struct OperationStats {
     std::uint64_t succeeded = 0;
     std::uint64_t failed = 0;
     std::map<std::string, std::uint64_t> failures_by_code;  // error code -> count
-    LatencyHistogram latency;                                // of every call, failed ones included
+    LatencyHistogram latency;                               // of every call, failed ones included
 };
 
 class OperationCounters {

@@ -21,9 +21,9 @@ using TimeMs = std::int64_t;
 
 // A host RDMA device as the inventory sees it now.
 struct HostDevice {
-    Guid guid;                // node GUID
-    std::string ibdev;        // "rxe0", "mlx5_0"
-    std::string driver;       // "rdma_rxe", "mlx5_core"
+    Guid guid;           // node GUID
+    std::string ibdev;   // "rxe0", "mlx5_0"
+    std::string driver;  // "rdma_rxe", "mlx5_core"
     std::uint32_t ports = 0;
     std::string link_layer;   // "Ethernet" or "InfiniBand" (port 1)
     std::string mdev_parent;  // sysfs path of the hyv_mdev parent device serving this GUID
@@ -40,7 +40,7 @@ struct DeviceRecord {
 
 struct VmRecord {
     VmId name;
-    std::string uuid;        // libvirt domain / QEMU -uuid, may be empty for raw QEMU
+    std::string uuid;  // libvirt domain / QEMU -uuid, may be empty for raw QEMU
     VmKind kind = VmKind::qemu;
     std::string qmp_socket;  // raw QEMU only: path of its QMP unix socket
     TimeMs created_at = 0;
@@ -57,12 +57,12 @@ struct Assignment {
     std::string qdev_id;            // QEMU device id used for device_add/device_del ("hyv-<mdev prefix>")
     std::string guest_pci_address;  // "0000:01:00.0" as the guest will see it (bus:slot.fn); empty until hot-added
     AssignmentState state = AssignmentState::attaching_intent;
-    bool persistent = false;        // survive VM stop: mdev kept, re-plugged when the VM runs again
+    bool persistent = false;  // survive VM stop: mdev kept, re-plugged when the VM runs again
     Quota quota;
     TimeMs created_at = 0;
     TimeMs updated_at = 0;
-    std::string last_error;         // one line; empty when the last step succeeded
-    std::string op_id;              // operation that last changed this row
+    std::string last_error;  // one line; empty when the last step succeeded
+    std::string op_id;       // operation that last changed this row
 };
 
 // Append-only audit log; every step of every operation writes one.
@@ -70,10 +70,10 @@ struct Event {
     std::int64_t id = 0;  // assigned by the store, strictly increasing
     TimeMs time = 0;
     std::string op_id;
-    std::string vm;       // empty when not about one VM
-    std::string guid;     // normal form or empty
-    std::string mdev;     // uuid or empty
-    std::string kind;     // "attach.intent", "attach.mdev-created", "reconcile.rollback", ...
+    std::string vm;    // empty when not about one VM
+    std::string guid;  // normal form or empty
+    std::string mdev;  // uuid or empty
+    std::string kind;  // "attach.intent", "attach.mdev-created", "reconcile.rollback", ...
     std::string message;
 };
 
@@ -93,8 +93,8 @@ public:
     virtual Result<std::vector<DeviceRecord>> devices() = 0;
 
     // VMs known to hyvd.
-    virtual Result<void> insert_vm(const VmRecord& vm) = 0;       // error "vm-exists" if present
-    virtual Result<void> delete_vm(const VmId& vm) = 0;           // error "vm-has-assignments" while any remain
+    virtual Result<void> insert_vm(const VmRecord& vm) = 0;  // error "vm-exists" if present
+    virtual Result<void> delete_vm(const VmId& vm) = 0;      // error "vm-has-assignments" while any remain
     virtual Result<std::optional<VmRecord>> vm(const VmId& vm) = 0;
     virtual Result<std::vector<VmRecord>> vms() = 0;
     virtual Result<void> set_vm_observed_state(const VmId& vm, bool running, TimeMs now) = 0;
@@ -156,7 +156,10 @@ struct PresentDevice {
 
     // Whether this is the device hyvd plugged as `id` or backed by mdev `uuid` (an operator may
     // have re-added it under another id).
-    bool is(const MdevUuid& uuid, const std::string& id) const { return mdev == uuid || (!id.empty() && qdev_id == id); }
+    bool is(const MdevUuid& uuid, const std::string& id) const
+    {
+        return mdev == uuid || (!id.empty() && qdev_id == id);
+    }
 };
 
 // A hyv device a VM's own definition asks for (libvirt: a <hyv:device> in the persistent domain XML).

@@ -132,26 +132,15 @@ void Service::Impl::Reconciler::reconcile_assignment(Assignment a)
 
     std::optional<Fix> fix;
     switch (a.state) {
-        case S::attaching_intent:
-            fix = roll_back(a, reality, "interrupted attach rolled back");
-            break;
-        case S::mdev_created:
-        case S::hotplugged:
-            fix = finish_interrupted_attach(a, reality, present);
-            break;
-        case S::attached:
-            fix = recheck_attached(a, reality, present);
-            break;
-        case S::inactive:
-            fix = replug_inactive(a, reality, present);
-            break;
-        case S::detaching:
-        case S::detached_mdev_present:
-        case S::failed:
-            fix = roll_back(a, reality, "interrupted detach finished");
-            break;
-        case S::removed:
-            break;
+    case S::attaching_intent: fix = roll_back(a, reality, "interrupted attach rolled back"); break;
+    case S::mdev_created:
+    case S::hotplugged: fix = finish_interrupted_attach(a, reality, present); break;
+    case S::attached: fix = recheck_attached(a, reality, present); break;
+    case S::inactive: fix = replug_inactive(a, reality, present); break;
+    case S::detaching:
+    case S::detached_mdev_present:
+    case S::failed: fix = roll_back(a, reality, "interrupted detach finished"); break;
+    case S::removed: break;
     }
     if (!fix) {
         return;
@@ -276,10 +265,9 @@ bool Service::Impl::Reconciler::remove_orphans(std::size_t registered_vms)
     auto owned_list = service_.ports.store->owned_mdevs();
     auto remaining = service_.ports.store->assignments();
     if (!instances || !owned_list || !remaining) {
-        report_.problems.push_back("cannot look for orphan mdevs: " +
-                                   (!instances    ? instances.error().message
-                                    : !owned_list ? owned_list.error().message
-                                                  : remaining.error().message));
+        report_.problems.push_back("cannot look for orphan mdevs: " + (!instances    ? instances.error().message
+                                                                       : !owned_list ? owned_list.error().message
+                                                                                     : remaining.error().message));
         return false;
     }
     if (realities_.size() != registered_vms) {

@@ -55,8 +55,10 @@ Result<VmRecord> Service::Impl::load_vm(const VmId& vm)
 
 Result<VmRecord> Service::Impl::register_libvirt_domain(Journal& journal, const VmId& vm_id)
 {
-    const std::string unknown = "VM " + vm_id.str() + " is not known to hyvd and is no running libvirt domain; "
-                                "add a raw QEMU VM with `hyvctl vm add " + vm_id.str() + " --qmp SOCKET`";
+    const std::string unknown = "VM " + vm_id.str() +
+                                " is not known to hyvd and is no running libvirt domain; "
+                                "add a raw QEMU VM with `hyvctl vm add " +
+                                vm_id.str() + " --qmp SOCKET`";
     auto it = ports.hypervisors.find(VmKind::libvirt);
     if (it == ports.hypervisors.end() || it->second == nullptr) {
         return make_error(errc::unknown_vm, unknown);
@@ -266,8 +268,8 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         created = ports.mdev->set_quota(a.mdev, a.quota);
     }
     if (!created) {
-        return roll_back(make_error(created.error().code, "cannot create mdev for " + guid.to_string() + ": " +
-                                                              created.error().message));
+        return roll_back(make_error(created.error().code,
+                                    "cannot create mdev for " + guid.to_string() + ": " + created.error().message));
     }
     if (auto r = journal.transition(a, S::mdev_created, "attach.mdev-created", "hot-adding " + a.qdev_id); !r) {
         return roll_back(r.error());
@@ -376,7 +378,8 @@ Result<std::vector<VmView>> Service::vms()
     }
     std::vector<VmView> views;
     for (auto& vm : *records) {
-        VmView view{vm, std::nullopt,
+        VmView view{vm,
+                    std::nullopt,
                     static_cast<std::size_t>(std::count_if(assignments->begin(), assignments->end(),
                                                            [&](const Assignment& a) { return a.vm == vm.name; })),
                     {}};

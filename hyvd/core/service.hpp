@@ -40,13 +40,13 @@ struct Ports {
 
 struct DeviceView {
     DeviceRecord record;
-    bool present = false;                 // found by the last inventory scan
-    std::vector<VmId> assigned_to;        // VMs holding an assignment for this GUID
+    bool present = false;           // found by the last inventory scan
+    std::vector<VmId> assigned_to;  // VMs holding an assignment for this GUID
 };
 
 struct VmView {
     VmRecord vm;
-    std::optional<bool> running;          // nullopt: hypervisor could not tell (error in `note`)
+    std::optional<bool> running;  // nullopt: hypervisor could not tell (error in `note`)
     std::size_t assignments = 0;
     std::string note;
 };

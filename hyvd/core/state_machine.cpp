@@ -78,12 +78,10 @@ bool is_in_between(AssignmentState state)
     case S::hotplugged:
     case S::detaching:
     case S::detached_mdev_present:
-    case S::failed:
-        return true;
+    case S::failed: return true;
     case S::attached:
     case S::inactive:
-    case S::removed:
-        return false;
+    case S::removed: return false;
     }
     return true;
 }

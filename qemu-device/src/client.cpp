@@ -168,7 +168,8 @@ Result<ServerInfo> Client::connect_locked(Lock& lock)
 
 Result<Json> Client::await_greeting_locked(Lock& lock, Clock::time_point deadline)
 {
-    auto waited = wait_until(lock, deadline, [this] { return !greetings_.empty(); }, "the QMP greeting");
+    auto waited = wait_until(
+        lock, deadline, [this] { return !greetings_.empty(); }, "the QMP greeting");
     if (!waited) {
         if (waited.error().code == errc::qmp_timeout) {
             return make_error(errc::qmp_timeout, "no QMP greeting from " + options_.socket_path + " within " +

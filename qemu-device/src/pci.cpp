@@ -216,7 +216,8 @@ std::optional<PciAddress> find_pci_address(const Json& query_pci_result, const s
             continue;
         }
         if (const Json* device = find_device(devices_of(root_bus), qdev_id)) {
-            return PciAddress{0, static_cast<int>(int_field(*device, "bus")), static_cast<int>(int_field(*device, "slot")),
+            return PciAddress{0, static_cast<int>(int_field(*device, "bus")),
+                              static_cast<int>(int_field(*device, "slot")),
                               static_cast<int>(int_field(*device, "function"))};
         }
     }
@@ -415,8 +416,8 @@ Result<void> unplug_device(Client& client, const std::string& qdev_id, Millis ti
         return deleted.error();
     }
     auto event = client.wait_for_event(
-        "DEVICE_DELETED",
-        [&](const Json& e) { return string_field(object_field(e, "data"), "device") == qdev_id; }, timeout);
+        "DEVICE_DELETED", [&](const Json& e) { return string_field(object_field(e, "data"), "device") == qdev_id; },
+        timeout);
     if (!event) {
         if (event.error().code == errc::qmp_timeout) {
             return make_error(errc::qmp_timeout, "device " + qdev_id + " was not removed within " +

@@ -71,7 +71,8 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& optio
 {
     const std::string binary = find_qemu_binary();
     if (binary.empty()) {
-        return make_error("qemu-missing", "qemu-system-x86_64 is not on PATH; install qemu-system-x86 (tools/bootstrap.sh)");
+        return make_error("qemu-missing",
+                          "qemu-system-x86_64 is not on PATH; install qemu-system-x86 (tools/bootstrap.sh)");
     }
     std::string dir_template = (std::filesystem::temp_directory_path() / "hyv-qemu-XXXXXX").string();
     if (::mkdtemp(dir_template.data()) == nullptr) {
@@ -82,10 +83,21 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::start(const QemuOptions& optio
     qemu->qmp_socket_ = options.qmp_socket_path.empty() ? qemu->directory_ + "/qmp.sock" : options.qmp_socket_path;
     qemu->log_path_ = qemu->directory_ + "/qemu.log";
 
-    std::vector<std::string> args = {binary,   "-accel",   "tcg",  "-machine", "q35",         "-nodefaults",
-                                     "-display", "none",   "-m",   options.memory, "-no-user-config",
-                                     "-qmp",     "unix:" + qemu->qmp_socket_ + ",server=on,wait=off",
-                                     "-serial",  "file:" + qemu->console_path()};
+    std::vector<std::string> args = {binary,
+                                     "-accel",
+                                     "tcg",
+                                     "-machine",
+                                     "q35",
+                                     "-nodefaults",
+                                     "-display",
+                                     "none",
+                                     "-m",
+                                     options.memory,
+                                     "-no-user-config",
+                                     "-qmp",
+                                     "unix:" + qemu->qmp_socket_ + ",server=on,wait=off",
+                                     "-serial",
+                                     "file:" + qemu->console_path()};
     for (int port = 0; port < options.hotplug_root_ports; ++port) {
         args.push_back("-device");
         args.push_back("pcie-root-port,id=hp" + std::to_string(port) + ",chassis=" + std::to_string(port + 1) +
@@ -236,13 +248,12 @@ Result<std::vector<std::string>> build_sleeping_guest(const std::string& directo
     fs::permissions(root / "init", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                        fs::perms::others_read | fs::perms::others_exec);
     const std::string initramfs = (fs::path(directory) / "initramfs.cpio").string();
-    const std::string command =
-        "cd '" + root.string() + "' && find . | cpio -o -H newc --quiet > '" + initramfs + "'";
+    const std::string command = "cd '" + root.string() + "' && find . | cpio -o -H newc --quiet > '" + initramfs + "'";
     if (std::system(command.c_str()) != 0) {
         return make_error("initramfs", "building the test initramfs failed (" + command + "); is cpio installed?");
     }
-    return std::vector<std::string>{"-kernel", kernels.back().string(), "-initrd", initramfs, "-append",
-                                    "console=ttyS0 panic=-1 quiet"};
+    return std::vector<std::string>{"-kernel", kernels.back().string(),       "-initrd", initramfs,
+                                    "-append", "console=ttyS0 panic=-1 quiet"};
 }
 
 }  // namespace hyv::qmp::testing

@@ -13,9 +13,9 @@
 namespace hyv::qmp::testing {
 
 struct QemuOptions {
-    int hotplug_root_ports = 4;      // pcie-root-port devices hp0..hpN-1
+    int hotplug_root_ports = 4;  // pcie-root-port devices hp0..hpN-1
     std::string memory = "128M";
-    bool start_paused = false;       // -S: no firmware runs, so bridges keep secondary bus 0
+    bool start_paused = false;  // -S: no firmware runs, so bridges keep secondary bus 0
     std::vector<std::string> extra_args;
     std::chrono::milliseconds startup_timeout{10000};
     // Default: qmp.sock in the process's temp dir. Set it to restart QEMU on the same socket.

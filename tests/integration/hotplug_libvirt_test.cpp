@@ -37,14 +37,17 @@ public:
         }
         // The settings under which libvirtd runs QEMU without systemd, cgroups or a security driver.
         std::ofstream(dir_ + "/etc/qemu.conf") << "user = \"root\"\ngroup = \"root\"\nnamespaces = [ ]\n"
-                                                   "security_driver = \"none\"\ncgroup_controllers = [ ]\n"
-                                                   "stdio_handler = \"file\"\n";
+                                                  "security_driver = \"none\"\ncgroup_controllers = [ ]\n"
+                                                  "stdio_handler = \"file\"\n";
         std::ofstream(dir_ + "/etc/libvirtd.conf", std::ios::trunc)
             << "unix_sock_dir = \"" << dir_ << "/sock\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n";
-        std::ofstream(dir_ + "/run.sh") << "set -e\n"
-                                           "mount --bind " << dir_ << "/etc /etc/libvirt\n"
-                                           "for d in /run /var/lib /var/cache /var/log; do mount -t tmpfs tmpfs $d; done\n"
-                                           "exec /usr/sbin/libvirtd\n";
+        std::ofstream(dir_ + "/run.sh")
+            << "set -e\n"
+               "mount --bind "
+            << dir_
+            << "/etc /etc/libvirt\n"
+               "for d in /run /var/lib /var/cache /var/log; do mount -t tmpfs tmpfs $d; done\n"
+               "exec /usr/sbin/libvirtd\n";
         const int log_fd = ::open((dir_ + "/libvirtd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         const pid_t parent = ::getpid();
         pid_ = ::fork();
@@ -130,17 +133,17 @@ protected:
         auto guest = testing::build_sleeping_guest(dir_->path(), kGuestReady);
         ASSERT_TRUE(guest) << guest.error().message;
         const auto& args = *guest;  // -kernel K -initrd I -append A
-        const std::string xml = fmt::format(
-            "<domain type='qemu'><name>{}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64' machine='q35'>hvm</type><kernel>{}</kernel><initrd>{}</initrd>"
-            "<cmdline>{}</cmdline></os>"
-            // Without <acpi/> libvirt passes -no-acpi, and Linux then never takes over PCIe hot-plug.
-            "<features><acpi/><apic/></features><devices><emulator>{}</emulator>"
-            "<controller type='pci' model='pcie-root'/>"
-            "<controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>"
-            "<serial type='file'><source path='{}/console.log'/><target port='0'/></serial>"
-            "<memballoon model='none'/></devices></domain>",
-            kDomainName, args[1], args[3], args[5], testing::find_qemu_binary(), dir_->path());
+        const std::string xml =
+            fmt::format("<domain type='qemu'><name>{}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>"
+                        "<os><type arch='x86_64' machine='q35'>hvm</type><kernel>{}</kernel><initrd>{}</initrd>"
+                        "<cmdline>{}</cmdline></os>"
+                        // Without <acpi/> libvirt passes -no-acpi, and Linux then never takes over PCIe hot-plug.
+                        "<features><acpi/><apic/></features><devices><emulator>{}</emulator>"
+                        "<controller type='pci' model='pcie-root'/>"
+                        "<controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>"
+                        "<serial type='file'><source path='{}/console.log'/><target port='0'/></serial>"
+                        "<memballoon model='none'/></devices></domain>",
+                        kDomainName, args[1], args[3], args[5], testing::find_qemu_binary(), dir_->path());
         virConnectPtr connection = virConnectOpen(libvirtd_->uri().c_str());
         ASSERT_NE(connection, nullptr);
         virDomainPtr domain = virDomainCreateXML(connection, xml.c_str(), 0);
@@ -224,7 +227,8 @@ TEST_F(LibvirtHotplugTest, DetachWaitsForTheGuestAndTheDeviceRemovedEvent)
     ASSERT_NE(domain, nullptr);
     // vfio needs a live mdev, so a virtio-rng stands in: same PCIe hot-plug path, same alias scheme.
     const std::string rng = "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
-                            "<alias name='" + domain_xml::alias_for("hyv-probe") + "'/></rng>";
+                            "<alias name='" +
+                            domain_xml::alias_for("hyv-probe") + "'/></rng>";
     const int attached = virDomainAttachDeviceFlags(domain, rng.c_str(), VIR_DOMAIN_AFFECT_LIVE);
     char* xml_with = virDomainGetXMLDesc(domain, 0);
     const std::string with(xml_with != nullptr ? xml_with : "");

@@ -31,7 +31,8 @@ TEST_F(HotplugTest, ListsPortsAndSkipsOccupiedOnes)
     options.hotplug_root_ports = kPorts;
     options.start_paused = true;  // nothing enumerated: only QOM can tell what is plugged where
     // cold0 has an id (/machine/peripheral), the device on hp1 has none (/machine/peripheral-anon).
-    options.extra_args = {"-device", "pci-testdev,id=cold0,bus=hp0", "-device", "pci-testdev,bus=hp1",
+    options.extra_args = {"-device", "pci-testdev,id=cold0,bus=hp0",
+                          "-device", "pci-testdev,bus=hp1",
                           "-device", "pcie-root-port,chassis=9,slot=9,hotplug=off,id=nohp"};
     start(options);
 
@@ -47,7 +48,8 @@ TEST_F(HotplugTest, ListsPortsAndSkipsOccupiedOnes)
     EXPECT_EQ((*ports)[1].occupants[0].rfind("/machine/peripheral-anon/", 0), 0u) << (*ports)[1].occupants[0];
     EXPECT_FALSE((*ports)[1].free());
     EXPECT_TRUE((*ports)[2].free());
-    const auto no_hotplug = std::find_if(ports->begin(), ports->end(), [](const auto& p) { return p.qdev_id == "nohp"; });
+    const auto no_hotplug =
+        std::find_if(ports->begin(), ports->end(), [](const auto& p) { return p.qdev_id == "nohp"; });
     ASSERT_NE(no_hotplug, ports->end());
     EXPECT_FALSE(no_hotplug->hotplug_enabled);
     EXPECT_FALSE(no_hotplug->free());

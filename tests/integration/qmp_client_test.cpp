@@ -113,8 +113,8 @@ TEST_F(QmpClientTest, EventPredicatesSelectAmongQueuedEvents)
     // Both STOPs are queued; the predicate picks the later one by timestamp.
     auto first = client->wait_for_event("STOP", 5s);
     ASSERT_TRUE(first);
-    const auto first_time = (*first)["timestamp"]["microseconds"].get<long>() +
-                            1000000 * (*first)["timestamp"]["seconds"].get<long>();
+    const auto first_time =
+        (*first)["timestamp"]["microseconds"].get<long>() + 1000000 * (*first)["timestamp"]["seconds"].get<long>();
     auto later = client->wait_for_event(
         "STOP",
         [&](const Json& e) {

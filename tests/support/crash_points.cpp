@@ -109,8 +109,7 @@ Result<std::int64_t> CrashingStore::append_event(const core::Event& event)
     return inner_.append_event(event);
 }
 
-Result<void> CrashingMdevControl::create(const std::string& parent_path, const std::string& type,
-                                         const MdevUuid& uuid)
+Result<void> CrashingMdevControl::create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid)
 {
     return around(crash_, "mdev.create", [&] { return inner_.create(parent_path, type, uuid); });
 }

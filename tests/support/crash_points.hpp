@@ -15,7 +15,7 @@ namespace hyv::test {
 struct CrashPlan {
     static constexpr int crash_exit_code = 77;
 
-    int crash_at = 0;            // 0: never
+    int crash_at = 0;  // 0: never
     // Or by name: the crash_at_occurrence-th step called crash_at_point ("hypervisor.hot_add", whose
     // 1st step is before the call's effect and 2nd after it). Empty: by number only.
     std::string crash_at_point;

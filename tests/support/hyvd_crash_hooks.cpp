@@ -45,8 +45,7 @@ int crash_step_from_environment()
     if (const int step = whole_number(text); step >= 0) {
         return step;
     }
-    fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_STEP={} is not a step number; use 0 (never) or N >= 1\n",
-               text);
+    fmt::print(stderr, "hyvd-crashpoints: HYV_CRASH_AT_STEP={} is not a step number; use 0 (never) or N >= 1\n", text);
     std::exit(2);
 }
 

@@ -178,13 +178,13 @@ TEST(ApiProtocol, DetachTimeoutIsOptionalAndBounded)
     auto plain = parse_line(R"({"api":1,"cmd":"detach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3"}})");
     ASSERT_TRUE(plain.ok());
     EXPECT_FALSE(std::get<cmd::Detach>(*plain).timeout.has_value());
-    auto timed = parse_line(
-        R"({"api":1,"cmd":"detach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3","timeout_ms":2500}})");
+    auto timed =
+        parse_line(R"({"api":1,"cmd":"detach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3","timeout_ms":2500}})");
     ASSERT_TRUE(timed.ok());
     EXPECT_EQ(std::get<cmd::Detach>(*timed).timeout, std::chrono::milliseconds(2500));
-    EXPECT_EQ(error_code_of(
-                  R"({"api":1,"cmd":"detach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3","timeout_ms":9e99}})"),
-              errc::bad_args);
+    EXPECT_EQ(
+        error_code_of(R"({"api":1,"cmd":"detach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3","timeout_ms":9e99}})"),
+        errc::bad_args);
 }
 
 TEST(ApiProtocol, ListTakesAnOptionalVm)

@@ -13,10 +13,9 @@ using nlohmann::json;
 TEST(CliTable, AlignsColumnsWithoutTrailingSpaces)
 {
     const auto table = render_table({"A", "LONG-HEADER", "C"}, {{"wide-cell", "x", "z"}, {"b", "", "last"}});
-    EXPECT_EQ(table,
-              "A          LONG-HEADER  C\n"
-              "wide-cell  x            z\n"
-              "b                       last\n");
+    EXPECT_EQ(table, "A          LONG-HEADER  C\n"
+                     "wide-cell  x            z\n"
+                     "b                       last\n");
 }
 
 TEST(CliTable, EmptyTableStillShowsTheHeader)
@@ -54,10 +53,9 @@ TEST(CliFormat, VmsShowRunningStateAndTheRightEndpoint)
        "note":""},
       {"name":"dom2","kind":"libvirt","uuid":"u-2","qmp":"","created_at":1,"running":null,"assignments":0,
        "note":"libvirt unreachable"}])");
-    EXPECT_EQ(format_vms(vms),
-              "NAME  KIND     RUNNING  DEVICES  QMP/UUID      NOTE\n"
-              "vm1   qemu     yes      1        /run/vm1.qmp  -\n"
-              "dom2  libvirt  unknown  0        u-2           libvirt unreachable\n");
+    EXPECT_EQ(format_vms(vms), "NAME  KIND     RUNNING  DEVICES  QMP/UUID      NOTE\n"
+                               "vm1   qemu     yes      1        /run/vm1.qmp  -\n"
+                               "dom2  libvirt  unknown  0        u-2           libvirt unreachable\n");
 }
 
 TEST(CliFormat, AssignmentsAndOperations)
@@ -94,10 +92,10 @@ TEST(CliFormat, EventsAndReconcile)
 {
     const json events = json::parse(R"([{"id":3,"time":0,"op_id":"op-9","vm":"vm1","guid":"",
       "mdev":"","kind":"vm.add","message":"qemu VM added"}])");
-    EXPECT_EQ(format_events(events),
-              "ID  TIME  OP    KIND    VM   GUID  MESSAGE\n"
-              "3   -     op-9  vm.add  vm1  -     qemu VM added\n");
-    EXPECT_EQ(format_reconcile(json{{"op_id", "op-2"}, {"actions", json::array()}}), "reconcile op op-2\n  nothing to do\n");
+    EXPECT_EQ(format_events(events), "ID  TIME  OP    KIND    VM   GUID  MESSAGE\n"
+                                     "3   -     op-9  vm.add  vm1  -     qemu VM added\n");
+    EXPECT_EQ(format_reconcile(json{{"op_id", "op-2"}, {"actions", json::array()}}),
+              "reconcile op op-2\n  nothing to do\n");
     EXPECT_EQ(format_reconcile(json{{"op_id", "op-3"}, {"notes", json::array({"libvirtd unreachable"})}}),
               "reconcile op op-3\n  nothing to do\n  note: libvirtd unreachable\n");
     const json foreign = json::array({"3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10"});

@@ -193,8 +193,9 @@ TEST_F(CoreDefinitionTest, DeclaredDevicesAreAdoptedOnceAndCompletedInTheDefinit
     vm2.name = vm_id("vm2");
     vm2.kind = VmKind::libvirt;
     const Guid absent{0xdeadbeef00000001ull};
-    libvirt.declared = {core::DeclaredVm{vm2, {core::DeclaredDevice{guid_b, std::nullopt, Quota{.max_qps = 64}},
-                                               core::DeclaredDevice{absent, std::nullopt, Quota{}}}}};
+    libvirt.declared = {core::DeclaredVm{vm2,
+                                         {core::DeclaredDevice{guid_b, std::nullopt, Quota{.max_qps = 64}},
+                                          core::DeclaredDevice{absent, std::nullopt, Quota{}}}}};
     auto report = service->reconcile();
     ASSERT_TRUE(report.ok()) << report.error().message;
     auto adopted = row("vm2", guid_b);

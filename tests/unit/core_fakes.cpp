@@ -57,9 +57,9 @@ Result<void> FakeMdevControl::set_quota(const MdevUuid& uuid, const Quota& quota
     if (!fs::exists(root_ / "mdevs" / uuid.to_string())) {
         return make_error("mdev-absent", "no mdev " + uuid.to_string());
     }
-    write_all(root_ / "quota" / uuid.to_string(),
-              std::to_string(quota.max_qps) + " " + std::to_string(quota.max_cqs) + " " +
-                  std::to_string(quota.max_mrs) + " " + std::to_string(quota.max_pinned_bytes));
+    write_all(root_ / "quota" / uuid.to_string(), std::to_string(quota.max_qps) + " " + std::to_string(quota.max_cqs) +
+                                                      " " + std::to_string(quota.max_mrs) + " " +
+                                                      std::to_string(quota.max_pinned_bytes));
     crash_.step();
     return {};
 }
@@ -126,8 +126,7 @@ std::vector<std::string> FakeMdevControl::violations() const
     return lines;
 }
 
-FakeHypervisor::FakeHypervisor(fs::path root, CrashPlan& crash)
-    : root_(root), mdev_root_(root / "mdevs"), crash_(crash)
+FakeHypervisor::FakeHypervisor(fs::path root, CrashPlan& crash) : root_(root), mdev_root_(root / "mdevs"), crash_(crash)
 {
     fs::create_directories(root_ / "vms");
 }
@@ -194,8 +193,7 @@ Result<void> FakeHypervisor::hot_remove(const core::VmRecord& vm, const std::str
         return make_error("qmp-error", "Device '" + qdev_id + "' not found");
     }
     if (fs::exists(vm_dir(vm.name.str()) / "refuses-unplug")) {
-        return make_error("hot-remove-timeout",
-                          "no DEVICE_DELETED within " + std::to_string(timeout.count()) + " ms");
+        return make_error("hot-remove-timeout", "no DEVICE_DELETED within " + std::to_string(timeout.count()) + " ms");
     }
     fs::remove(device);
     crash_.step();

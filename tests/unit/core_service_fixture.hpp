@@ -30,7 +30,8 @@ struct Daemon {
         }
         sqlite = std::move(*opened);
         crashing_store = std::make_unique<CrashingStore>(*sqlite, crash);
-        inventory.devices = {sample_device(0x0002c90300a1b2c3ull, "rxe0"), sample_device(0x0002c90300a1b2c4ull, "rxe1")};
+        inventory.devices = {sample_device(0x0002c90300a1b2c3ull, "rxe0"),
+                             sample_device(0x0002c90300a1b2c4ull, "rxe1")};
         core::Ports ports;
         ports.store = crash_store ? static_cast<core::Store*>(crashing_store.get()) : sqlite.get();
         ports.mdev = &mdev;

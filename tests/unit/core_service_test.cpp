@@ -77,10 +77,8 @@ TEST_F(ServiceTest, AttachValidatesBeforeTouchingAnything)
     core::AttachOptions greedy;
     greedy.quota.max_qps = 1u << 30;
     const Case cases[] = {
-        {"nosuchvm", guid_a, {}, "unknown-vm"},
-        {"vm1", Guid(0x1234), {}, "unknown-guid"},
-        {"vm1", Guid(0), {}, "bad-guid"},
-        {"stopped", guid_a, {}, "vm-not-running"},
+        {"nosuchvm", guid_a, {}, "unknown-vm"}, {"vm1", Guid(0x1234), {}, "unknown-guid"},
+        {"vm1", Guid(0), {}, "bad-guid"},       {"stopped", guid_a, {}, "vm-not-running"},
         {"vm1", guid_a, greedy, "bad-quota"},
     };
     for (const auto& c : cases) {

@@ -10,8 +10,8 @@ namespace {
 
 using S = AssignmentState;
 
-constexpr S all_states[] = {S::attaching_intent, S::mdev_created, S::hotplugged, S::attached,
-                            S::detaching, S::detached_mdev_present, S::inactive, S::failed, S::removed};
+constexpr S all_states[] = {S::attaching_intent,      S::mdev_created, S::hotplugged, S::attached, S::detaching,
+                            S::detached_mdev_present, S::inactive,     S::failed,     S::removed};
 
 TEST(StateMachine, AttachPathIsValidStepByStep)
 {
@@ -32,11 +32,11 @@ TEST(StateMachine, SkippingAStepIsRejected)
 {
     // Each of these would take an action without having persisted the intent first.
     const std::pair<S, S> skips[] = {
-        {S::attaching_intent, S::hotplugged},   // hot-add before mdev_created was recorded
+        {S::attaching_intent, S::hotplugged},  // hot-add before mdev_created was recorded
         {S::attaching_intent, S::attached},
-        {S::mdev_created, S::attached},         // attached without a recorded hot-add
-        {S::attached, S::removed},              // delete without detaching
-        {S::detaching, S::removed},             // remove mdev without recording the release
+        {S::mdev_created, S::attached},  // attached without a recorded hot-add
+        {S::attached, S::removed},       // delete without detaching
+        {S::detaching, S::removed},      // remove mdev without recording the release
         {S::attached, S::hotplugged},
         {S::detached_mdev_present, S::attached},
         {S::detaching, S::attached},
@@ -89,8 +89,8 @@ TEST(StateMachine, InBetweenStatesAreTheOnesReconcileMustFinish)
 {
     EXPECT_FALSE(is_in_between(S::attached));
     EXPECT_FALSE(is_in_between(S::inactive));
-    for (S s : {S::attaching_intent, S::mdev_created, S::hotplugged, S::detaching, S::detached_mdev_present,
-                S::failed}) {
+    for (S s :
+         {S::attaching_intent, S::mdev_created, S::hotplugged, S::detaching, S::detached_mdev_present, S::failed}) {
         EXPECT_TRUE(is_in_between(s)) << to_string(s);
     }
 }

@@ -13,20 +13,22 @@ const MdevUuid kMdev = *MdevUuid::parse("c2177883-f1bb-47f0-914d-32a22e3a8804");
 std::string domain_with(const std::string& metadata, const std::string& devices = "")
 {
     return "<domain type='qemu'><name>vm1</name><uuid>6f1b0c0e-9d5b-4a3e-8a8f-1c2d3e4f5a6b</uuid>"
-           "<metadata>" + metadata + "</metadata><devices>" + devices + "</devices></domain>";
+           "<metadata>" +
+           metadata + "</metadata><devices>" + devices + "</devices></domain>";
 }
 
 TEST(DomainXml, ReadsMdevHostdevsAliasesAndAddresses)
 {
     // The shape libvirt 9.0 writes for a live mdev hostdev (see its formatdomain documentation).
     const std::string xml = domain_with(
-        "", "<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>"
-            "<source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source>"
-            "<alias name='ua-hyv-c2177883-f1bb-47f0-914d-32a22e3a8804'/>"
-            "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></hostdev>"
-            "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
-            "<address domain='0x0000' bus='0x3b' slot='0x00' function='0x1'/></source><alias name='hostdev0'/></hostdev>"
-            "<rng model='virtio'><alias name='rng0'/></rng>");
+        "",
+        "<hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>"
+        "<source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source>"
+        "<alias name='ua-hyv-c2177883-f1bb-47f0-914d-32a22e3a8804'/>"
+        "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></hostdev>"
+        "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+        "<address domain='0x0000' bus='0x3b' slot='0x00' function='0x1'/></source><alias name='hostdev0'/></hostdev>"
+        "<rng model='virtio'><alias name='rng0'/></rng>");
     auto domain = parse_domain(xml);
     ASSERT_TRUE(domain) << domain.error().message;
     EXPECT_EQ(domain->name, "vm1");
@@ -56,10 +58,10 @@ TEST(DomainXml, MetadataRoundTripsThroughTheElementLibvirtStores)
     EXPECT_EQ(*parsed, devices);
 
     // As libvirt shows it inside a domain: under the prefix it was given.
-    const std::string in_domain = domain_with(
-        "<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>"
-        "<hyv:device guid='5054:00ff:fe12:3456' mdev='C2177883-F1BB-47F0-914D-32A22E3A8804' qps='64' "
-        "mrs='128' pinned_bytes='8589934592'/><hyv:device guid='0x0002c90300a1b2c3'/></hyv:devices>");
+    const std::string in_domain =
+        domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>"
+                    "<hyv:device guid='5054:00ff:fe12:3456' mdev='C2177883-F1BB-47F0-914D-32A22E3A8804' qps='64' "
+                    "mrs='128' pinned_bytes='8589934592'/><hyv:device guid='0x0002c90300a1b2c3'/></hyv:devices>");
     auto domain = parse_domain(in_domain);
     ASSERT_TRUE(domain) << domain.error().message;
     EXPECT_EQ(domain->devices, devices);
@@ -74,9 +76,10 @@ TEST(DomainXml, MetadataRoundTripsThroughTheElementLibvirtStores)
     ASSERT_TRUE(returned) << returned.error().message;
     EXPECT_EQ(*returned, devices);
     // As virsh dumpxml shows it after virDomainSetMetadata.
-    auto dumped = parse_domain(domain_with("<devices xmlns='https://hyv.dev/xmlns/libvirt/1' "
-                                           "xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><device guid='0002:c903:00a1:b2c3'/>"
-                                           "</devices>"));
+    auto dumped =
+        parse_domain(domain_with("<devices xmlns='https://hyv.dev/xmlns/libvirt/1' "
+                                 "xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><device guid='0002:c903:00a1:b2c3'/>"
+                                 "</devices>"));
     ASSERT_TRUE(dumped) << dumped.error().message;
     ASSERT_EQ(dumped->devices.size(), 1u);
     EXPECT_EQ(dumped->devices[0].guid, kOtherGuid);
@@ -94,8 +97,8 @@ TEST(DomainXml, MetadataInAnotherNamespaceIsNotHyvs)
 TEST(DomainXml, BadMetadataIsRefusedNamingTheAttributeAndTheFix)
 {
     const auto error_of = [](const std::string& device) {
-        auto parsed = parse_domain(domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>" + device +
-                                               "</hyv:devices>"));
+        auto parsed = parse_domain(
+            domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>" + device + "</hyv:devices>"));
         EXPECT_FALSE(parsed) << device;
         return parsed ? Error{} : parsed.error();
     };

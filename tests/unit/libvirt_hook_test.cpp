@@ -79,7 +79,8 @@ TEST_F(HookTest, PrepareRefusesAGuidThatIsNotHereInOneLineNamingTheFix)
 TEST_F(HookTest, PrepareLeavesNothingBehindWhenALaterDeviceFails)
 {
     const Guid missing = *Guid::parse("0002:c903:00a1:b2c3");
-    const auto outcome = hook("prepare", domain_xml({{kGuid, kMdev, {}}, {missing, kOtherMdev, {}}}, {kMdev, kOtherMdev}));
+    const auto outcome =
+        hook("prepare", domain_xml({{kGuid, kMdev, {}}, {missing, kOtherMdev, {}}}, {kMdev, kOtherMdev}));
     EXPECT_EQ(outcome.exit_code, 1);
     EXPECT_NE(outcome.message.find("0002:c903:00a1:b2c3"), std::string::npos) << outcome.message;
     EXPECT_TRUE(mdevs.list()->empty()) << "the mdev created for the first device must be removed again";

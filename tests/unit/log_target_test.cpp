@@ -38,8 +38,8 @@ TEST(LogTarget, PrioritiesFollowSyslog)
 
 TEST(LogTarget, EntriesCarryTheFieldsOfTheCurrentScope)
 {
-    auto bare = journal_fields(spdlog::level::warn, "reconcile: VM vm1 cannot be inspected", current_log_fields(),
-                               "hyvd", 42);
+    auto bare =
+        journal_fields(spdlog::level::warn, "reconcile: VM vm1 cannot be inspected", current_log_fields(), "hyvd", 42);
     EXPECT_EQ(bare, (std::vector<std::string>{"MESSAGE=reconcile: VM vm1 cannot be inspected", "PRIORITY=4",
                                               "SYSLOG_IDENTIFIER=hyvd", "TID=42"}));
     {

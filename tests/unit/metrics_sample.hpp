@@ -17,8 +17,8 @@ inline daemon::MetricsInput sample_metrics_input()
     ours.mdev = "3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10";
     ours.vm = "vm\"1\\";
     ours.guid = "0002:c903:00a1:b2c3";
-    ours.counters = {{"commands", 120}, {"command_errors", 2}, {"trapped_reads", 7}, {"trapped_writes", 130},
-                     {"interrupts", 40}, {"bad_accesses", 0}};
+    ours.counters = {{"commands", 120},       {"command_errors", 2}, {"trapped_reads", 7},
+                     {"trapped_writes", 130}, {"interrupts", 40},    {"bad_accesses", 0}};
     ours.quota_used = {{"qps", 3}, {"pinned_bytes", 1048576}};
     ours.quota_limit = {{"qps", 1024}, {"pinned_bytes", 1073741824}};
     daemon::InstanceSample theirs;

@@ -40,11 +40,11 @@ TEST(Guid, ZeroParsesButIsFlagged)
 
 TEST(Guid, RejectsMalformedText)
 {
-    for (const char* text : {"", "0002:c903:00a1", "0002:c903:00a1:b2c3:0000", "0002:c903:00a1:b2cg",
-                             "0002-c903-00a1-b2c3", "0x", "0x0002c90300a1b2c", "0x0002c90300a1b2c3f",
-                             "00:02:c9:03:00:a1:b2", "0:02:c9:03:00:a1:b2:c3:", "002:c903:00a1:b2c33",
-                             " 0002:c903:00a1:b2c3", "0002:c903:00a1:b2c3 ", "00:02:c9:03:00:a1:b2:c3:",
-                             "0002:c903:00a1b2c3:", "+002c90300a1b2c3"}) {
+    for (const char* text :
+         {"", "0002:c903:00a1", "0002:c903:00a1:b2c3:0000", "0002:c903:00a1:b2cg", "0002-c903-00a1-b2c3", "0x",
+          "0x0002c90300a1b2c", "0x0002c90300a1b2c3f", "00:02:c9:03:00:a1:b2",
+          "0:02:c9:03:00:a1:b2:c3:", "002:c903:00a1:b2c33", " 0002:c903:00a1:b2c3", "0002:c903:00a1:b2c3 ",
+          "00:02:c9:03:00:a1:b2:c3:", "0002:c903:00a1b2c3:", "+002c90300a1b2c3"}) {
         auto guid = Guid::parse(text);
         EXPECT_FALSE(guid.ok()) << "accepted '" << text << "'";
         if (!guid.ok()) {
@@ -85,7 +85,7 @@ TEST(MdevUuid, GeneratesDistinctVersion4Uuids)
     for (int i = 0; i < 1000; ++i) {
         const MdevUuid uuid = MdevUuid::generate();
         const std::string text = uuid.to_string();
-        EXPECT_EQ(text[14], '4') << text;                                    // version 4
+        EXPECT_EQ(text[14], '4') << text;                                          // version 4
         EXPECT_NE(std::string("89ab").find(text[19]), std::string::npos) << text;  // RFC 4122 variant
         auto again = MdevUuid::parse(text);
         ASSERT_TRUE(again.ok());
@@ -98,8 +98,8 @@ TEST(MdevUuid, GeneratesDistinctVersion4Uuids)
 TEST(VmId, AcceptsLibvirtAndQemuNames)
 {
     const std::string longest(VmId::max_length, 'x');
-    for (const std::string& name : {std::string("vm1"), std::string("web-01.prod"), std::string("a"),
-                                    std::string("Guest_X:2"), longest}) {
+    for (const std::string& name :
+         {std::string("vm1"), std::string("web-01.prod"), std::string("a"), std::string("Guest_X:2"), longest}) {
         auto vm = VmId::parse(name);
         ASSERT_TRUE(vm.ok()) << name;
         EXPECT_EQ(vm->str(), name);
@@ -110,8 +110,8 @@ TEST(VmId, RejectsUnsafeNames)
 {
     const std::string too_long(65, 'x');
     for (const std::string& name : {std::string(), too_long, std::string("a/b"), std::string("."), std::string(".."),
-                                   std::string("my vm"), std::string("tab\there"), std::string("nl\n"),
-                                   std::string("nul\0x", 5), std::string("\x7f"), std::string("caf\xc3\xa9")}) {
+                                    std::string("my vm"), std::string("tab\there"), std::string("nl\n"),
+                                    std::string("nul\0x", 5), std::string("\x7f"), std::string("caf\xc3\xa9")}) {
         auto vm = VmId::parse(name);
         EXPECT_FALSE(vm.ok()) << "accepted '" << name << "'";
         if (!vm.ok()) {

@@ -25,10 +25,10 @@ struct PciAddress {
 
 // A hot-pluggable PCIe downstream port (pcie-root-port, ioh3420, xio3130-downstream).
 struct HotplugPort {
-    std::string qdev_id;      // "" for ports created without an id
-    std::string qom_path;     // "/machine/peripheral/hp0"
-    std::string bus_name;     // what device_add's bus= takes: "hp0"
-    std::string bus_qom_path; // "/machine/peripheral/hp0/hp0"
+    std::string qdev_id;                 // "" for ports created without an id
+    std::string qom_path;                // "/machine/peripheral/hp0"
+    std::string bus_name;                // what device_add's bus= takes: "hp0"
+    std::string bus_qom_path;            // "/machine/peripheral/hp0/hp0"
     std::vector<std::string> occupants;  // QOM paths of devices plugged below it
     bool hotplug_enabled = true;
 
