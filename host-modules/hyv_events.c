@@ -216,20 +216,18 @@ static void hyv_events_queue_proc(struct file *file, wait_queue_head_t *wqh, pol
 }
 
 /*
- * Takes over the event file that uverbs installed in QEMU's fd table as fd:
- * the module keeps a reference, the fd is closed at once, so QEMU (and the
- * guest) never holds it. Then watches the file. In QEMU's context.
+ * Watches an event file uverbs installed in QEMU's fd table: the caller took
+ * a reference (f) and closed the fd, so QEMU (and the guest) never holds it.
+ * Consumes f. In QEMU's context.
  */
-static int hyv_events_watch(struct hyv_context *ctx, struct hyv_event_file *ef, int fd, bool async)
+static int hyv_events_watch(struct hyv_context *ctx, struct hyv_event_file *ef, struct file *f,
+			    bool async)
 {
 	unsigned long buf;
 	__poll_t mask;
 	int ret;
 
-	ef->file = fget(fd);
-	close_fd(fd);
-	if (!ef->file)
-		return -EBADF;
+	ef->file = f;
 	buf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	if (IS_ERR_VALUE(buf)) {
 		ret = (int)buf;
@@ -294,10 +292,16 @@ int hyv_events_get_fd(struct hyv_context *ctx)
 
 	lockdep_assert_held(&ctx->inst->ctrl.lock);
 	if (!ctx->comp.file) {
+		struct file *f;
+
 		ret = hyv_events_create_channel(ctx, &fd);
 		if (ret)
 			return ret;
-		ret = hyv_events_watch(ctx, &ctx->comp, fd, false);
+		f = fget(fd);
+		close_fd(fd);
+		if (!f)
+			return -EBADF;
+		ret = hyv_events_watch(ctx, &ctx->comp, f, false);
 		if (ret)
 			return ret;
 	}
@@ -310,26 +314,26 @@ int hyv_events_get_fd(struct hyv_context *ctx)
 
 /*
  * GET_CONTEXT installed the context's async event file in QEMU's fd table
- * as fd: checked to be that file, then watched like the completion channel.
+ * as fd: checked to be that file (the one referenced is the one watched),
+ * taken out of the table, then watched like the completion channel.
  */
 #define HYV_ASYNC_FILE_NAME "[infinibandevent]"
 
 int hyv_events_open_async(struct hyv_context *ctx, int fd)
 {
 	struct file *f = fget(fd);
-	bool ours;
 
 	lockdep_assert_held(&ctx->inst->ctrl.lock);
 	if (!f)
 		return -EBADF;
-	ours = !strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME);
-	fput(f);
-	if (!ours) {
+	if (strcmp(f->f_path.dentry->d_name.name, HYV_ASYNC_FILE_NAME)) {
+		fput(f);
 		dev_warn(&ctx->inst->mdev->dev, "GET_CONTEXT returned fd %d that is not an async event file\n",
 			 fd);
 		return -EPROTO;
 	}
-	return hyv_events_watch(ctx, &ctx->async, fd, true);
+	close_fd(fd);
+	return hyv_events_watch(ctx, &ctx->async, f, true);
 }
 
 static void hyv_events_unwatch(struct hyv_context *ctx, struct hyv_event_file *ef)
