@@ -67,7 +67,7 @@ inline constexpr const char* mdev_busy = "mdev-busy";
 inline constexpr const char* mdev_remove = "mdev-remove";
 inline constexpr const char* inventory = "inventory";
 
-// The QMP client and hot-plug helpers (qemu-device). QEMU's own errors are "qmp-<class>" with
+// The QMP client and hot-plug helpers (qmp/). QEMU's own errors are "qmp-<class>" with
 // QEMU's error class; only the class hyv acts on has a constant.
 inline constexpr const char* qmp_config = "qmp-config";
 inline constexpr const char* qmp_io = "qmp-io";

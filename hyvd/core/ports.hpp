@@ -1,5 +1,5 @@
 // What the hyvd core needs from the outside world (hexagonal "ports"). The core knows
-// nothing of sqlite, sysfs, QMP or libvirt; adapters in hyvd/adapters and qemu-device
+// nothing of sqlite, sysfs, QMP or libvirt; adapters in hyvd/adapters and qmp/
 // implement these. Every call returns hyv::Result: adapters never throw across here.
 #pragma once
 
