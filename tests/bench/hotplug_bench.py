@@ -19,8 +19,7 @@ import threading
 import time
 import uuid as uuidlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmp_timing import Qmp  # noqa: E402
+from qmp_client import Qmp  # tests/support, on PYTHONPATH
 
 HYV_FUNCTION_IDS = "1af4:107f"  # virtio-pci modern, virtio id 63 (docs/device.md)
 MDEV_TYPE = "hyv-vrdma"

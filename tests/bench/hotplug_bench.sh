@@ -76,7 +76,7 @@ boot_start=$SECONDS
 echo "nested guest $guest booted in $((SECONDS - boot_start)) s (virtio_hyv loaded)"
 
 bench_status=0
-python3 "$here/hotplug_bench.py" --hyvctl "$hyvctl" --socket "$sock" --guest "$guest" \
+PYTHONPATH="$repo/tests/support" python3 "$here/hotplug_bench.py" --hyvctl "$hyvctl" --socket "$sock" --guest "$guest" \
   --guest-qmp "$work/$guest.qmp" --hyvd-log "$work/hyvd.log" --vm-sh "$vm" --guid "$guid" --iterations "$iterations" --vms "$vms" \
   --work "$work" || bench_status=$?
 exit "$bench_status"

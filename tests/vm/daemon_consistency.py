@@ -10,8 +10,8 @@ row, and for every VM checked:
     no definition, live or persistent, names an mdev without a row.
 Prints what differs and exits 1; prints a one-line summary and exits 0.
 With --reconcile-idempotent it then runs a reconcile, which must find nothing to do.
-usage: daemon_consistency.py --hyvctl PATH --socket PATH (--vm NAME --qmp PATH | --libvirt)
-       [--reconcile-idempotent]"""
+usage: PYTHONPATH=tests/support daemon_consistency.py --hyvctl PATH --socket PATH
+       (--vm NAME --qmp PATH | --libvirt) [--reconcile-idempotent]"""
 
 import argparse
 import json
@@ -20,8 +20,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from qmp_timing import Qmp  # noqa: E402
+from qmp_client import Qmp  # tests/support, on PYTHONPATH
 
 MDEV_DEVICES = "/sys/bus/mdev/devices"
 HYV_NAMESPACE = "https://hyv.dev/xmlns/libvirt/1"

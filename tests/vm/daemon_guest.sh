@@ -50,7 +50,7 @@ daemon_cleanup() {
 trap daemon_cleanup EXIT
 
 check_consistent() { # WHAT [--reconcile-idempotent]
-  python3 "$(dirname "$0")/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --vm g1 --qmp "$qmp_sock" "${@:2}" ||
+  PYTHONPATH="$(dirname "$0")/../support" python3 "$(dirname "$0")/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --vm g1 --qmp "$qmp_sock" "${@:2}" ||
     fail "inconsistent after $1"
 }
 guest_lists_function() { guest_exec "$g1" sh -c "lspci -nn | grep -q '\[$ids\]'"; }

@@ -339,7 +339,7 @@ log "ok: virsh detach-device behind hyvd's back: transient assignment dropped an
 crashy=$build/tests/support/hyvd-crashpoints
 [ -x "$crashy" ] || fail "$crashy missing; run ninja -C $build"
 check_consistent() { # WHAT
-  python3 "$here/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --libvirt >"$work/consistency.out" 2>&1 ||
+  PYTHONPATH="$repo/tests/support" python3 "$here/daemon_consistency.py" --hyvctl "$hyvctl" --socket "$sock" --libvirt >"$work/consistency.out" 2>&1 ||
     fail "inconsistent after $1: $(cat "$work/consistency.out")"
 }
 # quiet_log: until hyvd's log has not grown for 2 s (at most 60 s).

@@ -1,5 +1,6 @@
-"""Minimal QMP client for the hot-plug benchmark: one socket, replies matched to requests,
-events kept so that a DEVICE_DELETED sent before we wait for it is not lost."""
+"""Minimal QMP client for the Python test scripts (tests/vm/daemon_consistency.py,
+tests/bench/hotplug_bench.py): one socket, replies matched to requests, events kept so that a
+DEVICE_DELETED sent before we wait for it is not lost. Their callers put this folder on PYTHONPATH."""
 
 import json
 import socket
