@@ -9,17 +9,11 @@
 #   traps:           the instance's trapped writes and reads per iteration of each guest run.
 # Not a test: it fails only when something breaks, never on a slow number.
 # usage: tests/bench/datapath_bench.sh   (on the build machine, as root; about 25 minutes)
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$here/bench_lib.sh"
 
 if [ "${1:-}" != --inside ]; then
-  build=$(cd "${HYV_BUILD_DIR:-$repo/build}" && pwd) || fail "no build dir; meson setup build && ninja -C build"
-  for f in host-modules/hyv_mdev.ko guest/virtio_hyv.ko; do
-    [ -e "$build/$f" ] || fail "$build/$f missing; run ninja -C $build"
-  done
-  mkdir -p "$build/bench"
+  bench_build host-modules/hyv_mdev.ko guest/virtio_hyv.ko
   HYV_BUILD_DIR=$build exec "$repo/tools/vm.sh" run --timeout 3600 -- "$here/datapath_bench.sh" --inside
 fi
 

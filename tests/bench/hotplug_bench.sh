@@ -3,11 +3,8 @@
 # same run, and attach throughput across many VMs. Not a test: it fails only when something breaks,
 # never on a slow number. Results: stdout, and $HYV_BUILD_DIR/bench/hotplug.{txt,json}.
 # usage: tests/bench/hotplug_bench.sh [--iterations N] [--vms M]    (on the build machine, as root)
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$here/bench_lib.sh"
 
 iterations=10 vms=16
 parse_opts() {
@@ -22,11 +19,7 @@ parse_opts() {
 
 if [ "${1:-}" != --inside ]; then
   parse_opts "$@"
-  build=$(cd "${HYV_BUILD_DIR:-$repo/build}" && pwd) || fail "no build dir; meson setup build && ninja -C build"
-  for f in hyvd/hyvd hyvctl/hyvctl host-modules/hyv_mdev.ko guest/virtio_hyv.ko; do
-    [ -e "$build/$f" ] || fail "$build/$f missing; run ninja -C $build"
-  done
-  mkdir -p "$build/bench"
+  bench_build hyvd/hyvd hyvctl/hyvctl host-modules/hyv_mdev.ko guest/virtio_hyv.ko
   out=$build/bench/hotplug.txt
   echo "# $(date -u +%FT%TZ) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?') load: $(cut -d' ' -f1-3 /proc/loadavg)" >"$out"
   status=0

@@ -8,16 +8,11 @@
 # Not a test: it fails only when something breaks, never on a slow number.
 # usage: tests/bench/nested_bench.sh [--no-image]   (on the build machine, as root)
 #        --no-image boots the guest on the plain 9p root (the layout before the guest root image)
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$here/bench_lib.sh"
 
 if [ "${1:-}" != --inside ]; then
-  build=$(cd "${HYV_BUILD_DIR:-$repo/build}" && pwd) || fail "no build dir; meson setup build && ninja -C build"
-  for f in host-modules/hyv_mdev.ko guest/virtio_hyv.ko; do
-    [ -e "$build/$f" ] || fail "$build/$f missing; run ninja -C $build"
-  done
+  bench_build host-modules/hyv_mdev.ko guest/virtio_hyv.ko
   # Samples the outer QEMU's threads (the test host) while the run goes on.
   HYV_BUILD_DIR=$build "$repo/tools/vm.sh" run --timeout 3000 -- "$here/nested_bench.sh" --inside "$@" &
   run_pid=$!
