@@ -114,7 +114,7 @@ static int hyv_op_query_gid(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	if (cmd->in_len != sizeof(q) || cmd->out_len < sizeof(entry))
 		return -EINVAL;
 	memcpy(&q, cmd->payload, sizeof(q));
-	ret = hyv_parent_query_gid(inst->parent, le32_to_cpu(q.port), le32_to_cpu(q.index), &entry);
+	ret = hyv_gid_query(inst, le32_to_cpu(q.port), le32_to_cpu(q.index), &entry);
 	if (ret)
 		return ret;
 	memcpy(cmd->resp, &entry, sizeof(entry));

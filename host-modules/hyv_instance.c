@@ -237,6 +237,7 @@ static int hyv_vfio_init(struct vfio_device *vdev)
 	hyv_ctrl_init(inst);
 	hyv_quota_init(inst);
 	hyv_events_init(inst);
+	hyv_gid_init(inst);
 	mutex_init(&inst->pin_lock);
 	INIT_LIST_HEAD(&inst->parent_entry);
 	hyv_device_config_init(inst, &inst->parent->identity);
@@ -252,6 +253,7 @@ static void hyv_vfio_release(struct vfio_device *vdev)
 {
 	struct hyv_instance *inst = to_hyv_instance(vdev);
 
+	hyv_gid_release(inst);
 	mutex_destroy(&inst->ctrl.lock);
 	mutex_destroy(&inst->events.lock);
 	mutex_destroy(&inst->window.lock);
@@ -383,6 +385,7 @@ HYV_COUNTER_ATTR(interrupts);
 HYV_COUNTER_ATTR(bad_accesses);
 HYV_COUNTER_ATTR(commands);
 HYV_COUNTER_ATTR(command_errors);
+HYV_COUNTER_ATTR(gid_refusals);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -410,6 +413,7 @@ static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_bad_accesses.attr,
 	&dev_attr_commands.attr,
 	&dev_attr_command_errors.attr,
+	&dev_attr_gid_refusals.attr,
 	&dev_attr_state.attr,
 	&dev_attr_window_pages.attr,
 	NULL,
@@ -423,6 +427,7 @@ static const struct attribute_group hyv_instance_group = {
 const struct attribute_group *hyv_instance_groups[] = {
 	&hyv_instance_group,
 	&hyv_quota_group,
+	&hyv_gid_group,
 	NULL,
 };
 

@@ -72,6 +72,7 @@ struct hyv_counters {
 	atomic64_t bad_accesses;
 	atomic64_t commands;
 	atomic64_t command_errors;
+	atomic64_t gid_refusals;	/* source GID indices outside the instance's identity */
 };
 
 struct hyv_virtio_state {
@@ -127,6 +128,18 @@ struct hyv_event_file {
 	struct wait_queue_entry wait;
 	poll_table pt;
 	struct work_struct work;
+};
+
+/*
+ * The instance's network identity (hyv_gid.c): the host net device whose
+ * GIDs it sees, or the whole host table when unisolated; neither: no GID.
+ */
+struct hyv_gid_view {
+	struct mutex lock;		/* everything below; taken outside parent->lock */
+	struct net *net;		/* referenced; NULL: no device */
+	int ifindex;
+	char ifname[IFNAMSIZ];
+	bool unisolated;
 };
 
 /* Where the host writes events for the guest (HYV_OP_EVENT_RING); ring_addr 0: none. */
@@ -200,6 +213,7 @@ struct hyv_instance {
 	struct hyv_ctrl ctrl;
 	struct hyv_quota quota;
 	struct hyv_events events;	/* own lock */
+	struct hyv_gid_view gids;	/* own lock */
 	/*
 	 * Held while an MR registration holds VFIO pins on guest pages; VFIO's
 	 * dma_unmap callback waits on it, so a guest RAM unmap never finds pins.
@@ -274,6 +288,14 @@ int hyv_events_set_ring(struct hyv_instance *inst, const struct hyv_event_ring *
 int hyv_events_get_fd(struct hyv_context *ctx);
 int hyv_events_open_async(struct hyv_context *ctx, int fd);
 void hyv_events_context_release(struct hyv_context *ctx);
+
+/* hyv_gid.c: the GIDs the instance sees and may use */
+void hyv_gid_init(struct hyv_instance *inst);
+void hyv_gid_release(struct hyv_instance *inst);
+int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index);
+int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index);
+int hyv_gid_query(struct hyv_instance *inst, u32 port, u32 guest_index, struct hyv_gid_entry *out);
+extern const struct attribute_group hyv_gid_group;
 
 /* hyv_quota.c */
 void hyv_quota_init(struct hyv_instance *inst);

@@ -57,6 +57,7 @@ enum hyv_quota_effect {
  * @creator: for destroy commands, the command whose objects they destroy;
  *	the handle follows the response pointer
  * @fixup: checks or forces fields of the command before it runs
+ * @fix_resp: rewrites host values in the command's response for the guest
  * @quota: the command's effect on the quota of @res
  * @res: the resource @quota counts
  */
@@ -68,7 +69,8 @@ struct hyv_uverbs_cmd_desc {
 	u32 nr_mminfo;
 	u32 destroy;
 	u32 creator;
-	int (*fixup)(void *cmd);
+	int (*fixup)(struct hyv_instance *inst, void *cmd);
+	void (*fix_resp)(struct hyv_instance *inst, const void *cmd, void *resp);
 	enum hyv_quota_effect quota;
 	enum hyv_resource res;
 };
@@ -80,7 +82,7 @@ struct hyv_uverbs_cmd_desc {
  * guest addresses. wqe_size is unused without WRs; uverbs allocates it, so it
  * is pinned to the smallest valid value.
  */
-static int hyv_fixup_post_send(void *cmd)
+static int hyv_fixup_post_send(struct hyv_instance *inst, void *cmd)
 {
 	struct ib_uverbs_post_send *c = cmd;
 
@@ -91,17 +93,31 @@ static int hyv_fixup_post_send(void *cmd)
 }
 
 /* The limit and the size may change (a resize: hyv_uverbs_resize_srq()). */
-static int hyv_fixup_modify_srq(void *cmd)
+static int hyv_fixup_modify_srq(struct hyv_instance *inst, void *cmd)
 {
 	struct ib_uverbs_modify_srq *c = cmd;
 
 	return c->attr_mask & ~(IB_SRQ_LIMIT | IB_SRQ_MAX_WR) ? -EOPNOTSUPP : 0;
 }
 
-/* An address vector may name only the GIDs the guest sees (hyv_abi.h). */
-static bool hyv_sgid_index_allowed(u8 is_global, u8 sgid_index)
+/*
+ * A source GID index in an address the guest names is its own index
+ * (hyv_gid.c): it becomes the host's, or the command is refused.
+ */
+static int hyv_sgid_to_host(struct hyv_instance *inst, u8 is_global, u8 port, __u8 *sgid_index)
 {
-	return !is_global || sgid_index < HYV_GID_TABLE_LEN;
+	u32 host_index;
+	int ret;
+
+	if (!is_global)
+		return 0;
+	ret = hyv_gid_to_host(inst, port, *sgid_index, &host_index);
+	if (ret)
+		return ret;
+	if (host_index > U8_MAX)	/* uverbs carries a u8 */
+		return -EINVAL;
+	*sgid_index = host_index;
+	return 0;
 }
 
 /*
@@ -109,29 +125,51 @@ static bool hyv_sgid_index_allowed(u8 is_global, u8 sgid_index)
  * GRH a RoCE port needs, the GID entry; it resolves the destination MAC
  * itself. The reserved fields are zeroed for uverbs.
  */
-static int hyv_fixup_create_ah(void *cmd)
+static int hyv_fixup_create_ah(struct hyv_instance *inst, void *cmd)
 {
 	struct ib_uverbs_create_ah *c = cmd;
 
-	if (!hyv_sgid_index_allowed(c->attr.is_global, c->attr.grh.sgid_index))
-		return -EINVAL;
 	c->reserved = 0;
 	c->attr.reserved = 0;
 	c->attr.grh.reserved = 0;
+	return hyv_sgid_to_host(inst, c->attr.is_global, c->attr.port_num, &c->attr.grh.sgid_index);
+}
+
+static int hyv_fixup_modify_qp(struct hyv_instance *inst, void *cmd)
+{
+	struct ib_uverbs_modify_qp *c = cmd;
+	int ret;
+
+	if (c->attr_mask & IB_QP_AV) {
+		ret = hyv_sgid_to_host(inst, c->dest.is_global, c->dest.port_num,
+				       &c->dest.sgid_index);
+		if (ret)
+			return ret;
+	}
+	if (c->attr_mask & IB_QP_ALT_PATH)
+		return hyv_sgid_to_host(inst, c->alt_dest.is_global, c->alt_dest.port_num,
+					&c->alt_dest.sgid_index);
 	return 0;
 }
 
-static int hyv_fixup_modify_qp(void *cmd)
+/* The host index in a path the guest reads back becomes the guest's again. */
+static void hyv_sgid_to_guest(struct hyv_instance *inst, struct ib_uverbs_qp_dest *dest)
 {
-	struct ib_uverbs_modify_qp *c = cmd;
+	u32 guest_index;
 
-	if ((c->attr_mask & IB_QP_AV) &&
-	    !hyv_sgid_index_allowed(c->dest.is_global, c->dest.sgid_index))
-		return -EINVAL;
-	if ((c->attr_mask & IB_QP_ALT_PATH) &&
-	    !hyv_sgid_index_allowed(c->alt_dest.is_global, c->alt_dest.sgid_index))
-		return -EINVAL;
-	return 0;
+	if (!dest->is_global)
+		return;
+	if (hyv_gid_to_guest(inst, dest->port_num, dest->sgid_index, &guest_index))
+		guest_index = 0;	/* the identity changed since: no index of its own */
+	dest->sgid_index = guest_index;
+}
+
+static void hyv_fix_resp_query_qp(struct hyv_instance *inst, const void *cmd, void *resp)
+{
+	struct ib_uverbs_query_qp_resp *r = resp;
+
+	hyv_sgid_to_guest(inst, &r->dest);
+	hyv_sgid_to_guest(inst, &r->alt_dest);
 }
 
 static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
@@ -181,7 +219,7 @@ static const struct hyv_uverbs_cmd_desc hyv_uverbs_allowed[] = {
 	{ .command = IB_USER_VERBS_CMD_QUERY_SRQ, .req_size = sizeof(struct ib_uverbs_query_srq),
 	  .resp_size = sizeof(struct ib_uverbs_query_srq_resp) },
 	{ .command = IB_USER_VERBS_CMD_QUERY_QP, .req_size = sizeof(struct ib_uverbs_query_qp),
-	  .resp_size = sizeof(struct ib_uverbs_query_qp_resp) },
+	  .resp_size = sizeof(struct ib_uverbs_query_qp_resp), .fix_resp = hyv_fix_resp_query_qp },
 	/*
 	 * REG_MR is HYV_OP_REG_MR (hyv_mr.c): the guest never names the range.
 	 * DEREG_MR gives back the region's pinned bytes too (hyv_mr_forget).
@@ -487,7 +525,7 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 					 "a response buffer for a command without response");
 	}
 	if (desc->fixup) {
-		err = desc->fixup(payload + sizeof(hdr));
+		err = desc->fixup(inst, payload + sizeof(hdr));
 		if (err)
 			return hyv_uverbs_refuse(inst, hdr.command, err, "a field the host checks");
 	}
@@ -523,6 +561,8 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 	if (ret < 0)
 		return ret;
 
+	if (desc->fix_resp)
+		desc->fix_resp(inst, payload + sizeof(hdr), resp);
 	if (desc->nr_mminfo) {
 		err = hyv_map_rings(inst, ctx, desc, resp);
 		if (err)

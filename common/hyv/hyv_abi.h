@@ -168,10 +168,10 @@ struct hyv_cmd_hdr {
 #define HYV_MAX_CONTEXTS 64u
 
 /*
- * GID table entries a guest sees: the host's first ones, index for index, so
- * a guest sgid_index means the same GID on the host. The host's table (rxe:
- * 1024) is mostly empty; its first entries are the default and IP GIDs. The
- * host refuses an address vector that names an index beyond them.
+ * GID table entries a guest sees: the GIDs of its network identity (the host
+ * GIDs of its own net device, renumbered from 0), or, for an unisolated
+ * instance, the host's first entries index for index. The host translates
+ * every source GID index the guest names and refuses one outside that view.
  */
 #define HYV_GID_TABLE_LEN 16u
 

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The GIDs an instance sees and may use: its network identity (docs/network.md).
+ *
+ * An instance with an identity is bound to one host net device, a macvlan or
+ * VLAN upper device of the RDMA device's netdev that carries the VM's MAC and
+ * addresses. The host's RDMA core gives that device's addresses RoCE GIDs on
+ * the host port; the instance sees exactly those, renumbered from 0 in host
+ * table order, and every source GID index the guest names (address handles,
+ * QP address vectors) is translated to the host index here or refused.
+ *
+ * An instance without an identity sees no GID, so it cannot send on a RoCE
+ * port, unless it is marked unisolated: then it sees the host's first
+ * HYV_GID_TABLE_LEN entries index for index, the host's own and every other
+ * VM's addresses among them. hyvd sets one of the two before the hot-add.
+ */
+#include <linux/netdevice.h>
+#include <linux/nospec.h>
+#include <net/net_namespace.h>
+#include <rdma/ib_cache.h>
+
+#include "hyv_mdev.h"
+
+void hyv_gid_init(struct hyv_instance *inst)
+{
+	mutex_init(&inst->gids.lock);
+}
+
+void hyv_gid_release(struct hyv_instance *inst)
+{
+	if (inst->gids.net)
+		put_net(inst->gids.net);
+	inst->gids.net = NULL;
+	mutex_destroy(&inst->gids.lock);
+}
+
+static bool hyv_gid_is_own(const struct hyv_gid_view *view, const struct ib_gid_attr *attr)
+{
+	struct net_device *ndev;
+	bool own;
+
+	rcu_read_lock();
+	ndev = rdma_read_gid_attr_ndev_rcu(attr);
+	own = !IS_ERR(ndev) && ndev->ifindex == view->ifindex && net_eq(dev_net(ndev), view->net);
+	rcu_read_unlock();
+	return own;
+}
+
+/*
+ * Walks the host port's table under parent->lock (the device stays) and
+ * view->lock (the identity stays). Finds the host entry the guest calls
+ * guest_index (to_host) or the guest index of host_index (!to_host).
+ */
+static int hyv_gid_walk(struct hyv_instance *inst, u32 port, bool to_host, u32 guest_index,
+			u32 host_index, u32 *out)
+{
+	struct hyv_parent *parent = inst->parent;
+	struct hyv_gid_view *view = &inst->gids;
+	const struct ib_gid_attr *attr;
+	u32 len, i, seen = 0;
+	int ret = -ENOENT;
+
+	if (to_host && guest_index >= HYV_GID_TABLE_LEN)
+		return -EINVAL;
+	mutex_lock(&view->lock);
+	mutex_lock(&parent->lock);
+	if (!parent->ibdev) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (!rdma_is_port_valid(parent->ibdev, port)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	len = parent->ibdev->port_data[array_index_nospec(port, parent->ibdev->phys_port_cnt + 1)]
+		      .immutable.gid_tbl_len;
+	if (view->unisolated) {
+		if (to_host && guest_index < len) {
+			*out = guest_index;
+			ret = 0;
+		} else if (!to_host && host_index < min_t(u32, len, HYV_GID_TABLE_LEN)) {
+			*out = host_index;
+			ret = 0;
+		}
+		goto out;
+	}
+	if (!view->net)
+		goto out;
+	for (i = 0; i < len && seen < HYV_GID_TABLE_LEN; i++) {
+		bool own;
+
+		if (!to_host && i > host_index)
+			break;
+		attr = rdma_get_gid_attr(parent->ibdev, port, i);
+		if (IS_ERR(attr))
+			continue;
+		own = hyv_gid_is_own(view, attr);
+		rdma_put_gid_attr(attr);
+		if (!own)
+			continue;
+		if (to_host ? seen == guest_index : i == host_index) {
+			*out = to_host ? i : seen;
+			ret = 0;
+			break;
+		}
+		seen++;
+	}
+out:
+	mutex_unlock(&parent->lock);
+	mutex_unlock(&view->lock);
+	return ret;
+}
+
+/*
+ * The host GID index behind the guest's sgid_index, for an address the
+ * guest is about to use. Anything outside the instance's GIDs is refused
+ * and counted.
+ */
+int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index)
+{
+	int ret = hyv_gid_walk(inst, port, true, guest_index, 0, host_index);
+
+	if (ret) {
+		atomic64_inc(&inst->counters.gid_refusals);
+		dev_dbg(&inst->mdev->dev, "source GID index %u on port %u refused: not the instance's (%d)\n",
+			guest_index, port, ret);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The guest's index of a host GID the instance owns; -ENOENT when it owns none there. */
+int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index)
+{
+	return hyv_gid_walk(inst, port, false, 0, host_index, guest_index);
+}
+
+/* The guest's GID table entry: the instance's own GIDs, an empty entry past them. */
+int hyv_gid_query(struct hyv_instance *inst, u32 port, u32 guest_index, struct hyv_gid_entry *out)
+{
+	u32 host_index;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = hyv_gid_walk(inst, port, true, guest_index, 0, &host_index);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	return hyv_parent_query_gid(inst->parent, port, host_index, out);
+}
+
+/* sysfs: identity/netdev and identity/unisolated. */
+static ssize_t netdev_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct hyv_instance *inst = dev_get_drvdata(dev);
+	ssize_t ret;
+
+	mutex_lock(&inst->gids.lock);
+	ret = sysfs_emit(buf, "%s\n", inst->gids.ifname);
+	mutex_unlock(&inst->gids.lock);
+	return ret;
+}
+
+/*
+ * Binds the instance to the net device named in the writer's network
+ * namespace; an empty write unbinds it. No reference on the device is kept:
+ * deleting it (hyvd does, after the detach) just empties the guest's view.
+ */
+static ssize_t netdev_store(struct device *dev, struct device_attribute *attr, const char *buf,
+			    size_t count)
+{
+	struct hyv_instance *inst = dev_get_drvdata(dev);
+	struct hyv_gid_view *view = &inst->gids;
+	struct net *net = current->nsproxy->net_ns;
+	char name[IFNAMSIZ];
+	struct net_device *ndev;
+	struct net *old;
+	int ifindex = 0;
+
+	if (count > sizeof(name))
+		return -EINVAL;
+	strscpy(name, buf, sizeof(name));
+	strim(name);
+	if (name[0]) {
+		ndev = dev_get_by_name(net, name);
+		if (!ndev)
+			return -ENODEV;
+		ifindex = ndev->ifindex;
+		dev_put(ndev);
+	}
+	mutex_lock(&view->lock);
+	old = view->net;
+	view->net = ifindex ? get_net(net) : NULL;
+	view->ifindex = ifindex;
+	strscpy(view->ifname, ifindex ? name : "", sizeof(view->ifname));
+	mutex_unlock(&view->lock);
+	if (old)
+		put_net(old);
+	return count;
+}
+static DEVICE_ATTR_RW(netdev);
+
+static ssize_t unisolated_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct hyv_instance *inst = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(inst->gids.unisolated));
+}
+
+static ssize_t unisolated_store(struct device *dev, struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct hyv_instance *inst = dev_get_drvdata(dev);
+	bool unisolated;
+	int ret;
+
+	ret = kstrtobool(buf, &unisolated);
+	if (ret)
+		return ret;
+	mutex_lock(&inst->gids.lock);
+	inst->gids.unisolated = unisolated;
+	mutex_unlock(&inst->gids.lock);
+	return count;
+}
+static DEVICE_ATTR_RW(unisolated);
+
+/* The guest's table as host indices, one line per guest index: what the guest may use. */
+static ssize_t host_indices_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct hyv_instance *inst = dev_get_drvdata(dev);
+	u32 i, host_index;
+	int len = 0;
+
+	for (i = 0; i < HYV_GID_TABLE_LEN; i++) {
+		if (hyv_gid_walk(inst, 1, true, i, 0, &host_index))
+			break;
+		len += sysfs_emit_at(buf, len, "%u\n", host_index);
+	}
+	return len;
+}
+static DEVICE_ATTR_RO(host_indices);
+
+static struct attribute *hyv_gid_attrs[] = {
+	&dev_attr_netdev.attr,
+	&dev_attr_unisolated.attr,
+	&dev_attr_host_indices.attr,
+	NULL,
+};
+
+const struct attribute_group hyv_gid_group = {
+	.name = "identity",
+	.attrs = hyv_gid_attrs,
+};
