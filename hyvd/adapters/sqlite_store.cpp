@@ -98,7 +98,47 @@ Result<VmRecord> read_vm(const SqliteStatement& s)
 
 constexpr const char* assignment_columns =
     "vm, guid, mdev_uuid, qdev_id, guest_pci_address, state, persistent, quota_qps, quota_cqs, quota_mrs, "
-    "quota_pinned_bytes, created_at, updated_at, last_error, op_id";
+    "quota_pinned_bytes, created_at, updated_at, last_error, op_id, identity_unisolated, identity_mac, "
+    "identity_vlan, identity_link";
+// What read_assignment reads: the columns above, then the identity's addresses in their order (schema 4).
+constexpr const char* assignment_select =
+    "SELECT vm, guid, mdev_uuid, qdev_id, guest_pci_address, state, persistent, quota_qps, quota_cqs, quota_mrs, "
+    "quota_pinned_bytes, created_at, updated_at, last_error, op_id, identity_unisolated, identity_mac, "
+    "identity_vlan, identity_link, (SELECT coalesce(group_concat(p, ','), '') FROM (SELECT address || '/' || prefix "
+    "AS p FROM assignment_addresses x WHERE x.vm = assignments.vm AND x.guid = assignments.guid ORDER BY position)) "
+    "FROM assignments";
+
+// The identity columns of an assignment row; false when one holds what no parse accepts.
+bool read_identity(const SqliteStatement& s, core::Assignment& a)
+{
+    a.identity.unisolated = s.integer(15) != 0;
+    if (const std::string mac = s.text(16); !mac.empty()) {
+        auto parsed = MacAddress::parse(mac);
+        if (!parsed) {
+            return false;
+        }
+        a.identity.mac = *parsed;
+    }
+    if (const std::int64_t vlan = s.integer(17); vlan != 0) {
+        auto parsed = VlanId::from_number(vlan);
+        if (!parsed) {
+            return false;
+        }
+        a.identity.vlan = *parsed;
+    }
+    a.link = s.text(18);
+    const std::string addresses = s.text(19);
+    for (std::size_t begin = 0; begin < addresses.size();) {
+        const std::size_t end = std::min(addresses.find(',', begin), addresses.size());
+        auto parsed = IpPrefix::parse(std::string_view(addresses).substr(begin, end - begin));
+        if (!parsed) {
+            return false;
+        }
+        a.identity.addresses.push_back(*parsed);
+        begin = end + 1;
+    }
+    return true;
+}
 
 Result<Assignment> read_assignment(const SqliteStatement& s)
 {
@@ -126,10 +166,14 @@ Result<Assignment> read_assignment(const SqliteStatement& s)
     a.updated_at = s.integer(12);
     a.last_error = s.text(13);
     a.op_id = s.text(14);
+    if (!read_identity(s, a)) {
+        return make_error(errc::db_corrupt,
+                          "assignments row (" + s.text(0) + ", " + s.text(1) + ") holds an invalid network identity");
+    }
     return a;
 }
 
-// Binds the 15 assignment columns in `assignment_columns` order starting at index 1.
+// Binds the 19 assignment columns in `assignment_columns` order starting at index 1.
 void bind_assignment(SqliteStatement& s, const Assignment& a)
 {
     s.bind(1, a.vm.str())
@@ -146,7 +190,11 @@ void bind_assignment(SqliteStatement& s, const Assignment& a)
         .bind(12, a.created_at)
         .bind(13, a.updated_at)
         .bind(14, a.last_error)
-        .bind(15, a.op_id);
+        .bind(15, a.op_id)
+        .bind(16, std::int64_t{a.identity.unisolated ? 1 : 0})
+        .bind(17, a.identity.mac ? a.identity.mac->to_string() : std::string())
+        .bind(18, std::int64_t{a.identity.vlan ? a.identity.vlan->value() : 0})
+        .bind(19, a.link);
 }
 
 Event read_event(const SqliteStatement& s)
@@ -429,7 +477,7 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
     std::lock_guard lock(mutex_);
     auto s = SqliteStatement::prepare(*db_, std::string("INSERT INTO assignments (") + assignment_columns +
                                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                                "?13, ?14, ?15)");
+                                                "?13, ?14, ?15, ?16, ?17, ?18, ?19)");
     if (!s) {
         return s.error();
     }
@@ -445,7 +493,7 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
         }
         return db_error("cannot record assignment", r.error());
     }
-    return {};
+    return insert_addresses(a);
 }
 
 Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState expected)
@@ -458,12 +506,13 @@ Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState
         *db_,
         "UPDATE assignments SET mdev_uuid = ?3, qdev_id = ?4, guest_pci_address = ?5, state = ?6, persistent = ?7, "
         "quota_qps = ?8, quota_cqs = ?9, quota_mrs = ?10, quota_pinned_bytes = ?11, created_at = ?12, "
-        "updated_at = ?13, last_error = ?14, op_id = ?15 WHERE vm = ?1 AND guid = ?2 AND state = ?16");
+        "updated_at = ?13, last_error = ?14, op_id = ?15, identity_unisolated = ?16, identity_mac = ?17, "
+        "identity_vlan = ?18, identity_link = ?19 WHERE vm = ?1 AND guid = ?2 AND state = ?20");
     if (!s) {
         return s.error();
     }
     bind_assignment(*s, a);
-    s->bind(16, to_string(expected));
+    s->bind(20, to_string(expected));
     if (auto r = s->run(); !r) {
         return db_error("cannot update assignment", r.error());
     }
@@ -489,8 +538,7 @@ Result<void> SqliteStore::delete_assignment(const VmId& vm, const Guid& guid)
 Result<std::optional<Assignment>> SqliteStore::assignment(const VmId& vm, const Guid& guid)
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + assignment_columns +
-                                                " FROM assignments WHERE vm = ?1 AND guid = ?2");
+    auto s = SqliteStatement::prepare(*db_, std::string(assignment_select) + " WHERE vm = ?1 AND guid = ?2");
     if (!s) {
         return s.error();
     }
@@ -501,8 +549,7 @@ Result<std::optional<Assignment>> SqliteStore::assignment(const VmId& vm, const 
 Result<std::vector<Assignment>> SqliteStore::assignments()
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + assignment_columns +
-                                                " FROM assignments ORDER BY vm, guid");
+    auto s = SqliteStatement::prepare(*db_, std::string(assignment_select) + " ORDER BY vm, guid");
     if (!s) {
         return s.error();
     }
