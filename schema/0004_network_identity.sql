@@ -9,6 +9,9 @@ ALTER TABLE assignments ADD COLUMN identity_vlan INTEGER NOT NULL DEFAULT 0
 -- The host link carrying the identity ("hyv" + the mdev UUID's first 8 hex digits); '' when unisolated.
 ALTER TABLE assignments ADD COLUMN identity_link TEXT NOT NULL DEFAULT '';
 
+-- The netdev of each RDMA device's port 1, on which identity links are made ('' for InfiniBand).
+ALTER TABLE host_devices ADD COLUMN netdev TEXT NOT NULL DEFAULT '';
+
 -- Assignments made before identities existed saw the host's whole GID table: keep that.
 UPDATE assignments SET identity_unisolated = 1;
 

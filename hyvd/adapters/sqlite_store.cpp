@@ -64,7 +64,7 @@ HostDevice read_host_device(const SqliteStatement& s, int first)
 }
 
 constexpr const char* device_columns =
-    "guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, last_seen, vanished_at";
+    "guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, last_seen, vanished_at, netdev";
 
 DeviceRecord read_device_record(const SqliteStatement& s)
 {
@@ -73,6 +73,7 @@ DeviceRecord read_device_record(const SqliteStatement& s)
     r.first_seen = s.integer(7);
     r.last_seen = s.integer(8);
     r.vanished_at = s.optional_integer(9);
+    r.device.netdev = s.text(10);
     return r;
 }
 
@@ -340,9 +341,9 @@ Result<void> SqliteStore::upsert_device(const HostDevice& d, TimeMs now)
     auto s = SqliteStatement::prepare(
         *db_,
         "INSERT INTO host_devices (guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, "
-        "last_seen, vanished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL) "
+        "last_seen, vanished_at, netdev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL, ?9) "
         "ON CONFLICT (guid) DO UPDATE SET ibdev = ?2, driver = ?3, ports = ?4, link_layer = ?5, mdev_parent = ?6, "
-        "mdev_type = ?7, last_seen = ?8, vanished_at = NULL");
+        "mdev_type = ?7, last_seen = ?8, vanished_at = NULL, netdev = ?9");
     if (!s) {
         return s.error();
     }
@@ -353,7 +354,8 @@ Result<void> SqliteStore::upsert_device(const HostDevice& d, TimeMs now)
         .bind(5, d.link_layer)
         .bind(6, d.mdev_parent)
         .bind(7, d.mdev_type)
-        .bind(8, now);
+        .bind(8, now)
+        .bind(9, d.netdev);
     return s->run();
 }
 

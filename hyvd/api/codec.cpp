@@ -33,6 +33,7 @@ json to_json(const core::DeviceView& view)
             {"driver", device.driver},
             {"ports", device.ports},
             {"link_layer", device.link_layer},
+            {"netdev", device.netdev},
             {"mdev_parent", device.mdev_parent},
             {"mdev_type", device.mdev_type},
             {"present", view.present},

@@ -108,6 +108,34 @@ TEST(CrashSafety, AttachInterruptedAtEveryStep)
     });
 }
 
+core::AttachOptions own_identity(bool persistent = false)
+{
+    core::AttachOptions options;
+    options.persistent = persistent;
+    options.identity.addresses.push_back(IpPrefix::parse("10.0.0.5/24").value());
+    return options;
+}
+
+TEST(CrashSafety, AttachWithIdentityInterruptedAtEveryStepLeavesNoLink)
+{
+    crash_at_every_step(Scenario{
+        "attach with identity",
+        [](Daemon&) {},
+        [](Daemon& d) { return d.service->attach(vm_id("vm1"), guid_a, own_identity()).ok(); },
+        {0, 1},
+    });
+}
+
+TEST(CrashSafety, DetachWithIdentityInterruptedAtEveryStepLeavesNoLink)
+{
+    crash_at_every_step(Scenario{
+        "detach with identity",
+        [](Daemon& d) { ASSERT_TRUE(d.service->attach(vm_id("vm1"), guid_a, own_identity(true)).ok()); },
+        [](Daemon& d) { return d.service->detach(vm_id("vm1"), guid_a).ok(); },
+        {0, 1},
+    });
+}
+
 TEST(CrashSafety, PersistentAttachInterruptedAtEveryStep)
 {
     crash_at_every_step(Scenario{

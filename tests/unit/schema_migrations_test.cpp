@@ -39,6 +39,16 @@ int raw_user_version(const std::string& path)
     return version;
 }
 
+// sample_device() as a hyvd before schema 4 wrote it (this binary's upsert_device writes netdev).
+std::string old_device_insert()
+{
+    const auto d = sample_device();
+    return "INSERT INTO host_devices (guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, "
+           "last_seen) VALUES ('" +
+           d.guid.to_string() + "', '" + d.ibdev + "', '" + d.driver + "', 1, 'Ethernet', '" + d.mdev_parent + "', '" +
+           d.mdev_type + "', 10, 10)";
+}
+
 TEST(SchemaMigrations, EmptyDatabaseGetsTheLatestSchema)
 {
     TempDir dir;
@@ -53,7 +63,9 @@ TEST(SchemaMigrations, EmptyDatabaseGetsTheLatestSchema)
                              "SELECT observed_state, observed_at FROM vms; "
                              "SELECT mdev_uuid, quota_pinned_bytes, last_error FROM assignments; "
                              "SELECT id, op_id, kind FROM events; "
-                             "SELECT mdev_uuid, guid, created_at, op_id FROM hyvd_mdevs"),
+                             "SELECT mdev_uuid, guid, created_at, op_id FROM hyvd_mdevs; "
+                             "SELECT netdev FROM host_devices; SELECT address, prefix FROM assignment_addresses; "
+                             "SELECT name, parent, mdev_uuid FROM hyvd_links"),
               "");
 }
 
@@ -66,9 +78,9 @@ TEST(SchemaMigrations, UpgradesAVersion1DatabaseKeepingItsRows)
         ASSERT_TRUE(v1.ok()) << v1.error().message;
         EXPECT_EQ(*(*v1)->schema_version(), 1);
         // Version 1 has no observed_state column yet; write what a version-1 hyvd could.
-        EXPECT_TRUE((*v1)->upsert_device(sample_device(), 10).ok());
         EXPECT_TRUE((*v1)->append_event(core::Event{0, 10, "op-v1", "", "", "", "test", "written by v1"}).ok());
     }
+    EXPECT_EQ(raw_exec(path, old_device_insert()), "");
     EXPECT_EQ(raw_exec(path, "INSERT INTO vms (name, kind, qmp_socket, created_at) VALUES ('old', 'qemu', '/q', 1)"),
               "");
     EXPECT_NE(raw_exec(path, "SELECT observed_state FROM vms"), "") << "version 1 must not have the column";
@@ -91,7 +103,7 @@ TEST(SchemaMigrations, Version3CountsTheMdevsOfExistingAssignmentsAsHyvds)
     {
         auto v2 = SqliteStore::open(path, SqliteStoreOptions{.migrate_to = 2});
         ASSERT_TRUE(v2.ok()) << v2.error().message;
-        ASSERT_TRUE((*v2)->upsert_device(sample_device(), 10).ok());
+        ASSERT_EQ(raw_exec(path, old_device_insert()), "");
         ASSERT_TRUE((*v2)->insert_vm(sample_vm()).ok());
         a = sample_assignment(sample_vm(), sample_device());
     }
@@ -115,7 +127,7 @@ TEST(SchemaMigrations, Version4KeepsExistingAssignmentsUnisolatedAndMakesAddress
     {
         auto v3 = SqliteStore::open(path, SqliteStoreOptions{.migrate_to = 3});
         ASSERT_TRUE(v3.ok()) << v3.error().message;
-        ASSERT_TRUE((*v3)->upsert_device(sample_device(), 10).ok());
+        ASSERT_EQ(raw_exec(path, old_device_insert()), "");
         ASSERT_TRUE((*v3)->insert_vm(sample_vm()).ok());
         ASSERT_TRUE((*v3)->insert_vm(sample_vm("vm2")).ok());
         old = sample_assignment(sample_vm(), sample_device());
