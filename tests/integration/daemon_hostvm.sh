@@ -117,11 +117,11 @@ rc=0; wait "$hyvd_pid" 2>/dev/null || rc=$?; hyvd_pid=
 [ "$rc" = 137 ] || fail "hyvd-crashpoints exited $rc, expected SIGKILL after identity.create"
 link=$(hyv_links)
 [ "$(wc -w <<<"$link")" = 1 ] || fail "expected one hyv link after the crash, found: '$link'"
-ip -o link show "$link" | grep -q "link/ether $ip_mac" || fail "link $link lacks MAC $ip_mac: $(ip -o link show "$link")"
-ip -o link show "$link" | grep -q "$link@$netdev" || fail "link $link is not on $netdev: $(ip -o link show "$link")"
-ip -d link show "$link" | grep -q "macvlan mode bridge" || fail "link $link is not macvlan mode bridge: $(ip -d link show "$link")"
-ip -o -4 addr show dev "$link" | grep -q "inet 10.77.1.5/24" || fail "link $link lacks 10.77.1.5/24: $(ip addr show "$link")"
-has_link_gid() { gid_ndevs | grep -qx "$link"; }
+grep -q "link/ether $ip_mac" <<<"$(ip -o link show "$link")" || fail "link $link lacks MAC $ip_mac: $(ip -o link show "$link")"
+grep -q "$link@$netdev" <<<"$(ip -o link show "$link")" || fail "link $link is not on $netdev: $(ip -o link show "$link")"
+grep -q "macvlan mode bridge" <<<"$(ip -d link show "$link")" || fail "link $link is not macvlan mode bridge: $(ip -d link show "$link")"
+grep -q "inet 10.77.1.5/24" <<<"$(ip -o -4 addr show dev "$link")" || fail "link $link lacks 10.77.1.5/24: $(ip addr show "$link")"
+has_link_gid() { grep -qx "$link" <<<"$(gid_ndevs)"; }
 wait_until 10 "rxe0 to get GIDs of $link" has_link_gid
 echo "ok: the netlink adapter made $link (macvlan bridge on $netdev, $ip_mac, 10.77.1.5/24); rxe0 has its GIDs"
 
@@ -174,8 +174,8 @@ fi
 attach=$(ctl --json attach vm1 "$guid" --quota-qps 16 --ip 10.77.1.5/24 --mac "$ip_mac") || fail "attach failed: $attach"
 link=$(json_field 'd["assignment"]["identity"]["link"]' <<<"$attach")
 [ "$(hyv_links)" = "$link" ] || fail "attach: links $(hyv_links), expected $link"
-ip -o -4 addr show dev "$link" | grep -q "inet 10.77.1.5/24" || fail "link $link lacks its address"
-ip -o link show "$link" | grep -q "link/ether $ip_mac" || fail "link $link lacks MAC $ip_mac"
+grep -q "inet 10.77.1.5/24" <<<"$(ip -o -4 addr show dev "$link")" || fail "link $link lacks its address"
+grep -q "link/ether $ip_mac" <<<"$(ip -o link show "$link")" || fail "link $link lacks MAC $ip_mac"
 wait_until 10 "rxe0 to get GIDs of $link" has_link_gid
 mdev_of_attach=$(json_field 'd["assignment"]["mdev"]' <<<"$attach")
 [ "$(cat "/sys/bus/mdev/devices/$mdev_of_attach/identity/netdev")" = "$link" ] || fail "identity/netdev is not $link"
