@@ -109,38 +109,6 @@ constexpr const char* assignment_select =
     "AS p FROM assignment_addresses x WHERE x.vm = assignments.vm AND x.guid = assignments.guid ORDER BY position)) "
     "FROM assignments";
 
-// The identity columns of an assignment row; false when one holds what no parse accepts.
-bool read_identity(const SqliteStatement& s, core::Assignment& a)
-{
-    a.identity.unisolated = s.integer(15) != 0;
-    if (const std::string mac = s.text(16); !mac.empty()) {
-        auto parsed = MacAddress::parse(mac);
-        if (!parsed) {
-            return false;
-        }
-        a.identity.mac = *parsed;
-    }
-    if (const std::int64_t vlan = s.integer(17); vlan != 0) {
-        auto parsed = VlanId::from_number(vlan);
-        if (!parsed) {
-            return false;
-        }
-        a.identity.vlan = *parsed;
-    }
-    a.link = s.text(18);
-    const std::string addresses = s.text(19);
-    for (std::size_t begin = 0; begin < addresses.size();) {
-        const std::size_t end = std::min(addresses.find(',', begin), addresses.size());
-        auto parsed = IpPrefix::parse(std::string_view(addresses).substr(begin, end - begin));
-        if (!parsed) {
-            return false;
-        }
-        a.identity.addresses.push_back(*parsed);
-        begin = end + 1;
-    }
-    return true;
-}
-
 Result<Assignment> read_assignment(const SqliteStatement& s)
 {
     auto vm = VmId::parse(s.text(0));
@@ -167,7 +135,7 @@ Result<Assignment> read_assignment(const SqliteStatement& s)
     a.updated_at = s.integer(12);
     a.last_error = s.text(13);
     a.op_id = s.text(14);
-    if (!read_identity(s, a)) {
+    if (!read_assignment_identity(s, a)) {
         return make_error(errc::db_corrupt,
                           "assignments row (" + s.text(0) + ", " + s.text(1) + ") holds an invalid network identity");
     }

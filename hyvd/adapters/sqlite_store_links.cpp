@@ -7,7 +7,40 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 namespace hyv::adapters {
+
+bool read_assignment_identity(const SqliteStatement& s, core::Assignment& a)
+{
+    a.identity.unisolated = s.integer(15) != 0;
+    if (const std::string mac = s.text(16); !mac.empty()) {
+        auto parsed = MacAddress::parse(mac);
+        if (!parsed) {
+            return false;
+        }
+        a.identity.mac = *parsed;
+    }
+    if (const std::int64_t vlan = s.integer(17); vlan != 0) {
+        auto parsed = VlanId::from_number(vlan);
+        if (!parsed) {
+            return false;
+        }
+        a.identity.vlan = *parsed;
+    }
+    a.link = s.text(18);
+    const std::string addresses = s.text(19);
+    for (std::size_t begin = 0; begin < addresses.size();) {
+        const std::size_t end = std::min(addresses.find(',', begin), addresses.size());
+        auto parsed = IpPrefix::parse(std::string_view(addresses).substr(begin, end - begin));
+        if (!parsed) {
+            return false;
+        }
+        a.identity.addresses.push_back(*parsed);
+        begin = end + 1;
+    }
+    return true;
+}
 
 Result<void> SqliteStore::insert_addresses(const core::Assignment& a)
 {
