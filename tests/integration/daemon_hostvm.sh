@@ -145,6 +145,23 @@ wait_until 10 "rxe0 to drop the GIDs of $link" no_hyv_gids
   fail "second reconcile is not idempotent"
 echo "ok: SIGKILL after the link was made: restart leaves no row, link, GID or mdev"
 
+# The same for a VLAN identity: the adapter makes a VLAN device (id 7) on the netdev, with the parent's MAC.
+kill -TERM "$hyvd_pid"; wait "$hyvd_pid" || fail "hyvd exited $? on SIGTERM"; hyvd_pid=
+start_hyvd "$crashy" HYV_CRASH_AT_POINT=identity.create:2
+ctl attach vm1 "$guid" --ip 10.77.7.5/24 --vlan 7 >/dev/null 2>&1 || true
+rc=0; wait "$hyvd_pid" 2>/dev/null || rc=$?; hyvd_pid=
+[ "$rc" = 137 ] || fail "hyvd-crashpoints exited $rc, expected SIGKILL after identity.create (VLAN)"
+link=$(hyv_links)
+[ "$(wc -w <<<"$link")" = 1 ] || fail "expected one hyv link after the VLAN crash, found: '$link'"
+grep -q "vlan protocol 802.1Q id 7" <<<"$(ip -d link show "$link")" || fail "link $link is no VLAN 7: $(ip -d link show "$link")"
+grep -q "$link@$netdev" <<<"$(ip -o link show "$link")" || fail "VLAN link $link is not on $netdev"
+grep -q "inet 10.77.7.5/24" <<<"$(ip -o -4 addr show dev "$link")" || fail "VLAN link $link lacks 10.77.7.5/24"
+wait_until 10 "rxe0 to get GIDs of VLAN link $link" has_link_gid
+start_hyvd "$hyvd"
+[ "$(ctl --json list)" = "[]" ] && [ -z "$(hyv_links)" ] || fail "VLAN crash: left $(ctl list) $(hyv_links)"
+wait_until 10 "rxe0 to drop the GIDs of $link" no_hyv_gids
+echo "ok: a VLAN identity is a VLAN 7 device on $netdev with its address and GIDs; the restart removed it"
+
 # A link hyvd did not make, named like its own, is left alone by reconcile.
 ip link add hyvforgn link "$netdev" type macvlan mode bridge
 ctl reconcile >/dev/null
