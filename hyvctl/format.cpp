@@ -175,6 +175,32 @@ std::string format_vm(const json& result)
                        vm.value("qmp", std::string()).empty() ? "" : ", QMP " + field(vm, "qmp"));
 }
 
+// "10.0.0.5/24,fd00::5/64 vlan 7 on hyv3b5f01ab", "unisolated", or "-" (an older hyvd).
+std::string identity_text(const json& identity)
+{
+    if (!identity.is_object()) {
+        return absent;
+    }
+    if (identity.value("unisolated", false)) {
+        return "unisolated";
+    }
+    std::string text;
+    const json addresses = identity.value("addresses", json::array());
+    for (const auto& address : as_array(addresses)) {
+        text += (text.empty() ? "" : ",") + (address.is_string() ? address.get<std::string>() : address.dump());
+    }
+    if (text.empty()) {
+        return absent;
+    }
+    if (const json vlan = identity.value("vlan", json(0)); vlan.is_number_integer() && vlan.get<int>() != 0) {
+        text += " vlan " + vlan.dump();
+    }
+    if (const std::string link = identity.value("link", std::string()); !link.empty()) {
+        text += " on " + link;
+    }
+    return text;
+}
+
 std::string format_assignments(const json& assignments)
 {
     std::vector<std::vector<std::string>> rows;
@@ -184,9 +210,11 @@ std::string format_assignments(const json& assignments)
         }
         rows.push_back({field(a, "vm"), field(a, "guid"), field(a, "state"), field(a, "mdev"),
                         field(a, "guest_pci_address"), field(a, "persistent"),
-                        quota_text(a.value("quota", json::object())), field(a, "last_error")});
+                        identity_text(a.value("identity", json())), quota_text(a.value("quota", json::object())),
+                        field(a, "last_error")});
     }
-    return render_table({"VM", "GUID", "STATE", "MDEV", "GUEST-PCI", "PERSISTENT", "QUOTA", "LAST-ERROR"}, rows);
+    return render_table({"VM", "GUID", "STATE", "MDEV", "GUEST-PCI", "PERSISTENT", "IDENTITY", "QUOTA", "LAST-ERROR"},
+                        rows);
 }
 
 std::string format_operation(const std::string& verb, const json& result)
@@ -196,7 +224,8 @@ std::string format_operation(const std::string& verb, const json& result)
     std::string out = fmt::format("{} {} {} {}: state {}", verb, field(a, "guid"), verb == "detached" ? "from" : "to",
                                   field(a, "vm"), field(a, "state"));
     if (verb != "detached") {
-        out += fmt::format(", mdev {}, guest PCI {}", field(a, "mdev"), field(a, "guest_pci_address"));
+        out += fmt::format(", mdev {}, guest PCI {}, identity {}", field(a, "mdev"), field(a, "guest_pci_address"),
+                           identity_text(a.value("identity", json())));
     }
     return out + fmt::format(" (op {})\n", field(operation, "op_id"));
 }
@@ -255,6 +284,11 @@ std::string format_reconcile(const json& result)
     }
     for (const auto& uuid : as_array(orphans)) {
         out += fmt::format("  removed orphan mdev {}\n", uuid.is_string() ? uuid.get<std::string>() : uuid.dump());
+    }
+    const json links = report.value("orphan_links_removed", json::array());
+    for (const auto& link : as_array(links)) {
+        out += fmt::format("  removed orphan identity link {}\n",
+                           link.is_string() ? link.get<std::string>() : link.dump());
     }
     for (const auto& problem : as_array(problems)) {
         out += fmt::format("  problem: {}\n", problem.is_string() ? problem.get<std::string>() : problem.dump());

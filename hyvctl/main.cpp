@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #ifndef HYV_VERSION
 #define HYV_VERSION "unknown"
@@ -45,6 +46,7 @@ struct Request {
     std::string cmd;
     json args = json::object();
     std::function<std::string(const json&)> render;
+    std::optional<hyv::Error> invalid;  // found while reading the arguments; nothing is sent
 };
 
 int report_error(const Globals& globals, const hyv::Error& error)
@@ -151,6 +153,59 @@ void add_vm(CLI::App& app, Request& request)
     add_vm_remove(*vm, request);
 }
 
+struct IdentityArgs {
+    std::vector<std::string> ips;
+    std::string mac;
+    std::string vlan;
+    bool unisolated = false;
+};
+
+// The API's "identity" object, validated here so that a wrong or missing identity is refused
+// before anything reaches hyvd.
+hyv::Result<json> identity_json(const IdentityArgs& args)
+{
+    hyv::NetworkIdentity identity;
+    identity.unisolated = args.unisolated;
+    for (const auto& text : args.ips) {
+        auto address = hyv::IpPrefix::parse(text);
+        if (!address) {
+            return address.error();
+        }
+        identity.addresses.push_back(*address);
+    }
+    if (!args.mac.empty()) {
+        auto mac = hyv::MacAddress::parse(args.mac);
+        if (!mac) {
+            return mac.error();
+        }
+        identity.mac = *mac;
+    }
+    if (!args.vlan.empty()) {
+        auto vlan = hyv::VlanId::parse(args.vlan);
+        if (!vlan) {
+            return vlan.error();
+        }
+        identity.vlan = *vlan;
+    }
+    if (auto valid = identity.validate(); !valid) {
+        return valid.error();
+    }
+    if (identity.unisolated) {
+        return json{{"unisolated", true}};
+    }
+    json out{{"addresses", json::array()}};
+    for (const auto& address : identity.addresses) {
+        out["addresses"].push_back(address.to_string());
+    }
+    if (identity.mac) {
+        out["mac"] = identity.mac->to_string();
+    }
+    if (identity.vlan) {
+        out["vlan"] = identity.vlan->value();
+    }
+    return out;
+}
+
 // The GUID goes into the request as typed; main checks and normalizes it after parsing.
 void add_attach(CLI::App& app, Request& request)
 {
@@ -162,9 +217,15 @@ void add_attach(CLI::App& app, Request& request)
         std::optional<std::uint32_t> mrs;
         std::optional<std::uint64_t> pinned;
         bool persistent = false;
+        IdentityArgs identity;
     };
     auto args = std::make_shared<Args>();
-    auto* attach = app.add_subcommand("attach", "hot-add host device GUID to running VM (creates its mdev)");
+    auto* attach = app.add_subcommand(
+        "attach", "hot-add host device GUID to running VM with its network identity (--ip or --unisolated)");
+    attach->footer("Network identity, exactly one of: --ip (repeatable, optional --mac, --vlan): the VM's own\n"
+                   "addresses, made a macvlan (or VLAN) link of the RDMA device's netdev whose RoCE GIDs are the\n"
+                   "only ones the guest sees and uses; or --unisolated: the guest sees and may use all of the\n"
+                   "host's GIDs (no isolation). See docs/network.md.");
     attach->add_option("VM", args->vm, "VM name (see `hyvctl vms`)")->required();
     attach->add_option("GUID", args->guid, "node GUID as `hyvctl devices` shows it, e.g. 0002:c903:00a1:b2c3")
         ->required();
@@ -173,6 +234,19 @@ void add_attach(CLI::App& app, Request& request)
     attach->add_option("--quota-mrs", args->mrs, "max MRs (default: hyvd's)");
     attach->add_option("--quota-pinned", args->pinned, "max bytes of guest memory pinned by MRs (default: hyvd's)");
     attach->add_flag("--persistent", args->persistent, "keep the assignment across VM restarts");
+    attach
+        ->add_option("--ip", args->identity.ips,
+                     "an address of the VM on the RDMA network, ADDR/PREFIX (IPv4 or IPv6); repeatable")
+        ->type_name("ADDR/PREFIX");
+    attach
+        ->add_option("--mac", args->identity.mac,
+                     "MAC address of the VM's host link (default: random locally administered; with --vlan: "
+                     "the RDMA netdev's)")
+        ->type_name("MAC");
+    attach->add_option("--vlan", args->identity.vlan, "put the identity on VLAN N (1-4094) of the RDMA netdev")
+        ->type_name("N");
+    attach->add_flag("--unisolated", args->identity.unisolated,
+                     "no identity of its own: the guest sees and may use ALL of the host's GIDs (no isolation)");
     attach->callback([args, &request] {
         json quota = json::object();
         if (args->qps) {
@@ -187,9 +261,15 @@ void add_attach(CLI::App& app, Request& request)
         if (args->pinned) {
             quota["pinned_bytes"] = *args->pinned;
         }
+        auto identity = identity_json(args->identity);
         request = {"attach",
                    json{{"vm", args->vm}, {"guid", args->guid}, {"quota", quota}, {"persistent", args->persistent}},
                    [](const json& result) { return hyv::cli::format_operation("attached", result); }};
+        if (identity) {
+            request.args["identity"] = *identity;
+        } else {
+            request.invalid = identity.error();
+        }
     });
 }
 
@@ -293,9 +373,10 @@ int run(const Globals& globals, const Request& request)
 
 int main(int argc, char** argv)
 {
-    CLI::App app{"hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
-                 "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3",
-                 "hyvctl"};
+    CLI::App app{
+        "hyvctl: assign host RDMA devices (by node GUID) to running VMs through hyvd.\n"
+        "Example: hyvctl vm add vm1 --qmp /run/vm1.qmp && hyvctl attach vm1 0002:c903:00a1:b2c3 --ip 10.0.0.5/24",
+        "hyvctl"};
     app.fallthrough();
     app.require_subcommand(1);
     app.set_version_flag("--version", HYV_VERSION);
@@ -318,6 +399,10 @@ int main(int argc, char** argv)
 
     if (auto done = parse(app, argc, argv)) {
         return *done;
+    }
+    if (request.invalid) {
+        fmt::print(stderr, "hyvctl: {} [{}]\n", request.invalid->message, request.invalid->code);
+        return exit_codes::usage;
     }
     if (request.cmd == "attach" || request.cmd == "detach") {
         auto normal = checked_guid(request.args["guid"].get<std::string>());

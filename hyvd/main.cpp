@@ -1,6 +1,7 @@
 // hyvd: the hyv management daemon. Wires the core service to its adapters (sqlite store,
 // sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT.
 #include "hyvd/adapters/ibverbs_inventory.hpp"
+#include "hyvd/adapters/netlink_identity.hpp"
 
 #include "hyv/error_codes.hpp"
 #include "hyvd/adapters/libvirt_hotplug.hpp"
@@ -92,11 +93,13 @@ int run_daemon(const DaemonConfig& config)
     }
     hyv::adapters::SysfsMdev mdev(config.sysfs_root);
     hyv::adapters::IbverbsInventory inventory(config.sysfs_root);
+    hyv::adapters::NetlinkIdentity identity;
 
     hyv::core::Ports ports;
     ports.store = store->get();
     ports.mdev = &mdev;
     ports.inventory = &inventory;
+    ports.identity = &identity;
     hyv::adapters::QmpHotplug qmp;
     // Connects lazily: hyvd starts (and serves raw QEMU VMs) while libvirtd is down.
     hyv::adapters::LibvirtHotplug libvirt(hyv::adapters::LibvirtHotplugOptions{config.libvirt_uri});

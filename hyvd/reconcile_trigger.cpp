@@ -18,6 +18,9 @@ void log_reconcile(const core::ReconcileReport& report)
     for (const auto& uuid : report.orphan_mdevs_removed) {
         spdlog::info("reconcile op {}: removed orphan mdev {}", report.op_id, uuid.to_string());
     }
+    for (const auto& link : report.orphan_links_removed) {
+        spdlog::info("reconcile op {}: removed orphan identity link {}", report.op_id, link);
+    }
     for (const auto& problem : report.problems) {
         spdlog::warn("reconcile op {}: {}", report.op_id, problem);
     }

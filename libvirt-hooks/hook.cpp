@@ -62,6 +62,12 @@ Outcome prepare(const Request& request, const domain_xml::Domain& domain, core::
                                    "'> is not completed yet (no mdev or no <hostdev> for it); with hyvd running, "
                                    "run `hyvctl reconcile` (hyvd adds both to the definition), then start the domain");
         }
+        if (device.identity.empty()) {
+            return undo_and_refuse("<hyv:device guid='" + guid +
+                                   "'> has no network identity: add <hyv:ip address='ADDR' prefix='N'/> (with "
+                                   "hyvd running, then `hyvctl reconcile`) or unisolated='yes' to share the host's "
+                                   "GIDs without isolation (`virsh edit`)");
+        }
         const MdevUuid& uuid = *device.mdev;
         auto exists = mdevs.exists(uuid);
         if (!exists) {
@@ -87,6 +93,13 @@ Outcome prepare(const Request& request, const domain_xml::Domain& domain, core::
             if (auto r = mdevs.set_quota(uuid, device.quota); !r) {
                 return undo_and_refuse("cannot set the quota of mdev " + uuid.to_string() + ": " + r.error().message);
             }
+        }
+        // The identity's link is hyvd's and lives as long as the assignment; the mdev only names it.
+        const core::GidScope scope =
+            device.identity.unisolated ? core::GidScope{"", true} : core::GidScope{identity_link_name(uuid), false};
+        if (auto r = mdevs.set_identity(uuid, scope); !r) {
+            return undo_and_refuse("cannot set the network identity of mdev " + uuid.to_string() + ": " +
+                                   r.error().message);
         }
     }
     return {};

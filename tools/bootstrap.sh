@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential meson ninja-build pkg-config kmod cpio util-linux python3 libxml2-dev
-  libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libsystemd-dev help2man
+  libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libsystemd-dev libnl-route-3-dev help2man
   clang-format
   # tests (python3-prometheus-client: the metrics_format test's parser)
   googletest libgtest-dev python3-prometheus-client

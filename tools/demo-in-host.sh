@@ -46,7 +46,7 @@ took
 
 step "registering vm1 with hyvd and attaching rxe0 ($guid) to the running VM"
 show hyvctl vm add vm1 --qmp /run/vm1.qmp
-show hyvctl attach vm1 "$guid"
+show hyvctl attach vm1 "$guid" --unisolated
 show hyvctl list
 mdev=$(hyvctl --json list | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["mdev"])')
 for _ in $(seq 120); do "$vm" exec vm1 -- test -e /sys/class/infiniband/hyv0 && break; sleep 1; done

@@ -125,6 +125,56 @@ Result<T> number_attribute(xmlNodePtr node, const char* name, const std::string&
     return value;
 }
 
+// unisolated='yes' and the <hyv:ip>, <hyv:mac>, <hyv:vlan> children of one <hyv:device>.
+Result<NetworkIdentity> parse_identity(xmlNodePtr node, const std::string& guid)
+{
+    auto bad = [&](const Error& cause) {
+        return make_error(errc::hyv_metadata,
+                          "<hyv:device guid='" + guid + "'>: " + cause.message + "; fix it with `virsh edit`");
+    };
+    NetworkIdentity identity;
+    if (has_attribute(node, "unisolated")) {
+        const std::string text = attribute(node, "unisolated");
+        if (text != "yes" && text != "no") {
+            return bad(make_error(errc::hyv_metadata, "unisolated='" + text + "' is neither 'yes' nor 'no'"));
+        }
+        identity.unisolated = text == "yes";
+    }
+    for (xmlNodePtr child = node->children; child != nullptr; child = child->next) {
+        if (child->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        const std::string name = reinterpret_cast<const char*>(child->name);
+        if (name == "ip") {
+            auto address = IpPrefix::parse(attribute(child, "address"), attribute(child, "prefix"));
+            if (!address) {
+                return bad(address.error());
+            }
+            identity.addresses.push_back(*address);
+        } else if (name == "mac") {
+            auto mac = MacAddress::parse(attribute(child, "address"));
+            if (!mac) {
+                return bad(mac.error());
+            }
+            identity.mac = *mac;
+        } else if (name == "vlan") {
+            auto vlan = VlanId::parse(attribute(child, "id"));
+            if (!vlan) {
+                return bad(vlan.error());
+            }
+            identity.vlan = *vlan;
+        } else {
+            return bad(make_error(errc::hyv_metadata, "unknown element <hyv:" + name + ">; known: ip, mac, vlan"));
+        }
+    }
+    if (!identity.empty()) {
+        if (auto valid = identity.validate(); !valid) {
+            return bad(valid.error());
+        }
+    }
+    return identity;
+}
+
 Result<Device> parse_device(xmlNodePtr node)
 {
     const std::string guid_text = attribute(node, "guid");
@@ -158,6 +208,11 @@ Result<Device> parse_device(xmlNodePtr node)
         }
     }
     device.quota = Quota{.max_qps = *qps, .max_cqs = *cqs, .max_mrs = *mrs, .max_pinned_bytes = *pinned};
+    auto identity = parse_identity(node, guid_normal);
+    if (!identity) {
+        return identity.error();
+    }
+    device.identity = std::move(identity).value();
     return device;
 }
 
@@ -276,7 +331,26 @@ std::string metadata_xml(const std::vector<Device>& devices)
                 xml += std::string(" ") + name + "='" + std::to_string(value) + "'";
             }
         }
-        xml += "/>";
+        const NetworkIdentity& identity = device.identity;
+        if (identity.unisolated) {
+            xml += " unisolated='yes'";
+        }
+        if (identity.addresses.empty()) {
+            xml += "/>";
+            continue;
+        }
+        // Addresses, MACs and numbers: nothing to escape either.
+        xml += ">";
+        for (const auto& address : identity.addresses) {
+            xml += "<ip address='" + address.address() + "' prefix='" + std::to_string(address.prefix_length()) + "'/>";
+        }
+        if (identity.mac) {
+            xml += "<mac address='" + identity.mac->to_string() + "'/>";
+        }
+        if (identity.vlan) {
+            xml += "<vlan id='" + identity.vlan->to_string() + "'/>";
+        }
+        xml += "</device>";
     }
     return xml + "</devices>";
 }

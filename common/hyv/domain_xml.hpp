@@ -5,7 +5,9 @@
 //   <devices><hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'>
 //              <source><address uuid='MDEV'/></source><alias name='ua-hyv-MDEV'/></hostdev>
 //   <metadata><hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>
-//              <hyv:device guid='GUID' mdev='MDEV' qps='..' cqs='..' mrs='..' pinned_bytes='..'/>
+//              <hyv:device guid='GUID' mdev='MDEV' qps='..' cqs='..' mrs='..' pinned_bytes='..'>
+//                <hyv:ip address='10.0.0.5' prefix='24'/>... <hyv:mac address='..'/> <hyv:vlan id='7'/>
+//              </hyv:device>       (or <hyv:device guid=.. unisolated='yes'/>: the network identity)
 // The hostdev is what libvirt and QEMU act on; the metadata says which host RDMA device (GUID) and
 // which limits are behind the mdev, so the hook can create it at start. A <hyv:device> with a GUID
 // only (written by hand) is completed by hyvd (mdev chosen, hostdev added).
@@ -31,6 +33,7 @@ struct Device {
     Guid guid;
     std::optional<MdevUuid> mdev;  // empty: hand-written, hyvd has not completed it yet
     Quota quota;                   // zero fields: hyvd's defaults
+    NetworkIdentity identity;      // empty: none written (hyvd refuses to act on the device)
 
     friend bool operator==(const Device&, const Device&) = default;
 };
@@ -52,7 +55,8 @@ struct Domain {
 
 // Parses a whole domain XML (virsh dumpxml, or what libvirt gives a hook on stdin).
 // Errors: "domain-xml" (not XML / no <domain>), "hyv-metadata" (a <hyv:device> with a bad or
-// missing GUID or mdev, or a duplicate GUID; the message names it and the fix).
+// missing GUID or mdev, a bad address, MAC or VLAN, or a duplicate GUID; the message names it and
+// the fix). A device without identity parses (its identity is empty): whoever acts on it refuses.
 Result<Domain> parse_domain(const std::string& xml);
 
 // Whether any device in a domain XML has <alias name='alias'/>.

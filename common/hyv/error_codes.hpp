@@ -25,6 +25,10 @@ inline constexpr const char* bad_uuid = "bad-uuid";
 inline constexpr const char* bad_vm_name = "bad-vm-name";
 inline constexpr const char* bad_vm_kind = "bad-vm-kind";
 inline constexpr const char* bad_state = "bad-state";
+inline constexpr const char* bad_ip = "bad-ip";
+inline constexpr const char* bad_mac = "bad-mac";
+inline constexpr const char* bad_vlan = "bad-vlan";
+inline constexpr const char* bad_identity = "bad-identity";
 
 // The service (hyvd/core) and the rules the store enforces for it.
 inline constexpr const char* unknown_vm = "unknown-vm";
@@ -43,6 +47,9 @@ inline constexpr const char* state_conflict = "state-conflict";
 inline constexpr const char* invalid_transition = "invalid-transition";
 inline constexpr const char* verify_failed = "verify-failed";
 inline constexpr const char* mdevs_external = "mdevs-external";
+inline constexpr const char* identity_required = "identity-required";
+inline constexpr const char* address_in_use = "address-in-use";
+inline constexpr const char* no_netdev = "no-netdev";
 
 // The sqlite store (hyvd/adapters/sqlite_store*).
 inline constexpr const char* db_open = "db-open";
@@ -65,7 +72,13 @@ inline constexpr const char* mdev_absent = "mdev-absent";
 inline constexpr const char* mdev_quota = "mdev-quota";
 inline constexpr const char* mdev_busy = "mdev-busy";
 inline constexpr const char* mdev_remove = "mdev-remove";
+inline constexpr const char* mdev_identity = "mdev-identity";
 inline constexpr const char* inventory = "inventory";
+
+// The host links that carry a guest's network identity (hyvd/adapters/netlink_identity.*).
+inline constexpr const char* netlink = "netlink";
+inline constexpr const char* link_exists = "link-exists";
+inline constexpr const char* link_absent = "link-absent";
 
 // The QMP client and hot-plug helpers (qmp/). QEMU's own errors are "qmp-<class>" with
 // QEMU's error class; only the class hyv acts on has a constant.

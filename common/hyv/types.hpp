@@ -8,8 +8,10 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hyv {
 
@@ -126,6 +128,92 @@ struct Quota {
 
     friend bool operator==(const Quota&, const Quota&) = default;
 };
+
+// An address with its prefix length on the RDMA network, "10.0.0.5/24" or "fd00::5/64".
+class IpPrefix {
+public:
+    enum class Family { ipv4, ipv6 };
+
+    IpPrefix() = default;
+    // ADDRESS/PREFIX, IPv4 (prefix 1-32) or IPv6 (1-128); a unicast host address (not the
+    // unspecified, loopback, multicast or IPv4 broadcast address). The prefix is required.
+    static Result<IpPrefix> parse(std::string_view text);
+    // The same from separate parts (libvirt metadata keeps them apart).
+    static Result<IpPrefix> parse(std::string_view address, std::string_view prefix);
+
+    Family family() const { return family_; }
+    // Canonical text of the address alone ("fd00::5"): what conflicts are checked on.
+    std::string address() const;
+    unsigned prefix_length() const { return prefix_; }
+    std::string to_string() const;  // "10.0.0.5/24"
+    // Network byte order; 4 bytes used for IPv4.
+    const std::array<std::uint8_t, 16>& bytes() const { return bytes_; }
+
+    friend auto operator<=>(const IpPrefix&, const IpPrefix&) = default;
+
+private:
+    Family family_ = Family::ipv4;
+    std::array<std::uint8_t, 16> bytes_{};
+    unsigned prefix_ = 0;
+};
+
+// An Ethernet unicast MAC address, lowercase "52:54:00:12:34:56".
+class MacAddress {
+public:
+    MacAddress() = default;
+    explicit MacAddress(const std::array<std::uint8_t, 6>& bytes) : bytes_(bytes) {}
+    // Six ':'- or '-'-separated pairs of hex digits; not multicast, not all zero.
+    static Result<MacAddress> parse(std::string_view text);
+    // A random locally administered unicast address.
+    static MacAddress random_local();
+
+    std::string to_string() const;
+    const std::array<std::uint8_t, 6>& bytes() const { return bytes_; }
+
+    friend auto operator<=>(const MacAddress&, const MacAddress&) = default;
+
+private:
+    std::array<std::uint8_t, 6> bytes_{};
+};
+
+// An 802.1Q VLAN id, 1-4094.
+class VlanId {
+public:
+    VlanId() = default;
+    static Result<VlanId> parse(std::string_view text);
+    static Result<VlanId> from_number(std::int64_t number);
+    std::uint16_t value() const { return value_; }
+    std::string to_string() const { return std::to_string(value_); }
+
+    friend auto operator<=>(const VlanId&, const VlanId&) = default;
+
+private:
+    explicit VlanId(std::uint16_t value) : value_(value) {}
+    std::uint16_t value_ = 0;
+};
+
+// What a guest may be on the RDMA network: its own addresses (realised on the host as a macvlan
+// or VLAN device of the RDMA device's netdev, whose RoCE GIDs are the only ones it sees), or,
+// `unisolated`, the host's whole GID table. Exactly one of the two (docs/network.md).
+struct NetworkIdentity {
+    bool unisolated = false;
+    std::vector<IpPrefix> addresses;
+    std::optional<MacAddress> mac;  // none: a random locally administered one (macvlan) or the parent's (VLAN)
+    std::optional<VlanId> vlan;     // none: a macvlan device; set: a VLAN device with this id
+
+    // Neither addresses nor unisolated: what attach refuses.
+    bool empty() const { return !unisolated && addresses.empty(); }
+    // Refuses no identity, unisolated together with addresses/mac/vlan, and repeated addresses.
+    Result<void> validate() const;
+    // "10.0.0.5/24,fd00::5/64" or "unisolated" (or "none"), for tables and logs.
+    std::string describe() const;
+
+    friend bool operator==(const NetworkIdentity&, const NetworkIdentity&) = default;
+};
+
+// The host link carrying the identity of the assignment with this mdev: "hyv" + the UUID's first
+// 8 hex digits (fits IFNAMSIZ). hyvd makes it; the libvirt hook names it to the mdev it creates.
+std::string identity_link_name(const MdevUuid& mdev);
 
 }  // namespace hyv
 

@@ -90,6 +90,22 @@ std::string rdma_driver_name(const fs::path& sysfs_root, const std::string& ibde
     return "unknown";
 }
 
+// The netdev of port 1: GID 0's (the port's own netdev, which RoCE always has), else the first entry
+// of the RDMA device's bus device's net/ directory. Empty for InfiniBand.
+std::string rdma_netdev(const fs::path& sysfs_root, const std::string& ibdev)
+{
+    const fs::path device_dir = sysfs_root / "class" / "infiniband" / ibdev;
+    if (auto ndev = read_sysfs_attribute(device_dir / "ports" / "1" / "gid_attrs" / "ndevs" / "0");
+        ndev && !ndev->empty()) {
+        return *ndev;
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(device_dir / "device" / "net", ec)) {
+        return entry.path().filename().string();
+    }
+    return {};
+}
+
 IbverbsInventory::IbverbsInventory(fs::path sysfs_root) : root_(std::move(sysfs_root)) {}
 
 Result<std::vector<core::HostDevice>> IbverbsInventory::scan()
@@ -113,6 +129,7 @@ Result<std::vector<core::HostDevice>> IbverbsInventory::scan()
         host.ibdev = ibv_get_device_name(device);
         host.guid = Guid(be64toh(ibv_get_device_guid(device)));
         host.driver = rdma_driver_name(root_, host.ibdev);
+        host.netdev = rdma_netdev(root_, host.ibdev);
         std::unique_ptr<ibv_context, ContextDeleter> context(ibv_open_device(device));
         if (context) {
             ibv_device_attr attributes{};
@@ -138,8 +155,9 @@ Result<std::vector<core::HostDevice>> IbverbsInventory::scan()
             host.mdev_parent = parent->path;
             host.mdev_type = parent->type;
         }
-        spdlog::debug("inventory: {} guid {} driver {} ports {} link {} parent {}", host.ibdev, host.guid.to_string(),
-                      host.driver, host.ports, host.link_layer,
+        spdlog::debug("inventory: {} guid {} driver {} ports {} link {} netdev {} parent {}", host.ibdev,
+                      host.guid.to_string(), host.driver, host.ports, host.link_layer,
+                      host.netdev.empty() ? "none" : host.netdev,
                       host.mdev_parent.empty() ? "none (hyv_mdev not loaded?)" : host.mdev_parent);
         devices.push_back(std::move(host));
     }

@@ -104,7 +104,7 @@ Result<void> LibvirtHotplug::record(const core::VmRecord& vm, const core::Assign
     if (!flags) {
         return flags.error();
     }
-    const domain_xml::Device device{a.guid, a.mdev, a.quota};
+    const domain_xml::Device device{a.guid, a.mdev, a.quota, a.identity};
     const auto add = [&](const Devices& devices) { return domain_xml::with_device(devices, device); };
     if (flags->active) {
         if (auto r = update_metadata(domain->get(), vm, VIR_DOMAIN_AFFECT_LIVE, add); !r) {
@@ -209,7 +209,7 @@ Result<std::vector<core::DeclaredVm>> LibvirtHotplug::declared_vms()
         }
         core::DeclaredVm entry{vm, {}};
         for (const auto& device : *devices) {
-            entry.devices.push_back(core::DeclaredDevice{device.guid, device.mdev, device.quota});
+            entry.devices.push_back(core::DeclaredDevice{device.guid, device.mdev, device.quota, device.identity});
         }
         declared.push_back(std::move(entry));
     }

@@ -64,7 +64,7 @@ HostDevice read_host_device(const SqliteStatement& s, int first)
 }
 
 constexpr const char* device_columns =
-    "guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, last_seen, vanished_at";
+    "guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, last_seen, vanished_at, netdev";
 
 DeviceRecord read_device_record(const SqliteStatement& s)
 {
@@ -73,6 +73,7 @@ DeviceRecord read_device_record(const SqliteStatement& s)
     r.first_seen = s.integer(7);
     r.last_seen = s.integer(8);
     r.vanished_at = s.optional_integer(9);
+    r.device.netdev = s.text(10);
     return r;
 }
 
@@ -98,7 +99,15 @@ Result<VmRecord> read_vm(const SqliteStatement& s)
 
 constexpr const char* assignment_columns =
     "vm, guid, mdev_uuid, qdev_id, guest_pci_address, state, persistent, quota_qps, quota_cqs, quota_mrs, "
-    "quota_pinned_bytes, created_at, updated_at, last_error, op_id";
+    "quota_pinned_bytes, created_at, updated_at, last_error, op_id, identity_unisolated, identity_mac, "
+    "identity_vlan, identity_link";
+// What read_assignment reads: the columns above, then the identity's addresses in their order (schema 4).
+constexpr const char* assignment_select =
+    "SELECT vm, guid, mdev_uuid, qdev_id, guest_pci_address, state, persistent, quota_qps, quota_cqs, quota_mrs, "
+    "quota_pinned_bytes, created_at, updated_at, last_error, op_id, identity_unisolated, identity_mac, "
+    "identity_vlan, identity_link, (SELECT coalesce(group_concat(p, ','), '') FROM (SELECT address || '/' || prefix "
+    "AS p FROM assignment_addresses x WHERE x.vm = assignments.vm AND x.guid = assignments.guid ORDER BY position)) "
+    "FROM assignments";
 
 Result<Assignment> read_assignment(const SqliteStatement& s)
 {
@@ -126,10 +135,14 @@ Result<Assignment> read_assignment(const SqliteStatement& s)
     a.updated_at = s.integer(12);
     a.last_error = s.text(13);
     a.op_id = s.text(14);
+    if (!read_assignment_identity(s, a)) {
+        return make_error(errc::db_corrupt,
+                          "assignments row (" + s.text(0) + ", " + s.text(1) + ") holds an invalid network identity");
+    }
     return a;
 }
 
-// Binds the 15 assignment columns in `assignment_columns` order starting at index 1.
+// Binds the 19 assignment columns in `assignment_columns` order starting at index 1.
 void bind_assignment(SqliteStatement& s, const Assignment& a)
 {
     s.bind(1, a.vm.str())
@@ -146,7 +159,11 @@ void bind_assignment(SqliteStatement& s, const Assignment& a)
         .bind(12, a.created_at)
         .bind(13, a.updated_at)
         .bind(14, a.last_error)
-        .bind(15, a.op_id);
+        .bind(15, a.op_id)
+        .bind(16, std::int64_t{a.identity.unisolated ? 1 : 0})
+        .bind(17, a.identity.mac ? a.identity.mac->to_string() : std::string())
+        .bind(18, std::int64_t{a.identity.vlan ? a.identity.vlan->value() : 0})
+        .bind(19, a.link);
 }
 
 Event read_event(const SqliteStatement& s)
@@ -292,9 +309,9 @@ Result<void> SqliteStore::upsert_device(const HostDevice& d, TimeMs now)
     auto s = SqliteStatement::prepare(
         *db_,
         "INSERT INTO host_devices (guid, ibdev, driver, ports, link_layer, mdev_parent, mdev_type, first_seen, "
-        "last_seen, vanished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL) "
+        "last_seen, vanished_at, netdev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL, ?9) "
         "ON CONFLICT (guid) DO UPDATE SET ibdev = ?2, driver = ?3, ports = ?4, link_layer = ?5, mdev_parent = ?6, "
-        "mdev_type = ?7, last_seen = ?8, vanished_at = NULL");
+        "mdev_type = ?7, last_seen = ?8, vanished_at = NULL, netdev = ?9");
     if (!s) {
         return s.error();
     }
@@ -305,7 +322,8 @@ Result<void> SqliteStore::upsert_device(const HostDevice& d, TimeMs now)
         .bind(5, d.link_layer)
         .bind(6, d.mdev_parent)
         .bind(7, d.mdev_type)
-        .bind(8, now);
+        .bind(8, now)
+        .bind(9, d.netdev);
     return s->run();
 }
 
@@ -429,7 +447,7 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
     std::lock_guard lock(mutex_);
     auto s = SqliteStatement::prepare(*db_, std::string("INSERT INTO assignments (") + assignment_columns +
                                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                                "?13, ?14, ?15)");
+                                                "?13, ?14, ?15, ?16, ?17, ?18, ?19)");
     if (!s) {
         return s.error();
     }
@@ -445,7 +463,7 @@ Result<void> SqliteStore::insert_assignment(const Assignment& a)
         }
         return db_error("cannot record assignment", r.error());
     }
-    return {};
+    return insert_addresses(a);
 }
 
 Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState expected)
@@ -458,12 +476,13 @@ Result<void> SqliteStore::update_assignment(const Assignment& a, AssignmentState
         *db_,
         "UPDATE assignments SET mdev_uuid = ?3, qdev_id = ?4, guest_pci_address = ?5, state = ?6, persistent = ?7, "
         "quota_qps = ?8, quota_cqs = ?9, quota_mrs = ?10, quota_pinned_bytes = ?11, created_at = ?12, "
-        "updated_at = ?13, last_error = ?14, op_id = ?15 WHERE vm = ?1 AND guid = ?2 AND state = ?16");
+        "updated_at = ?13, last_error = ?14, op_id = ?15, identity_unisolated = ?16, identity_mac = ?17, "
+        "identity_vlan = ?18, identity_link = ?19 WHERE vm = ?1 AND guid = ?2 AND state = ?20");
     if (!s) {
         return s.error();
     }
     bind_assignment(*s, a);
-    s->bind(16, to_string(expected));
+    s->bind(20, to_string(expected));
     if (auto r = s->run(); !r) {
         return db_error("cannot update assignment", r.error());
     }
@@ -489,8 +508,7 @@ Result<void> SqliteStore::delete_assignment(const VmId& vm, const Guid& guid)
 Result<std::optional<Assignment>> SqliteStore::assignment(const VmId& vm, const Guid& guid)
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + assignment_columns +
-                                                " FROM assignments WHERE vm = ?1 AND guid = ?2");
+    auto s = SqliteStatement::prepare(*db_, std::string(assignment_select) + " WHERE vm = ?1 AND guid = ?2");
     if (!s) {
         return s.error();
     }
@@ -501,8 +519,7 @@ Result<std::optional<Assignment>> SqliteStore::assignment(const VmId& vm, const 
 Result<std::vector<Assignment>> SqliteStore::assignments()
 {
     std::lock_guard lock(mutex_);
-    auto s = SqliteStatement::prepare(*db_, std::string("SELECT ") + assignment_columns +
-                                                " FROM assignments ORDER BY vm, guid");
+    auto s = SqliteStatement::prepare(*db_, std::string(assignment_select) + " ORDER BY vm, guid");
     if (!s) {
         return s.error();
     }

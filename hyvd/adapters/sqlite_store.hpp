@@ -57,11 +57,20 @@ public:
     Result<void> disown_mdev(const MdevUuid& mdev) override;
     Result<std::vector<MdevUuid>> owned_mdevs() override;
 
+    // sqlite_store_links.cpp
+    Result<void> own_link(const std::string& name, const std::string& parent, const MdevUuid& mdev, core::TimeMs now,
+                          const std::string& op_id) override;
+    Result<void> disown_link(const std::string& name) override;
+    Result<std::vector<std::string>> owned_links() override;
+
     Result<std::int64_t> append_event(const core::Event& event) override;
     Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override;
     Result<std::int64_t> last_event_id() override;
 
 private:
+    // The identity's addresses of a just inserted row; "address-in-use" when another row holds one.
+    Result<void> insert_addresses(const core::Assignment& a);
+
     SqliteStore(std::unique_ptr<SqliteConnection> db, int lock_fd, std::string path);
 
     std::unique_ptr<SqliteConnection> db_;

@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+namespace hyv::core {
+struct Assignment;
+}
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -72,5 +76,9 @@ Result<int> read_user_version(SqliteConnection& db);
 // Applies every embedded migration newer than PRAGMA user_version (up to `target`), each in
 // its own transaction with its version bump. Errors "db-too-new", "db-migrate".
 Result<void> apply_migrations(SqliteConnection& db, const std::string& path, std::optional<int> target);
+
+// The identity columns of an assignment row (schema 4; columns 15-19 of the assignment SELECT in
+// sqlite_store.cpp) into `a`; false when one holds what no parse accepts. sqlite_store_links.cpp.
+bool read_assignment_identity(const SqliteStatement& s, core::Assignment& a);
 
 }  // namespace hyv::adapters

@@ -27,6 +27,8 @@ constexpr const char* hyv_class_dir = "class/hyv";
 constexpr const char* mdev_devices_dir = "bus/mdev/devices";
 // The module's per-instance limits: quota/<resource>_max (docs/control-path.md, "Quotas").
 constexpr const char* instance_quota_dir = "quota";
+// Which host GIDs the instance may use: identity/netdev, identity/unisolated (docs/network.md).
+constexpr const char* instance_identity_dir = "identity";
 
 struct QuotaAttribute {
     const char* file;
@@ -158,6 +160,32 @@ Result<void> SysfsMdev::set_quota(const MdevUuid& uuid, const Quota& quota)
             return make_error(errc::mdev_quota, fmt::format("mdev {}: {}", uuid.to_string(), written.error().message));
         }
     }
+    return {};
+}
+
+Result<void> SysfsMdev::set_identity(const MdevUuid& uuid, const core::GidScope& scope)
+{
+    const fs::path attributes = device_path(uuid) / instance_identity_dir;
+    std::error_code ec;
+    if (!fs::exists(device_path(uuid), ec)) {
+        return make_error(errc::mdev_absent,
+                          fmt::format("mdev {} does not exist; it was removed behind hyvd's back", uuid.to_string()));
+    }
+    if (!fs::exists(attributes / "netdev", ec) || !fs::exists(attributes / "unisolated", ec)) {
+        // Unlike quotas, no fallback: an instance of a module without identities sees every host GID,
+        // which is exactly what an identity promises it will not.
+        return make_error(errc::mdev_identity,
+                          fmt::format("the loaded hyv_mdev has no {} attributes, so it cannot limit the guest to its "
+                                      "network identity; load a hyv_mdev.ko that has them",
+                                      attributes.string()));
+    }
+    // A fresh instance has netdev "" and unisolated 0 (it sees no GID): one write gives it its scope.
+    const auto [file, value] = scope.unisolated ? std::pair<const char*, std::string>{"unisolated", "1"}
+                                                : std::pair<const char*, std::string>{"netdev", scope.netdev};
+    if (auto written = write_sysfs_attribute(attributes / file, value, nullptr); !written) {
+        return make_error(errc::mdev_identity, fmt::format("mdev {}: {}", uuid.to_string(), written.error().message));
+    }
+    spdlog::debug("mdev {}: identity/{} = {}", uuid.to_string(), file, value);
     return {};
 }
 

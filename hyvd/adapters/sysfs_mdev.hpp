@@ -3,6 +3,7 @@
 //   remove: echo 1 > <root>/bus/mdev/devices/<uuid>/remove
 //   list:   <root>/bus/mdev/devices/<uuid> whose parent is a hyv_mdev parent (<root>/class/hyv/*)
 //   quota:  <root>/bus/mdev/devices/<uuid>/quota/{qps,cqs,mrs,pinned_bytes}_max (when the module offers them)
+//   identity: <root>/bus/mdev/devices/<uuid>/identity/{netdev,unisolated} (required)
 // The sysfs root is a constructor argument so the path logic runs against a temp tree in unit
 // tests; the real kernel interface is exercised in the VM tests.
 #pragma once
@@ -22,6 +23,7 @@ public:
     // /sys/class/hyv/rxe0); `type` the directory name under mdev_supported_types.
     Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) override;
     Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) override;
+    Result<void> set_identity(const MdevUuid& uuid, const core::GidScope& scope) override;
     Result<void> remove(const MdevUuid& uuid) override;
     Result<bool> exists(const MdevUuid& uuid) override;
     Result<std::vector<core::MdevInstance>> list() override;

@@ -33,6 +33,7 @@ json to_json(const core::DeviceView& view)
             {"driver", device.driver},
             {"ports", device.ports},
             {"link_layer", device.link_layer},
+            {"netdev", device.netdev},
             {"mdev_parent", device.mdev_parent},
             {"mdev_type", device.mdev_type},
             {"present", view.present},
@@ -62,6 +63,19 @@ json to_json(const core::VmView& view)
     return out;
 }
 
+json to_json(const NetworkIdentity& identity, const std::string& link)
+{
+    json addresses = json::array();
+    for (const auto& address : identity.addresses) {
+        addresses.push_back(address.to_string());
+    }
+    return {{"unisolated", identity.unisolated},
+            {"addresses", addresses},
+            {"mac", identity.mac ? identity.mac->to_string() : std::string()},
+            {"vlan", identity.vlan ? identity.vlan->value() : 0},
+            {"link", link}};
+}
+
 json to_json(const core::Assignment& assignment)
 {
     return {{"vm", assignment.vm.str()},
@@ -72,6 +86,7 @@ json to_json(const core::Assignment& assignment)
             {"state", std::string(to_string(assignment.state))},
             {"persistent", assignment.persistent},
             {"quota", to_json(assignment.quota)},
+            {"identity", to_json(assignment.identity, assignment.link)},
             {"created_at", assignment.created_at},
             {"updated_at", assignment.updated_at},
             {"last_error", assignment.last_error},
@@ -124,6 +139,7 @@ json to_json(const core::ReconcileReport& report)
     return {{"op_id", report.op_id},
             {"actions", std::move(actions)},
             {"orphan_mdevs_removed", uuids(report.orphan_mdevs_removed)},
+            {"orphan_links_removed", report.orphan_links_removed},
             {"foreign_mdevs", uuids(report.foreign_mdevs)},
             {"problems", report.problems},
             {"notes", report.notes}};

@@ -60,8 +60,8 @@ Result<json> run(core::Service& service, const Command& command)
                 return json{{"name", remove.name.str()}, {"removed", true}};
             },
             [&](const cmd::Attach& attach) {
-                return as_json(
-                    service.attach(attach.vm, attach.guid, core::AttachOptions{attach.quota, attach.persistent}));
+                return as_json(service.attach(attach.vm, attach.guid,
+                                              core::AttachOptions{attach.quota, attach.persistent, attach.identity}));
             },
             [&](const cmd::Detach& detach) {
                 return as_json(service.detach(detach.vm, detach.guid, core::DetachOptions{detach.timeout}));

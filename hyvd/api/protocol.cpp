@@ -234,6 +234,56 @@ Result<Quota> parse_quota(ArgReader& reader)
     return quota;
 }
 
+// "identity": {"unisolated": true} or {"addresses": ["10.0.0.5/24", ...], "mac": "...", "vlan": 7}.
+// Absent: no identity, which the service refuses (identity-required) with the fix.
+Result<NetworkIdentity> parse_identity(ArgReader& reader)
+{
+    NetworkIdentity identity;
+    const json* object = reader.find("identity");
+    if (object == nullptr) {
+        return identity;
+    }
+    const auto shape = [&] {
+        return bad_args(reader.command(), "\"identity\" must be {\"unisolated\": true} or {\"addresses\": "
+                                          "[\"ADDR/PREFIX\", ...], \"mac\": \"..\", \"vlan\": N}");
+    };
+    if (!object->is_object()) {
+        return shape();
+    }
+    for (const auto& [key, value] : object->items()) {
+        if (key == "unisolated" && value.is_boolean()) {
+            identity.unisolated = value.get<bool>();
+        } else if (key == "addresses" && value.is_array()) {
+            for (const auto& item : value) {
+                if (!item.is_string()) {
+                    return shape();
+                }
+                auto address = IpPrefix::parse(item.get<std::string>());
+                if (!address) {
+                    return make_error(address.error().code,
+                                      fmt::format("{}: {}", reader.command(), address.error().message));
+                }
+                identity.addresses.push_back(*address);
+            }
+        } else if (key == "mac" && value.is_string()) {
+            auto mac = MacAddress::parse(value.get<std::string>());
+            if (!mac) {
+                return make_error(mac.error().code, fmt::format("{}: {}", reader.command(), mac.error().message));
+            }
+            identity.mac = *mac;
+        } else if (key == "vlan" && value.is_number_integer()) {
+            auto vlan = VlanId::from_number(value.get<std::int64_t>());
+            if (!vlan) {
+                return make_error(vlan.error().code, fmt::format("{}: {}", reader.command(), vlan.error().message));
+            }
+            identity.vlan = *vlan;
+        } else {
+            return shape();
+        }
+    }
+    return identity;
+}
+
 Result<Command> parse_attach(ArgReader& reader)
 {
     auto vm = reader.vm_name("vm");
@@ -252,7 +302,11 @@ Result<Command> parse_attach(ArgReader& reader)
     if (!persistent) {
         return persistent.error();
     }
-    return finish(reader, cmd::Attach{std::move(vm).value(), *guid, *quota, *persistent});
+    auto identity = parse_identity(reader);
+    if (!identity) {
+        return identity.error();
+    }
+    return finish(reader, cmd::Attach{std::move(vm).value(), *guid, *quota, *persistent, std::move(identity).value()});
 }
 
 Result<Command> parse_detach(ArgReader& reader)

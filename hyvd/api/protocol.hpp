@@ -55,6 +55,7 @@ struct Attach {
     Guid guid;
     Quota quota;
     bool persistent = false;
+    NetworkIdentity identity;  // empty: none given (the service refuses it)
 };
 struct Detach {
     VmId vm;

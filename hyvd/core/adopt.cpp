@@ -74,6 +74,16 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                                                       "; see `hyvctl devices` and fix the definition (`virsh edit`)");
                     continue;
                 }
+                if (auto r = device.identity.validate(); !r) {
+                    report.problems.push_back(where + " without a usable network identity (" + r.error().message +
+                                              "); add <hyv:ip address='ADDR' prefix='N'/> or unisolated='yes' to "
+                                              "its <hyv:device> (`virsh edit`)");
+                    continue;
+                }
+                if (auto r = check_identity(device.identity, **host, device.guid); !r) {
+                    report.problems.push_back(where + ": " + r.error().message);
+                    continue;
+                }
                 Assignment a;
                 a.vm = vm.name;
                 a.guid = device.guid;
@@ -83,15 +93,26 @@ void Service::Impl::adopt_declared(Journal& journal, ReconcileReport& report)
                 a.state = S::inactive;
                 a.persistent = true;
                 a.quota = resolve_quota(device.quota);
+                a.identity = device.identity;
+                if (!a.identity.unisolated) {
+                    a.link = identity_link_name(a.mdev);
+                    if (!a.identity.vlan && !a.identity.mac) {
+                        a.identity.mac = MacAddress::random_local();
+                    }
+                }
                 if (auto r = check_quota(a.quota); !r) {
                     report.problems.push_back(where + ": " + r.error().message);
                     continue;
                 }
-                if (auto r = journal.insert(a, "reconcile.adopt",
-                                            "declared in the VM definition; mdev " + a.mdev.to_string());
+                if (auto r =
+                        journal.insert(a, "reconcile.adopt",
+                                       "declared in the VM definition; mdev " + a.mdev.to_string(), (*host)->netdev);
                     !r) {
                     report.problems.push_back(where + ": cannot record it: " + r.error().message);
                     continue;
+                }
+                if (auto r = ensure_identity(journal, a, (*host)->netdev, "reconcile.identity-created"); !r) {
+                    report.problems.push_back(where + ": " + r.error().message + "; reconcile tries again");
                 }
                 if (auto r = hypervisor->record(vm, a); !r) {
                     report.problems.push_back(where + ": cannot complete the definition: " + r.error().message);

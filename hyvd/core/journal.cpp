@@ -45,7 +45,8 @@ Result<void> Journal::note(const Assignment& a, std::string_view kind, const std
     return note(kind, message, a.vm.str(), a.guid.to_string(), a.mdev.to_string());
 }
 
-Result<void> Journal::insert(Assignment& a, std::string_view kind, const std::string& message)
+Result<void> Journal::insert(Assignment& a, std::string_view kind, const std::string& message,
+                             const std::string& link_parent)
 {
     Assignment row = a;
     row.op_id = op_id_;
@@ -57,6 +58,12 @@ Result<void> Journal::insert(Assignment& a, std::string_view kind, const std::st
         // The UUID is hyvd's from here on, before any mdev of it exists (schema 3, hyvd_mdevs).
         if (auto r = store_.own_mdev(row.mdev, row.guid, row.created_at, op_id_); !r) {
             return r;
+        }
+        // Likewise its identity link (schema 4, hyvd_links), before the link exists.
+        if (!row.link.empty()) {
+            if (auto r = store_.own_link(row.link, link_parent, row.mdev, row.created_at, op_id_); !r) {
+                return r;
+            }
         }
         return note(row, kind, message);
     });

@@ -31,8 +31,9 @@ public:
     Result<void> note(const Assignment& a, std::string_view kind, const std::string& message);
 
     // Writes a new assignment row (normally in attaching_intent) with its event, and records its
-    // mdev UUID as hyvd's own (Store::own_mdev).
-    Result<void> insert(Assignment& a, std::string_view kind, const std::string& message);
+    // mdev UUID as hyvd's own (Store::own_mdev), and its identity link, made on `link_parent`, too.
+    Result<void> insert(Assignment& a, std::string_view kind, const std::string& message,
+                        const std::string& link_parent = {});
 
     // Moves `a` to `to` in the store (compare-and-set on its current state) and logs the
     // event, atomically; `edit` may change other fields of the new row. State `removed`

@@ -28,6 +28,7 @@ struct HostDevice {
     std::string link_layer;   // "Ethernet" or "InfiniBand" (port 1)
     std::string mdev_parent;  // sysfs path of the hyv_mdev parent device serving this GUID
     std::string mdev_type;    // mdev type name under mdev_supported_types, e.g. "hyv_mdev-virtio-hyv"
+    std::string netdev;       // the host netdev of port 1 ("eth0"); empty without one (InfiniBand)
 };
 
 // A host device as the store remembers it (it may have vanished since).
@@ -59,6 +60,8 @@ struct Assignment {
     AssignmentState state = AssignmentState::attaching_intent;
     bool persistent = false;  // survive VM stop: mdev kept, re-plugged when the VM runs again
     Quota quota;
+    NetworkIdentity identity;  // fixed at attach
+    std::string link;          // host link carrying `identity` ("hyv3b5f01ab"); empty when unisolated
     TimeMs created_at = 0;
     TimeMs updated_at = 0;
     std::string last_error;  // one line; empty when the last step succeeded
@@ -115,6 +118,13 @@ public:
     virtual Result<void> disown_mdev(const MdevUuid& mdev) = 0;
     virtual Result<std::vector<MdevUuid>> owned_mdevs() = 0;
 
+    // The host links hyvd made, or is about to make, for identities (like own_mdev): reconcile
+    // removes no other. own_link is written with the assignment that named the link.
+    virtual Result<void> own_link(const std::string& name, const std::string& parent, const MdevUuid& mdev, TimeMs now,
+                                  const std::string& op_id) = 0;
+    virtual Result<void> disown_link(const std::string& name) = 0;
+    virtual Result<std::vector<std::string>> owned_links() = 0;
+
     // Events: append returns the new id; `events` returns ids > since_id, oldest first.
     virtual Result<std::int64_t> append_event(const Event& event) = 0;
     virtual Result<std::vector<Event>> events(std::int64_t since_id, std::size_t limit) = 0;
@@ -127,6 +137,13 @@ struct MdevInstance {
     std::string type;         // mdev type name
 };
 
+// What an mdev instance may see of the host's RoCE GID table: the GIDs of one host netdev (the
+// identity's link), or, unisolated, all of them.
+struct GidScope {
+    std::string netdev;
+    bool unisolated = false;
+};
+
 // VFIO mediated devices of hyv_mdev (sysfs: mdev_supported_types/<type>/create, <uuid>/remove).
 class MdevControl {
 public:
@@ -134,11 +151,38 @@ public:
     virtual Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) = 0;
     // Programs the instance's limits; called right after create, before any QEMU opens it.
     virtual Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) = 0;
+    // Which host GIDs the instance may see and use (hyv_mdev identity/*); called after set_quota,
+    // before any QEMU opens it. An instance with neither sees no GID. Error "mdev-identity" when
+    // the module has no identity attributes (too old to isolate) or refuses the write.
+    virtual Result<void> set_identity(const MdevUuid& uuid, const GidScope& scope) = 0;
     // Error "mdev-busy" while a QEMU still holds it open; removing an absent mdev is an error "mdev-absent".
     virtual Result<void> remove(const MdevUuid& uuid) = 0;
     virtual Result<bool> exists(const MdevUuid& uuid) = 0;
     // hyv_mdev instances only (instances of other vendor drivers are none of our business).
     virtual Result<std::vector<MdevInstance>> list() = 0;
+};
+
+// A host link that carries one guest's network identity: a macvlan (mode bridge) or, with a VLAN,
+// a VLAN device on the RDMA device's netdev, with the identity's MAC and addresses, up. The host's
+// RDMA core then adds RoCE GIDs for it to the RDMA device.
+struct IdentityLink {
+    std::string name;    // <= 15 characters
+    std::string parent;  // the RDMA device's netdev
+    std::optional<MacAddress> mac;
+    std::optional<VlanId> vlan;
+    std::vector<IpPrefix> addresses;
+};
+
+// The host links of network identities (netlink). Creating one whose name exists is error
+// "link-exists"; removing an absent one "link-absent".
+class NetIdentity {
+public:
+    virtual ~NetIdentity() = default;
+    virtual Result<void> create(const IdentityLink& link) = 0;
+    virtual Result<void> remove(const std::string& name) = 0;
+    virtual Result<bool> exists(const std::string& name) = 0;
+    // Links that look like hyvd's by name (prefix "hyv"); whether hyvd made one is the store's word.
+    virtual Result<std::vector<std::string>> list_own() = 0;
 };
 
 // Host RDMA devices (sysfs /sys/class/infiniband + hyv_mdev parents).
@@ -167,6 +211,7 @@ struct DeclaredDevice {
     Guid guid;
     std::optional<MdevUuid> mdev;  // empty: written by hand, hyvd has not completed it yet
     Quota quota;                   // zero fields: defaults
+    NetworkIdentity identity;      // empty: none declared (refused when adopted)
 };
 
 struct DeclaredVm {

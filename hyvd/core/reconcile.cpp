@@ -9,6 +9,8 @@
 //   detaching / detached_mdev_present / failed -> finish the detach (device_del retried briefly)
 //   mdev hyvd made, no assignment row      -> orphan: device_del if a VM holds it, then remove
 //   mdev hyvd did not make                 -> foreign (mdevctl, an orchestrator): left alone
+//   live row whose identity link is gone  -> link re-made (same name, MAC, addresses)
+//   link hyvd made, no assignment row      -> orphan: removed; a link hyvd did not make: left alone
 // With ServiceConfig::manage_mdevs false no mdev is created or removed and no orphan is swept.
 #include "hyvd/core/service_impl.hpp"
 
@@ -63,6 +65,9 @@ private:
     Fix finish_interrupted_attach(Assignment& a, const VmReality& reality, const PresentDevice* present);
     std::optional<Fix> recheck_attached(Assignment& a, const VmReality& reality, const PresentDevice* present);
     std::optional<Fix> replug_inactive(Assignment& a, const VmReality& reality, const PresentDevice* present);
+    // A live assignment whose identity link has gone (deleted by hand, parent netdev re-created):
+    // made again with the same name, MAC and addresses, so the GIDs the mdev was told to use return.
+    void restore_link(const Assignment& a);
     // ensure_mdev, then plug: a persistent assignment back into its running VM.
     Result<void> replug(Assignment& a, const VmRecord& vm);
     void remove_orphan(const MdevInstance& instance);
@@ -129,6 +134,9 @@ void Service::Impl::Reconciler::reconcile_assignment(Assignment a)
     const VmReality& reality = it->second = std::move(*now);
     const PresentDevice* present = reality.running ? find_present(reality.present, a) : nullptr;
     const AssignmentState from = a.state;
+    if (a.state == S::attached || a.state == S::inactive || a.state == S::mdev_created || a.state == S::hotplugged) {
+        restore_link(a);
+    }
 
     std::optional<Fix> fix;
     switch (a.state) {
@@ -153,6 +161,29 @@ void Service::Impl::Reconciler::reconcile_assignment(Assignment a)
     report_.actions.push_back(ReconcileAction{a.vm, a.guid, a.mdev, from, a.state, fix->what});
     spdlog::info("[{}] reconcile vm={} guid={} mdev={}: {} ({} -> {})", journal_.op_id(), a.vm.str(),
                  a.guid.to_string(), a.mdev.to_string(), fix->what, to_string(from), to_string(a.state));
+}
+
+void Service::Impl::Reconciler::restore_link(const Assignment& a)
+{
+    if (a.link.empty() || service_.ports.identity == nullptr) {
+        return;
+    }
+    auto exists = service_.ports.identity->exists(a.link);
+    if (exists && *exists) {
+        return;
+    }
+    auto device = exists ? service_.find_device(a.guid) : Result<std::optional<HostDevice>>(exists.error());
+    Result<void> restored =
+        !device    ? Result<void>(device.error())
+        : !*device ? make_error(errc::unknown_guid, "device is not on this host now")
+                   : service_.ensure_identity(journal_, a, (*device)->netdev, "reconcile.identity-recreated");
+    if (!restored) {
+        report_.problems.push_back("VM " + a.vm.str() + ", device " + a.guid.to_string() + ": identity link " + a.link +
+                                   " is missing and could not be made again: " + restored.error().message);
+        return;
+    }
+    report_.actions.push_back(
+        ReconcileAction{a.vm, a.guid, a.mdev, a.state, a.state, "identity link " + a.link + " made again"});
 }
 
 Fix Service::Impl::Reconciler::roll_back(Assignment& a, const VmReality& reality, std::string what)
@@ -368,13 +399,15 @@ Result<ReconcileReport> Service::Impl::reconcile()
     for (const Assignment& a : *assignments) {
         reconciler.reconcile_assignment(a);
     }
+    remove_orphan_links(journal, report);
     if (!reconciler.remove_orphans(vms->size())) {
         return report;
     }
-    (void)journal.note("reconcile.done", std::to_string(report.actions.size()) + " assignment(s) fixed, " +
-                                             std::to_string(report.orphan_mdevs_removed.size()) +
-                                             " orphan mdev(s) removed, " + std::to_string(report.problems.size()) +
-                                             " problem(s)");
+    (void)journal.note("reconcile.done",
+                       std::to_string(report.actions.size()) + " assignment(s) fixed, " +
+                           std::to_string(report.orphan_mdevs_removed.size()) + " orphan mdev(s) removed, " +
+                           std::to_string(report.orphan_links_removed.size()) + " orphan link(s) removed, " +
+                           std::to_string(report.problems.size()) + " problem(s)");
     return report;
 }
 

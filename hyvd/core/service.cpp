@@ -176,6 +176,9 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return make_error(errc::bad_guid,
                           "GUID 0000:0000:0000:0000 is an unconfigured device; pick one from `hyvctl devices`");
     }
+    if (auto r = options.identity.validate(); !r) {
+        return r.error();
+    }
     if (!config.manage_mdevs) {
         return make_error(errc::mdevs_external,
                           "hyvd creates no mdevs here (mdev-lifecycle = orchestrator): give the VM its hyv device "
@@ -209,6 +212,9 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
         return make_error(errc::unknown_guid, unknown_guid_message(guid));
     }
     HostDevice device = **found;
+    if (auto r = check_identity(options.identity, device, guid); !r) {
+        return r.error();
+    }
     const Quota quota = resolve_quota(options.quota);
     if (auto r = check_quota(quota); !r) {
         return r.error();
@@ -235,7 +241,17 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     a.state = S::attaching_intent;
     a.persistent = options.persistent;
     a.quota = quota;
-    if (auto r = journal.insert(a, "attach.intent", "creating mdev on " + device.ibdev); !r) {
+    a.identity = options.identity;
+    if (!a.identity.unisolated) {
+        a.link = identity_link_name(a.mdev);
+        if (!a.identity.vlan && !a.identity.mac) {
+            a.identity.mac = MacAddress::random_local();  // kept in the row: a re-made link gets the same
+        }
+    }
+    if (auto r =
+            journal.insert(a, "attach.intent",
+                           "creating mdev on " + device.ibdev + ", identity " + a.identity.describe(), device.netdev);
+        !r) {
         return r.error();
     }
     spdlog::debug("[{}] attach vm={} guid={} mdev={}", journal.op_id(), vm_id.str(), guid.to_string(),
@@ -270,6 +286,12 @@ Result<OperationResult> Service::Impl::attach(const VmId& vm_id, const Guid& gui
     if (!created) {
         return roll_back(make_error(created.error().code,
                                     "cannot create mdev for " + guid.to_string() + ": " + created.error().message));
+    }
+    if (auto r = ensure_identity(journal, a, device.netdev); !r) {
+        return roll_back(r.error());
+    }
+    if (auto r = program_identity(a); !r) {
+        return roll_back(r.error());
     }
     if (auto r = journal.transition(a, S::mdev_created, "attach.mdev-created", "hot-adding " + a.qdev_id); !r) {
         return roll_back(r.error());

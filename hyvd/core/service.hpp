@@ -34,6 +34,7 @@ struct Ports {
     Store* store = nullptr;
     MdevControl* mdev = nullptr;
     Inventory* inventory = nullptr;
+    NetIdentity* identity = nullptr;            // host links of network identities
     std::map<VmKind, Hypervisor*> hypervisors;  // one per VM kind in use
     Clock* clock = nullptr;                     // nullptr: system clock
 };
@@ -62,6 +63,8 @@ struct AttachOptions {
     // Fields left 0 take ServiceConfig::default_quota; fields above max_quota are rejected.
     Quota quota;
     bool persistent = false;
+    // Required: the guest's addresses, or unisolated (error "identity-required" otherwise).
+    NetworkIdentity identity;
 };
 
 struct DetachOptions {
@@ -97,6 +100,8 @@ struct ReconcileReport {
     std::vector<MdevUuid> orphan_mdevs_removed;
     // hyv mdevs that hyvd did not make (mdevctl's, an orchestrator's, an operator's): left alone.
     std::vector<MdevUuid> foreign_mdevs;
+    // Host links of identities hyvd made that no assignment owns any more, removed.
+    std::vector<std::string> orphan_links_removed;
     std::vector<std::string> problems;  // what could not be fixed, one line each, with the fix
     // What could not be looked at although nothing hyvd manages depends on it (a hypervisor that
     // cannot be reached while no registered VM is of its kind), one line each.

@@ -77,6 +77,17 @@ public:
     Result<std::optional<HostDevice>> find_device(const Guid& guid, Lookup lookup = Lookup::cached);
     // Scans the inventory, records every device it finds and keeps the result for find_device.
     Result<std::vector<HostDevice>> scan_inventory();
+    // identity.cpp: refuses addresses on a device without netdev and addresses another assignment holds.
+    Result<void> check_identity(const NetworkIdentity& identity, const HostDevice& device, const Guid& guid);
+    // Makes the identity link of `a` on `parent` unless it exists (nothing when unisolated).
+    Result<void> ensure_identity(Journal& journal, const Assignment& a, const std::string& parent,
+                                 std::string_view event_kind = "attach.identity-created");
+    // Tells the mdev of `a` which GIDs it may use: its link's, or all when unisolated.
+    Result<void> program_identity(const Assignment& a);
+    // Removes the identity link of `a` if it exists.
+    Result<void> release_link(Journal& journal, const Assignment& a);
+    // Removes the links hyvd made that no row owns; links it did not make are left alone.
+    void remove_orphan_links(Journal& journal, ReconcileReport& report);
     Quota resolve_quota(const Quota& requested) const;
     Result<void> check_quota(const Quota& quota) const;
 

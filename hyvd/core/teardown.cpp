@@ -86,26 +86,47 @@ Result<void> Service::Impl::release_mdev(Journal& journal, Assignment& a)
     if (!exists) {
         return exists.error();
     }
+    auto fail = [&](const Error& cause, const std::string& what) -> Result<void> {
+        const std::string message = what + ": " + cause.message + "; fix the cause and run `hyvctl detach " +
+                                    a.vm.str() + " " + a.guid.to_string() + "` to retry";
+        (void)journal.transition(a, S::failed, "detach.failed", message,
+                                 [&](Assignment& row) { row.last_error = message; });
+        return make_error(cause.code, message);
+    };
     if (*exists && !config.manage_mdevs) {
         // An orchestrator owns mdev lifecycle: the row goes, the mdev stays. It is still recorded as
-        // hyvd's, so a hyvd that manages mdevs again removes it as an orphan.
-        return journal.transition(a, S::removed, "detach.done",
-                                  "mdev left in place (mdev-lifecycle = orchestrator), assignment deleted");
+        // hyvd's, so a hyvd that manages mdevs again removes it as an orphan. The link is hyvd's alone.
+        if (auto r = release_link(journal, a); !r) {
+            return fail(r.error(), "cannot remove identity link " + a.link);
+        }
+        return ports.store->transaction([&]() -> Result<void> {
+            if (!a.link.empty()) {
+                if (auto r = ports.store->disown_link(a.link); !r) {
+                    return r;
+                }
+            }
+            return journal.transition(a, S::removed, "detach.done",
+                                      "mdev left in place (mdev-lifecycle = orchestrator), assignment deleted");
+        });
     }
     if (*exists) {
         if (auto removed = ports.mdev->remove(a.mdev); !removed) {
-            const std::string message = "cannot remove mdev " + a.mdev.to_string() + ": " + removed.error().message +
-                                        "; fix the cause and run `hyvctl detach " + a.vm.str() + " " +
-                                        a.guid.to_string() + "` to retry";
-            (void)journal.transition(a, S::failed, "detach.failed", message,
-                                     [&](Assignment& row) { row.last_error = message; });
-            return make_error(removed.error().code, message);
+            return fail(removed.error(), "cannot remove mdev " + a.mdev.to_string());
         }
     }
-    // The mdev is gone: it stops being hyvd's in the transaction that deletes the row.
+    // The identity link goes after the mdev, so no instance ever points at a missing link.
+    if (auto r = release_link(journal, a); !r) {
+        return fail(r.error(), "cannot remove identity link " + a.link);
+    }
+    // The mdev and link are gone: they stop being hyvd's in the transaction that deletes the row.
     return ports.store->transaction([&]() -> Result<void> {
         if (auto r = ports.store->disown_mdev(a.mdev); !r) {
             return r;
+        }
+        if (!a.link.empty()) {
+            if (auto r = ports.store->disown_link(a.link); !r) {
+                return r;
+            }
         }
         return journal.transition(a, S::removed, "detach.done",
                                   *exists ? "mdev removed, assignment deleted"
@@ -142,7 +163,13 @@ Result<void> Service::Impl::ensure_mdev(Journal& journal, const Assignment& a)
     if (auto r = ports.mdev->create((*device)->mdev_parent, (*device)->mdev_type, a.mdev); !r) {
         return r;
     }
-    return ports.mdev->set_quota(a.mdev, a.quota);
+    if (auto r = ports.mdev->set_quota(a.mdev, a.quota); !r) {
+        return r;
+    }
+    if (auto r = ensure_identity(journal, a, (*device)->netdev); !r) {
+        return r;
+    }
+    return program_identity(a);
 }
 
 Result<void> Service::Impl::keep_for_stopped_vm(Journal& journal, const Assignment& a, const VmRecord& vm)

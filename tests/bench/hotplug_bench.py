@@ -158,7 +158,7 @@ class Bench:
         self.record("sysfs mdev remove", ms_since(start))
 
     def hyvd_cycle(self, i, guest_ops):
-        elapsed, result, pid, w0, w1 = self.timed_ctl("attach", self.args.guest, self.args.guid)
+        elapsed, result, pid, w0, w1 = self.timed_ctl("attach", self.args.guest, self.args.guid, "--unisolated")
         if result["assignment"]["state"] != "attached":
             fail(f"hyvctl attach #{i} ended in state {result['assignment']['state']}")
         self.record("hyvctl attach", elapsed)
@@ -306,7 +306,7 @@ class Bench:
         procs = self.start_vms()
         try:
             def attach(n):
-                result = self.ctl("attach", f"tp{n}", self.args.guid)
+                result = self.ctl("attach", f"tp{n}", self.args.guid, "--unisolated")
                 if result["assignment"]["state"] != "attached":
                     raise RuntimeError(f"state {result['assignment']['state']}")
             self.run_clients(f"hyvctl attach, {'parallel' if parallel else 'sequential'}", parallel, attach)

@@ -235,22 +235,40 @@ class VmLifecycle(DaemonTestCase):
         daemon = self.start_daemon()
         qemu = self.start_qemu("vm1")
         self.assert_exit(hyvctl(daemon.sock, "vm", "add", "vm1", "--qmp", qemu.qmp), EXIT_OK)
-        attach = hyvctl(daemon.sock, "attach", "vm1", UNKNOWN_GUID)
+        attach = hyvctl(daemon.sock, "attach", "vm1", UNKNOWN_GUID, "--unisolated")
         self.assert_exit(attach, EXIT_REFUSED)
         self.assertEqual(len(attach.stderr.strip().splitlines()), 1, attach.stderr)
         self.assertIn("[unknown-guid]", attach.stderr)
         self.assertIn(UNKNOWN_GUID, attach.stderr)
         self.assertIn("this host has no RDMA devices", attach.stderr)
-        as_json = hyvctl(daemon.sock, "--json", "attach", "vm1", UNKNOWN_GUID)
+        as_json = hyvctl(daemon.sock, "--json", "attach", "vm1", UNKNOWN_GUID, "--ip", "10.0.0.5/24")
         self.assert_exit(as_json, EXIT_REFUSED)
         self.assertEqual(json.loads(as_json.stdout)["error"]["code"], "unknown-guid")
         self.assertEqual(json.loads(hyvctl(daemon.sock, "list", "--json").stdout), [])
 
     def test_attach_to_an_unknown_vm_and_usage_errors(self):
         daemon = self.start_daemon()
-        unknown_vm = hyvctl(daemon.sock, "attach", "nosuchvm", UNKNOWN_GUID)
+        unknown_vm = hyvctl(daemon.sock, "attach", "nosuchvm", UNKNOWN_GUID, "--unisolated")
         self.assert_exit(unknown_vm, EXIT_REFUSED)
         self.assertIn("[unknown-vm]", unknown_vm.stderr)
+        # A network identity is required, and checked before anything reaches hyvd.
+        no_identity = hyvctl(daemon.sock, "attach", "nosuchvm", UNKNOWN_GUID)
+        self.assert_exit(no_identity, EXIT_USAGE)
+        self.assertEqual(no_identity.stderr.strip(),
+                         "hyvctl: attach needs a network identity: give --ip ADDR/PREFIX, or --unisolated to share "
+                         "the host's GIDs without isolation [identity-required]")
+        for bad, code in [(["--ip", "10.0.0.5"], "bad-ip"), (["--ip", "10.0.0.5/24", "--mac", "01:00:5e:00:00:01"],
+                                                              "bad-mac"),
+                          (["--ip", "10.0.0.5/24", "--vlan", "4095"], "bad-vlan"),
+                          (["--ip", "10.0.0.5/24", "--unisolated"], "bad-identity")]:
+            refused = hyvctl(daemon.sock, "attach", "nosuchvm", UNKNOWN_GUID, *bad)
+            self.assert_exit(refused, EXIT_USAGE)
+            self.assertEqual(len(refused.stderr.strip().splitlines()), 1, refused.stderr)
+            self.assertIn(f"[{code}]", refused.stderr)
+        # Through the API (no hyvctl in between) the daemon refuses it too.
+        raw = raw_exchange(daemon.sock, b'{"api":1,"cmd":"attach","args":{"vm":"nosuchvm","guid":"'
+                           + UNKNOWN_GUID.encode() + b'"}}\n')
+        self.assertEqual(raw["error"]["code"], "identity-required", raw)
         self.assert_exit(hyvctl(daemon.sock, "attach", "vm1", "not-a-guid"), EXIT_USAGE)
         self.assert_exit(hyvctl(daemon.sock, "attach", "vm1"), EXIT_USAGE)
         self.assert_exit(hyvctl(daemon.sock, "frobnicate"), EXIT_USAGE)

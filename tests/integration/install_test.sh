@@ -47,7 +47,7 @@ echo "ok: man pages hyvd(8), hyvctl(8), hyvd.conf(5) in $prefix/$mandir, hyvd.se
 grep -q "attach" <<<"$("$dest$prefix/bin/hyvctl" --help)" || fail "installed hyvctl --help does not list attach"
 grep -q -- "--db" <<<"$("$dest$prefix/sbin/hyvd" --help)" || fail "installed hyvd --help does not list --db"
 # What libvirt runs for `virsh migrate` on the destination: the hook refuses with its one line.
-xml="<domain type='qemu'><name>vm1</name><metadata><hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='5054:00ff:fe12:3456'/></hyv:devices></metadata></domain>"
+xml="<domain type='qemu'><name>vm1</name><metadata><hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='5054:00ff:fe12:3456' unisolated='yes'/></hyv:devices></metadata></domain>"
 set +e
 out=$("$dest$(readlink "$link")" vm1 migrate begin - <<<"$xml" 2>&1)
 rc=$?

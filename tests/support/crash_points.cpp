@@ -103,6 +103,19 @@ Result<void> CrashingStore::disown_mdev(const MdevUuid& mdev)
     return inner_.disown_mdev(mdev);
 }
 
+Result<void> CrashingStore::own_link(const std::string& name, const std::string& parent, const MdevUuid& mdev,
+                                     core::TimeMs now, const std::string& op_id)
+{
+    crash_.step("store.own_link");
+    return inner_.own_link(name, parent, mdev, now, op_id);
+}
+
+Result<void> CrashingStore::disown_link(const std::string& name)
+{
+    crash_.step("store.disown_link");
+    return inner_.disown_link(name);
+}
+
 Result<std::int64_t> CrashingStore::append_event(const core::Event& event)
 {
     crash_.step("store.append_event");
@@ -117,6 +130,21 @@ Result<void> CrashingMdevControl::create(const std::string& parent_path, const s
 Result<void> CrashingMdevControl::set_quota(const MdevUuid& uuid, const Quota& quota)
 {
     return around(crash_, "mdev.set_quota", [&] { return inner_.set_quota(uuid, quota); });
+}
+
+Result<void> CrashingMdevControl::set_identity(const MdevUuid& uuid, const core::GidScope& scope)
+{
+    return around(crash_, "mdev.set_identity", [&] { return inner_.set_identity(uuid, scope); });
+}
+
+Result<void> CrashingNetIdentity::create(const core::IdentityLink& link)
+{
+    return around(crash_, "identity.create", [&] { return inner_.create(link); });
+}
+
+Result<void> CrashingNetIdentity::remove(const std::string& name)
+{
+    return around(crash_, "identity.remove", [&] { return inner_.remove(name); });
 }
 
 Result<void> CrashingMdevControl::remove(const MdevUuid& uuid)

@@ -57,6 +57,10 @@ public:
     Result<void> own_mdev(const MdevUuid& mdev, const Guid& guid, core::TimeMs now, const std::string& op_id) override;
     Result<void> disown_mdev(const MdevUuid& mdev) override;
     Result<std::vector<MdevUuid>> owned_mdevs() override { return inner_.owned_mdevs(); }
+    Result<void> own_link(const std::string& name, const std::string& parent, const MdevUuid& mdev, core::TimeMs now,
+                          const std::string& op_id) override;
+    Result<void> disown_link(const std::string& name) override;
+    Result<std::vector<std::string>> owned_links() override { return inner_.owned_links(); }
     Result<std::int64_t> append_event(const core::Event& event) override;
     Result<std::vector<core::Event>> events(std::int64_t since_id, std::size_t limit) override
     {
@@ -69,19 +73,35 @@ private:
     CrashPlan& crash_;
 };
 
-// Wraps real mdev control: a step before and after each create/set_quota/remove.
+// Wraps real mdev control: a step before and after each create/set_quota/set_identity/remove.
 class CrashingMdevControl final : public core::MdevControl {
 public:
     CrashingMdevControl(core::MdevControl& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
 
     Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) override;
     Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) override;
+    Result<void> set_identity(const MdevUuid& uuid, const core::GidScope& scope) override;
     Result<void> remove(const MdevUuid& uuid) override;
     Result<bool> exists(const MdevUuid& uuid) override { return inner_.exists(uuid); }
     Result<std::vector<core::MdevInstance>> list() override { return inner_.list(); }
 
 private:
     core::MdevControl& inner_;
+    CrashPlan& crash_;
+};
+
+// Wraps real identity links: a step before and after each create/remove.
+class CrashingNetIdentity final : public core::NetIdentity {
+public:
+    CrashingNetIdentity(core::NetIdentity& inner, CrashPlan& crash) : inner_(inner), crash_(crash) {}
+
+    Result<void> create(const core::IdentityLink& link) override;
+    Result<void> remove(const std::string& name) override;
+    Result<bool> exists(const std::string& name) override { return inner_.exists(name); }
+    Result<std::vector<std::string>> list_own() override { return inner_.list_own(); }
+
+private:
+    core::NetIdentity& inner_;
     CrashPlan& crash_;
 };
 

@@ -106,6 +106,10 @@ public:
         ports.store = store_.get();
         mdev_ = std::make_unique<test::CrashingMdevControl>(*ports.mdev, plan_);
         ports.mdev = mdev_.get();
+        if (ports.identity != nullptr) {
+            identity_ = std::make_unique<test::CrashingNetIdentity>(*ports.identity, plan_);
+            ports.identity = identity_.get();
+        }
         for (auto& [kind, hypervisor] : ports.hypervisors) {
             hypervisors_.push_back(std::make_unique<test::CrashingHypervisor>(*hypervisor, plan_));
             hypervisor = hypervisors_.back().get();
@@ -131,6 +135,7 @@ private:
     test::CrashPlan plan_;
     std::unique_ptr<test::CrashingStore> store_;
     std::unique_ptr<test::CrashingMdevControl> mdev_;
+    std::unique_ptr<test::CrashingNetIdentity> identity_;
     std::vector<std::unique_ptr<test::CrashingHypervisor>> hypervisors_;
 };
 

@@ -143,6 +143,34 @@ TEST(ApiProtocol, ValidatesQuotas)
     EXPECT_EQ(std::get<cmd::Attach>(*command).quota.max_pinned_bytes, 18446744073709551615ull);
 }
 
+TEST(ApiProtocol, CarriesTheNetworkIdentity)
+{
+    const std::string prefix = R"({"api":1,"cmd":"attach","args":{"vm":"vm1","guid":"0002:c903:00a1:b2c3",)";
+    auto command = parse_line(prefix + R"("identity":{"addresses":["10.0.0.5/24","fd00::5/64"],)" +
+                              R"("mac":"52:54:00:12:34:56","vlan":7}}})");
+    ASSERT_TRUE(command.ok()) << command.error().message;
+    const auto& identity = std::get<cmd::Attach>(*command).identity;
+    ASSERT_EQ(identity.addresses.size(), 2u);
+    EXPECT_EQ(identity.addresses[1].to_string(), "fd00::5/64");
+    EXPECT_EQ(identity.mac->to_string(), "52:54:00:12:34:56");
+    EXPECT_EQ(identity.vlan->value(), 7);
+    EXPECT_FALSE(identity.unisolated);
+    auto shared = parse_line(prefix + R"("identity":{"unisolated":true}}})");
+    ASSERT_TRUE(shared.ok()) << shared.error().message;
+    EXPECT_TRUE(std::get<cmd::Attach>(*shared).identity.unisolated);
+    // Absent: an empty identity, which the service refuses with the fix (identity-required).
+    auto absent = parse_line(prefix + R"("persistent":false}})");
+    ASSERT_TRUE(absent.ok());
+    EXPECT_TRUE(std::get<cmd::Attach>(*absent).identity.empty());
+    EXPECT_EQ(error_code_of(prefix + R"("identity":{"addresses":["10.0.0.5"]}}})"), errc::bad_ip);
+    EXPECT_EQ(error_code_of(prefix + R"("identity":{"addresses":["10.0.0.5/24"],"mac":"ff:ff:ff:ff:ff:ff"}}})"),
+              errc::bad_mac);
+    EXPECT_EQ(error_code_of(prefix + R"("identity":{"addresses":["10.0.0.5/24"],"vlan":0}}})"), errc::bad_vlan);
+    EXPECT_EQ(error_code_of(prefix + R"("identity":{"addresses":"10.0.0.5/24"}}})"), errc::bad_args);
+    EXPECT_EQ(error_code_of(prefix + R"("identity":{"gateway":"10.0.0.1"}}})"), errc::bad_args);
+    EXPECT_EQ(error_code_of(prefix + R"("identity":"unisolated"}})"), errc::bad_args);
+}
+
 TEST(ApiProtocol, VmAddNeedsAnAbsoluteQmpPathForQemuAndNoneForLibvirt)
 {
     auto qemu = parse_line(R"({"api":1,"cmd":"vm-add","args":{"name":"vm1","qmp":"/run/vm1.qmp"}})");

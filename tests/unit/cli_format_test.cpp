@@ -63,15 +63,23 @@ TEST(CliFormat, AssignmentsAndOperations)
     const json assignment = json::parse(R"({"vm":"vm1","guid":"0002:c903:00a1:b2c3",
       "mdev":"3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10","qdev_id":"hyv-3b5f","guest_pci_address":"0000:01:00.0",
       "state":"attached","persistent":false,"quota":{"qps":8,"cqs":16,"mrs":32,"pinned_bytes":1073741824},
+      "identity":{"unisolated":false,"addresses":["10.0.0.5/24","fd00::5/64"],"mac":"52:54:00:12:34:56","vlan":7,
+                  "link":"hyv3b5f1f6e"},
       "created_at":1,"updated_at":2,"last_error":"","op_id":"op-1"})");
-    const auto table = format_assignments(json::array({assignment}));
+    json shared = assignment;
+    shared["identity"] = {{"unisolated", true}, {"addresses", json::array()}, {"mac", ""}, {"vlan", 0}, {"link", ""}};
+    json older = assignment;
+    older.erase("identity");
+    const auto table = format_assignments(json::array({assignment, shared, older}));
+    EXPECT_NE(table.find("10.0.0.5/24,fd00::5/64 vlan 7 on hyv3b5f1f6e"), std::string::npos) << table;
+    EXPECT_NE(table.find("  unisolated  "), std::string::npos) << table;
     EXPECT_NE(table.find("vm1  0002:c903:00a1:b2c3  attached  3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10  0000:01:00.0  no"),
               std::string::npos)
         << table;
     EXPECT_NE(table.find("qps=8 cqs=16 mrs=32 pinned=1 GiB"), std::string::npos) << table;
     EXPECT_EQ(format_operation("attached", json{{"op_id", "op-1"}, {"assignment", assignment}}),
               "attached 0002:c903:00a1:b2c3 to vm1: state attached, mdev 3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10, "
-              "guest PCI 0000:01:00.0 (op op-1)\n");
+              "guest PCI 0000:01:00.0, identity 10.0.0.5/24,fd00::5/64 vlan 7 on hyv3b5f1f6e (op op-1)\n");
 }
 
 TEST(CliFormat, StatusListsAssignmentsThatNeedAttention)

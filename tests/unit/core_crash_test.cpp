@@ -81,7 +81,7 @@ void crash_at_every_step(const Scenario& scenario)
         if (!rows->empty() && (*rows)[0].state == S::attached) {
             EXPECT_TRUE(restarted.service->detach(vm_id("vm1"), guid_a).ok());
         }
-        auto fresh = restarted.service->attach(vm_id("vm1"), guid_a, {});
+        auto fresh = restarted.service->attach(vm_id("vm1"), guid_a, unisolated());
         EXPECT_TRUE(fresh.ok()) << fresh.error().message;
         expect_consistent(restarted);
 
@@ -103,7 +103,35 @@ TEST(CrashSafety, AttachInterruptedAtEveryStep)
     crash_at_every_step(Scenario{
         "attach",
         [](Daemon&) {},
-        [](Daemon& d) { return d.service->attach(vm_id("vm1"), guid_a, {}).ok(); },
+        [](Daemon& d) { return d.service->attach(vm_id("vm1"), guid_a, unisolated()).ok(); },
+        {0, 1},
+    });
+}
+
+core::AttachOptions own_identity(bool persistent = false)
+{
+    core::AttachOptions options;
+    options.persistent = persistent;
+    options.identity.addresses.push_back(IpPrefix::parse("10.0.0.5/24").value());
+    return options;
+}
+
+TEST(CrashSafety, AttachWithIdentityInterruptedAtEveryStepLeavesNoLink)
+{
+    crash_at_every_step(Scenario{
+        "attach with identity",
+        [](Daemon&) {},
+        [](Daemon& d) { return d.service->attach(vm_id("vm1"), guid_a, own_identity()).ok(); },
+        {0, 1},
+    });
+}
+
+TEST(CrashSafety, DetachWithIdentityInterruptedAtEveryStepLeavesNoLink)
+{
+    crash_at_every_step(Scenario{
+        "detach with identity",
+        [](Daemon& d) { ASSERT_TRUE(d.service->attach(vm_id("vm1"), guid_a, own_identity(true)).ok()); },
+        [](Daemon& d) { return d.service->detach(vm_id("vm1"), guid_a).ok(); },
         {0, 1},
     });
 }
@@ -113,11 +141,7 @@ TEST(CrashSafety, PersistentAttachInterruptedAtEveryStep)
     crash_at_every_step(Scenario{
         "persistent attach",
         [](Daemon&) {},
-        [](Daemon& d) {
-            core::AttachOptions options;
-            options.persistent = true;
-            return d.service->attach(vm_id("vm1"), guid_a, options).ok();
-        },
+        [](Daemon& d) { return d.service->attach(vm_id("vm1"), guid_a, unisolated(true)).ok(); },
         {0, 1},
     });
 }
@@ -126,7 +150,7 @@ TEST(CrashSafety, DetachInterruptedAtEveryStep)
 {
     crash_at_every_step(Scenario{
         "detach",
-        [](Daemon& d) { ASSERT_TRUE(d.service->attach(vm_id("vm1"), guid_a, {}).ok()); },
+        [](Daemon& d) { ASSERT_TRUE(d.service->attach(vm_id("vm1"), guid_a, unisolated()).ok()); },
         [](Daemon& d) { return d.service->detach(vm_id("vm1"), guid_a).ok(); },
         {0, 1},
     });
@@ -141,7 +165,7 @@ TEST(CrashSafety, AttachRollbackInterruptedAtEveryStep)
         [](Daemon& d) {
             // Only the child's hypervisor fails; recovery runs with a working one.
             d.hypervisor.fail_hot_add = true;
-            return !d.service->attach(vm_id("vm1"), guid_a, {}).ok();
+            return !d.service->attach(vm_id("vm1"), guid_a, unisolated()).ok();
         },
         {0},
     });

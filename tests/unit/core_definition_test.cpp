@@ -72,6 +72,7 @@ protected:
         ports.store = d.sqlite.get();
         ports.mdev = &d.mdev;
         ports.inventory = &d.inventory;
+        ports.identity = &d.identity;
         ports.hypervisors = {{VmKind::libvirt, &libvirt}};
         core::ServiceConfig config;
         config.default_detach_timeout = std::chrono::milliseconds(50);
@@ -104,7 +105,7 @@ protected:
 TEST_F(CoreDefinitionTest, PersistentAttachIsRecordedAndAStoppedDomainKeepsNoMdev)
 {
     add_domain("vm1", true);
-    auto attached = service->attach(vm_id("vm1"), guid_a, {.quota = {}, .persistent = true});
+    auto attached = service->attach(vm_id("vm1"), guid_a, unisolated(true));
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     const MdevUuid mdev = attached->assignment.mdev;
     ASSERT_EQ(libvirt.definition.count({"vm1", guid_a.value()}), 1u);
@@ -136,7 +137,7 @@ TEST_F(CoreDefinitionTest, PersistentAttachIsRecordedAndAStoppedDomainKeepsNoMde
 TEST_F(CoreDefinitionTest, AnAttachInterruptedAfterItsHotAddIsRecordedWhenReconcileFinishesIt)
 {
     add_domain("vm1", true);
-    auto attached = service->attach(vm_id("vm1"), guid_a, {.quota = {}, .persistent = true});
+    auto attached = service->attach(vm_id("vm1"), guid_a, unisolated(true));
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     // What hyvd killed between device_add and the end of the attach leaves behind: the device in
     // the VM, the row `hotplugged`, nothing in the definition yet.
@@ -154,7 +155,7 @@ TEST_F(CoreDefinitionTest, AnAttachInterruptedAfterItsHotAddIsRecordedWhenReconc
 TEST_F(CoreDefinitionTest, TransientAssignmentOfAStoppedDomainIsDropped)
 {
     add_domain("vm1", true);
-    auto attached = service->attach(vm_id("vm1"), guid_a, {});
+    auto attached = service->attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     EXPECT_FALSE(libvirt.definition.at({"vm1", guid_a.value()}).persistent);
     d.hypervisor.set_running("vm1", false);
@@ -167,7 +168,7 @@ TEST_F(CoreDefinitionTest, TransientAssignmentOfAStoppedDomainIsDropped)
 TEST_F(CoreDefinitionTest, DetachTakesTheDeviceOutOfTheDefinition)
 {
     add_domain("vm1", true);
-    ASSERT_TRUE(service->attach(vm_id("vm1"), guid_a, {.quota = {}, .persistent = true}).ok());
+    ASSERT_TRUE(service->attach(vm_id("vm1"), guid_a, unisolated(true)).ok());
     auto detached = service->detach(vm_id("vm1"), guid_a);
     ASSERT_TRUE(detached.ok()) << detached.error().message;
     EXPECT_TRUE(libvirt.definition.empty());
@@ -179,7 +180,7 @@ TEST_F(CoreDefinitionTest, AttachThatCannotBeRecordedIsRolledBack)
 {
     add_domain("vm1", true);
     libvirt.fail_record = true;
-    auto attached = service->attach(vm_id("vm1"), guid_a, {.quota = {}, .persistent = true});
+    auto attached = service->attach(vm_id("vm1"), guid_a, unisolated(true));
     ASSERT_FALSE(attached.ok());
     EXPECT_NE(attached.error().message.find("cannot record"), std::string::npos) << attached.error().message;
     EXPECT_FALSE(row("vm1", guid_a).has_value());
@@ -193,13 +194,21 @@ TEST_F(CoreDefinitionTest, DeclaredDevicesAreAdoptedOnceAndCompletedInTheDefinit
     vm2.name = vm_id("vm2");
     vm2.kind = VmKind::libvirt;
     const Guid absent{0xdeadbeef00000001ull};
+    NetworkIdentity own;
+    own.addresses.push_back(IpPrefix::parse("10.0.0.9/24").value());
     libvirt.declared = {core::DeclaredVm{vm2,
-                                         {core::DeclaredDevice{guid_b, std::nullopt, Quota{.max_qps = 64}},
-                                          core::DeclaredDevice{absent, std::nullopt, Quota{}}}}};
+                                         {core::DeclaredDevice{guid_b, std::nullopt, Quota{.max_qps = 64}, own},
+                                          core::DeclaredDevice{absent, std::nullopt, Quota{}, unisolated_identity},
+                                          core::DeclaredDevice{guid_a, std::nullopt, Quota{}, NetworkIdentity{}}}}};
     auto report = service->reconcile();
     ASSERT_TRUE(report.ok()) << report.error().message;
     auto adopted = row("vm2", guid_b);
     ASSERT_TRUE(adopted.has_value());
+    EXPECT_EQ(adopted->identity.addresses, own.addresses);
+    EXPECT_TRUE(adopted->identity.mac.has_value()) << "a macvlan gets a MAC fixed at adoption";
+    EXPECT_NE(d.identity.describe(adopted->link), "") << "the identity link lives as long as the assignment";
+    EXPECT_EQ(libvirt.definition.at({"vm2", guid_b.value()}).identity, adopted->identity);
+    EXPECT_FALSE(row("vm2", guid_a).has_value()) << "a declaration without identity is not adopted";
     EXPECT_EQ(adopted->state, S::inactive);
     EXPECT_TRUE(adopted->persistent);
     EXPECT_EQ(adopted->quota.max_qps, 64u);
@@ -208,8 +217,10 @@ TEST_F(CoreDefinitionTest, DeclaredDevicesAreAdoptedOnceAndCompletedInTheDefinit
     EXPECT_EQ(libvirt.definition.at({"vm2", guid_b.value()}).mdev, adopted->mdev);
     EXPECT_FALSE(mdev_exists(adopted->mdev)) << "a stopped domain's mdev is made by the hook at start";
     EXPECT_FALSE(row("vm2", absent).has_value());
-    ASSERT_EQ(report->problems.size(), 1u);
+    ASSERT_EQ(report->problems.size(), 2u);
     EXPECT_NE(report->problems[0].find("dead:beef:0000:0001"), std::string::npos) << report->problems[0];
+    EXPECT_NE(report->problems[1].find("network identity"), std::string::npos) << report->problems[1];
+    libvirt.declared[0].devices.pop_back();
 
     // The declaration now names the mdev (as libvirt would show it): nothing more to adopt.
     libvirt.declared[0].devices[0].mdev = adopted->mdev;

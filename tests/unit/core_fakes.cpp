@@ -64,6 +64,25 @@ Result<void> FakeMdevControl::set_quota(const MdevUuid& uuid, const Quota& quota
     return {};
 }
 
+Result<void> FakeMdevControl::set_identity(const MdevUuid& uuid, const core::GidScope& scope)
+{
+    crash_.step();
+    if (fail_identity) {
+        return make_error("mdev-identity", "injected failure: no identity attributes");
+    }
+    if (!fs::exists(root_ / "mdevs" / uuid.to_string())) {
+        return make_error("mdev-absent", "no mdev " + uuid.to_string());
+    }
+    write_all(root_ / "identity" / uuid.to_string(), scope.unisolated ? "unisolated" : "netdev " + scope.netdev);
+    crash_.step();
+    return {};
+}
+
+std::string FakeMdevControl::identity_of(const MdevUuid& uuid) const
+{
+    return read_all(root_ / "identity" / uuid.to_string());
+}
+
 Result<void> FakeMdevControl::remove(const MdevUuid& uuid)
 {
     crash_.step();
@@ -91,6 +110,7 @@ Result<void> FakeMdevControl::remove(const MdevUuid& uuid)
     }
     fs::remove(file);
     fs::remove(root_ / "quota" / uuid.to_string());
+    fs::remove(root_ / "identity" / uuid.to_string());
     crash_.step();
     return {};
 }
@@ -124,6 +144,77 @@ std::vector<std::string> FakeMdevControl::violations() const
         lines.push_back(line);
     }
     return lines;
+}
+
+FakeNetIdentity::FakeNetIdentity(fs::path root, CrashPlan& crash) : root_(std::move(root)), crash_(crash)
+{
+    fs::create_directories(root_ / "links");
+}
+
+Result<void> FakeNetIdentity::create(const core::IdentityLink& link)
+{
+    crash_.step();
+    ++create_calls;
+    if (fail_create) {
+        return make_error("netlink", "injected failure");
+    }
+    if (fs::exists(root_ / "links" / link.name)) {
+        return make_error("link-exists", "a link named " + link.name + " exists already");
+    }
+    std::string addresses;
+    for (const auto& address : link.addresses) {
+        addresses += (addresses.empty() ? "" : ",") + address.to_string();
+    }
+    write_all(root_ / "links" / link.name, link.parent + " " + (link.mac ? link.mac->to_string() : "-") + " " +
+                                               (link.vlan ? link.vlan->to_string() : "-") + " " + addresses);
+    crash_.step();
+    return {};
+}
+
+Result<void> FakeNetIdentity::remove(const std::string& name)
+{
+    crash_.step();
+    if (!fs::exists(root_ / "links" / name)) {
+        return make_error("link-absent", "link " + name + " does not exist");
+    }
+    if (fs::exists(root_ / "identity")) {
+        for (const auto& entry : fs::directory_iterator(root_ / "identity")) {
+            if (read_all(entry.path()) == "netdev " + name && fs::exists(root_ / "mdevs" / entry.path().filename())) {
+                std::ofstream(root_ / "violations", std::ios::app)
+                    << "removed link " << name << " while mdev " << entry.path().filename().string() << " uses it\n";
+            }
+        }
+    }
+    fs::remove(root_ / "links" / name);
+    crash_.step();
+    return {};
+}
+
+Result<bool> FakeNetIdentity::exists(const std::string& name)
+{
+    return fs::exists(root_ / "links" / name);
+}
+
+Result<std::vector<std::string>> FakeNetIdentity::list_own()
+{
+    std::vector<std::string> out;
+    for (const auto& entry : fs::directory_iterator(root_ / "links")) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("hyv") && entry.path().extension() != ".partial") {
+            out.push_back(name);
+        }
+    }
+    return out;
+}
+
+std::string FakeNetIdentity::describe(const std::string& name) const
+{
+    return fs::exists(root_ / "links" / name) ? read_all(root_ / "links" / name) : std::string();
+}
+
+void FakeNetIdentity::add_foreign(const std::string& name)
+{
+    write_all(root_ / "links" / name, "eth0 - - 192.0.2.1/24");
 }
 
 FakeHypervisor::FakeHypervisor(fs::path root, CrashPlan& crash) : root_(root), mdev_root_(root / "mdevs"), crash_(crash)

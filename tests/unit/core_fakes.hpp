@@ -27,14 +27,41 @@ public:
 
     Result<void> create(const std::string& parent_path, const std::string& type, const MdevUuid& uuid) override;
     Result<void> set_quota(const MdevUuid& uuid, const Quota& quota) override;
+    // root/identity/<uuid>: "netdev NAME" or "unisolated".
+    Result<void> set_identity(const MdevUuid& uuid, const core::GidScope& scope) override;
     Result<void> remove(const MdevUuid& uuid) override;
     Result<bool> exists(const MdevUuid& uuid) override;
     Result<std::vector<core::MdevInstance>> list() override;
 
     std::vector<std::string> violations() const;
+    std::string identity_of(const MdevUuid& uuid) const;
     bool fail_create = false;
     bool fail_remove = false;
-    std::string gone_parent;  // create fails on this parent path, as on a parent that has vanished
+    bool fail_identity = false;  // as a hyv_mdev without identity attributes
+    std::string gone_parent;     // create fails on this parent path, as on a parent that has vanished
+
+private:
+    fs::path root_;
+    CrashPlan& crash_;
+};
+
+// Fake host links: root/links/<name> holds "parent mac vlan addr,addr" ("-" for none). Removing
+// a link whose mdev still exists (root/identity names it) is recorded in root/violations.
+class FakeNetIdentity final : public core::NetIdentity {
+public:
+    FakeNetIdentity(fs::path root, CrashPlan& crash);
+
+    Result<void> create(const core::IdentityLink& link) override;
+    Result<void> remove(const std::string& name) override;
+    Result<bool> exists(const std::string& name) override;
+    Result<std::vector<std::string>> list_own() override;
+
+    // The file's text, "" when there is no such link.
+    std::string describe(const std::string& name) const;
+    // A link someone else made (an operator's, another tool's) that happens to look like hyvd's.
+    void add_foreign(const std::string& name);
+    bool fail_create = false;
+    std::atomic<int> create_calls = 0;
 
 private:
     fs::path root_;

@@ -20,7 +20,7 @@ struct Daemon {
     // `tweak` changes the service's config after the test defaults (short timeouts) are set.
     Daemon(const fs::path& root, int crash_at = 0, bool crash_store = false,
            const std::function<void(core::ServiceConfig&)>& tweak = {})
-        : mdev(root, crash), hypervisor(root, crash)
+        : mdev(root, crash), identity(root, crash), hypervisor(root, crash)
     {
         crash.crash_at = crash_at;
         auto opened = adapters::SqliteStore::open((root / "hyvd.db").string());
@@ -36,6 +36,7 @@ struct Daemon {
         ports.store = crash_store ? static_cast<core::Store*>(crashing_store.get()) : sqlite.get();
         ports.mdev = &mdev;
         ports.inventory = &inventory;
+        ports.identity = &identity;
         ports.hypervisors = {{VmKind::qemu, &hypervisor}, {VmKind::libvirt, &hypervisor}};
         core::ServiceConfig config;
         config.default_detach_timeout = std::chrono::milliseconds(50);
@@ -50,6 +51,7 @@ struct Daemon {
     std::unique_ptr<adapters::SqliteStore> sqlite;
     std::unique_ptr<CrashingStore> crashing_store;
     FakeMdevControl mdev;
+    FakeNetIdentity identity;
     FakeHypervisor hypervisor;
     FakeInventory inventory;
     std::unique_ptr<core::Service> service;
@@ -57,6 +59,13 @@ struct Daemon {
 
 inline const Guid guid_a{0x0002c90300a1b2c3ull};
 inline const Guid guid_b{0x0002c90300a1b2c4ull};
+
+// The identity of tests that are not about identities: the host's GIDs, as before identities existed.
+inline const NetworkIdentity unisolated_identity{.unisolated = true};
+inline core::AttachOptions unisolated(bool persistent = false)
+{
+    return core::AttachOptions{.quota = {}, .persistent = persistent, .identity = unisolated_identity};
+}
 
 inline VmId vm_id(const std::string& name)
 {
@@ -105,6 +114,27 @@ inline void expect_consistent(Daemon& d)
     auto recorded = d.sqlite->owned_mdevs();
     ASSERT_TRUE(recorded.ok()) << recorded.error().message;
     EXPECT_EQ(std::set<MdevUuid>(recorded->begin(), recorded->end()), owned);
+    // Identity links: every row's link exists and its mdev uses it; every hyv link has a row (a
+    // test's foreign links aside); hyvd counts as its own exactly the links of its rows.
+    std::set<std::string> row_links;
+    for (const auto& a : *rows) {
+        if (!a.link.empty()) {
+            row_links.insert(a.link);
+            EXPECT_NE(d.identity.describe(a.link), "") << a.vm.str() << ": link " << a.link << " is missing";
+            EXPECT_EQ(d.mdev.identity_of(a.mdev), "netdev " + a.link);
+        } else if (a.state == AssignmentState::attached) {
+            EXPECT_EQ(d.mdev.identity_of(a.mdev), "unisolated");
+        }
+    }
+    auto links = d.identity.list_own();
+    ASSERT_TRUE(links.ok());
+    for (const auto& name : *links) {
+        EXPECT_TRUE(row_links.count(name) || d.identity.describe(name).starts_with("eth0 - - 192.0.2.1"))
+            << "orphan link " << name;
+    }
+    auto owned_links = d.sqlite->owned_links();
+    ASSERT_TRUE(owned_links.ok()) << owned_links.error().message;
+    EXPECT_EQ(std::set<std::string>(owned_links->begin(), owned_links->end()), row_links);
     auto vms = d.sqlite->vms();
     ASSERT_TRUE(vms.ok());
     for (const auto& vm : *vms) {

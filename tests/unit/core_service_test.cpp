@@ -35,7 +35,7 @@ protected:
 
 TEST_F(ServiceTest, AttachCreatesMdevHotAddsAndRecordsEveryStep)
 {
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     const auto& a = attached->assignment;
     EXPECT_EQ(a.state, S::attached);
@@ -54,8 +54,8 @@ TEST_F(ServiceTest, AttachCreatesMdevHotAddsAndRecordsEveryStep)
 TEST_F(ServiceTest, OneGuidIsSharedByManyVms)
 {
     add_running_vm(*daemon, "vm2");
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
-    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, unisolated()).ok());
     auto devices = service().devices();
     ASSERT_TRUE(devices.ok());
     const auto& rxe0 = *std::find_if(devices->begin(), devices->end(),
@@ -74,12 +74,19 @@ TEST_F(ServiceTest, AttachValidatesBeforeTouchingAnything)
     };
     add_running_vm(*daemon, "stopped");
     daemon->hypervisor.set_running("stopped", false);
-    core::AttachOptions greedy;
+    core::AttachOptions greedy = unisolated();
     greedy.quota.max_qps = 1u << 30;
+    core::AttachOptions both = unisolated();
+    both.identity.addresses.push_back(IpPrefix::parse("10.0.0.5/24").value());
     const Case cases[] = {
-        {"nosuchvm", guid_a, {}, "unknown-vm"}, {"vm1", Guid(0x1234), {}, "unknown-guid"},
-        {"vm1", Guid(0), {}, "bad-guid"},       {"stopped", guid_a, {}, "vm-not-running"},
+        {"nosuchvm", guid_a, unisolated(), "unknown-vm"},
+        {"vm1", Guid(0x1234), unisolated(), "unknown-guid"},
+        {"vm1", Guid(0), unisolated(), "bad-guid"},
+        {"stopped", guid_a, unisolated(), "vm-not-running"},
         {"vm1", guid_a, greedy, "bad-quota"},
+        {"vm1", guid_a, core::AttachOptions{}, "identity-required"},
+        {"nosuchvm", guid_a, core::AttachOptions{}, "identity-required"},
+        {"vm1", guid_a, both, "bad-identity"},
     };
     for (const auto& c : cases) {
         auto r = service().attach(vm_id(c.vm), c.guid, c.options);
@@ -90,8 +97,8 @@ TEST_F(ServiceTest, AttachValidatesBeforeTouchingAnything)
     EXPECT_TRUE(daemon->mdev.list()->empty());
     EXPECT_EQ(daemon->hypervisor.hot_add_calls, 0);
 
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
-    auto again = service().attach(vm_id("vm1"), guid_a, {});
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
+    auto again = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_FALSE(again.ok());
     EXPECT_EQ(again.error().code, "already-attached");
     EXPECT_EQ(daemon->mdev.list()->size(), 1u);
@@ -100,7 +107,7 @@ TEST_F(ServiceTest, AttachValidatesBeforeTouchingAnything)
 TEST_F(ServiceTest, FailedHotAddRollsBackTheMdevAndTheRow)
 {
     daemon->hypervisor.fail_hot_add = true;
-    auto r = service().attach(vm_id("vm1"), guid_a, {});
+    auto r = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, "qmp-error");
     EXPECT_TRUE(service().list()->empty());
@@ -117,7 +124,7 @@ TEST_F(ServiceTest, FailedHotAddRollsBackTheMdevAndTheRow)
 TEST_F(ServiceTest, FailedMdevCreationLeavesNothing)
 {
     daemon->mdev.fail_create = true;
-    auto r = service().attach(vm_id("vm1"), guid_a, {});
+    auto r = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_FALSE(r.ok());
     EXPECT_TRUE(service().list()->empty());
     EXPECT_EQ(daemon->hypervisor.hot_add_calls, 0);
@@ -125,7 +132,7 @@ TEST_F(ServiceTest, FailedMdevCreationLeavesNothing)
 
 TEST_F(ServiceTest, DetachTakesTheDeviceOutThenRemovesTheMdev)
 {
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok());
     auto detached = service().detach(vm_id("vm1"), guid_a);
     ASSERT_TRUE(detached.ok()) << detached.error().message;
@@ -142,7 +149,7 @@ TEST_F(ServiceTest, DetachTakesTheDeviceOutThenRemovesTheMdev)
 
 TEST_F(ServiceTest, DetachTimeoutKeepsDetachingAndTheMdevThenRetrySucceeds)
 {
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok());
     daemon->hypervisor.set_guest_refuses_unplug("vm1", true);
     auto timed_out = service().detach(vm_id("vm1"), guid_a);
@@ -171,7 +178,7 @@ TEST_F(ServiceTest, DetachTimeoutKeepsDetachingAndTheMdevThenRetrySucceeds)
 
 TEST_F(ServiceTest, MdevRemovalFailureMarksFailedAndDetachRetries)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     daemon->mdev.fail_remove = true;
     auto failed = service().detach(vm_id("vm1"), guid_a);
     ASSERT_FALSE(failed.ok());
@@ -195,7 +202,7 @@ TEST_F(ServiceTest, RacingAttachesOfOnePairSerialize)
     std::vector<std::thread> threads;
     std::vector<Result<core::OperationResult>> results(racers, make_error("unset", ""));
     for (int i = 0; i < racers; ++i) {
-        threads.emplace_back([&, i] { results[i] = service().attach(vm_id("vm1"), guid_a, {}); });
+        threads.emplace_back([&, i] { results[i] = service().attach(vm_id("vm1"), guid_a, unisolated()); });
     }
     for (auto& t : threads) {
         t.join();
@@ -220,7 +227,8 @@ TEST_F(ServiceTest, DifferentPairsAttachConcurrently)
     std::vector<Result<core::OperationResult>> results(4, make_error("unset", ""));
     const std::pair<const char*, Guid> pairs[] = {{"vm1", guid_a}, {"vm1", guid_b}, {"vm2", guid_a}, {"vm2", guid_b}};
     for (int i = 0; i < 4; ++i) {
-        threads.emplace_back([&, i] { results[i] = service().attach(vm_id(pairs[i].first), pairs[i].second, {}); });
+        threads.emplace_back(
+            [&, i] { results[i] = service().attach(vm_id(pairs[i].first), pairs[i].second, unisolated()); });
     }
     for (auto& t : threads) {
         t.join();
@@ -235,14 +243,14 @@ TEST_F(ServiceTest, DifferentPairsAttachConcurrently)
 TEST_F(ServiceTest, RunningLibvirtDomainIsRegisteredOnFirstAttach)
 {
     daemon->hypervisor.set_running("dom1", true);
-    auto attached = service().attach(vm_id("dom1"), guid_a, {});
+    auto attached = service().attach(vm_id("dom1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     auto vm = daemon->sqlite->vm(vm_id("dom1"));
     ASSERT_TRUE(vm.ok() && vm->has_value());
     EXPECT_EQ((*vm)->kind, VmKind::libvirt);
     EXPECT_EQ(event_kinds(attached->op_id).front(), "vm.add");
 
-    auto absent = service().attach(vm_id("nodomain"), guid_a, {});
+    auto absent = service().attach(vm_id("nodomain"), guid_a, unisolated());
     ASSERT_FALSE(absent.ok());
     EXPECT_EQ(absent.error().code, "unknown-vm");
     EXPECT_NE(absent.error().message.find("hyvctl vm add"), std::string::npos);
@@ -251,7 +259,7 @@ TEST_F(ServiceTest, RunningLibvirtDomainIsRegisteredOnFirstAttach)
 
 TEST_F(ServiceTest, StatusCountsStatesAndTheNewestEvent)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     auto status = service().status();
     ASSERT_TRUE(status.ok());
     EXPECT_EQ(status->devices_present, 2u);
@@ -269,7 +277,7 @@ TEST_F(ServiceTest, ReconcileRunningAlongsideAttachAndDetachDisturbsNothing)
     std::vector<std::string> failures;
     std::thread operator_thread([&] {
         for (int i = 0; i < 15; ++i) {
-            auto attached = service().attach(vm_id("vm1"), guid_a, {});
+            auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
             auto detached = service().detach(vm_id("vm1"), guid_a);
             if (!attached.ok()) {
                 failures.push_back("attach: " + attached.error().message);
@@ -300,7 +308,7 @@ TEST_F(ServiceTest, ReconcileRunningAlongsideAttachAndDetachDisturbsNothing)
 
 TEST_F(ServiceTest, VmRemoveRefusesWhileAssigned)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     auto refused = service().vm_remove(vm_id("vm1"));
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().code, "vm-has-assignments");
@@ -322,7 +330,7 @@ TEST_F(ServiceTest, DevicesTracksVanishedDevices)
     const auto& rxe1 = *std::find_if(devices->begin(), devices->end(),
                                      [](const core::DeviceView& v) { return v.record.device.guid == guid_b; });
     EXPECT_FALSE(rxe1.present);
-    auto gone = service().attach(vm_id("vm1"), guid_b, {});
+    auto gone = service().attach(vm_id("vm1"), guid_b, unisolated());
     ASSERT_FALSE(gone.ok());
     EXPECT_EQ(gone.error().code, "unknown-guid");
 }
@@ -330,13 +338,13 @@ TEST_F(ServiceTest, DevicesTracksVanishedDevices)
 TEST_F(ServiceTest, AttachScansTheInventoryOnlyForAGuidItHasNotSeen)
 {
     add_running_vm(*daemon, "vm2");
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     const int after_first = daemon->inventory.scans;
     EXPECT_EQ(after_first, 1);
-    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, {}).ok());
-    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_b, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_a, unisolated()).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm2"), guid_b, unisolated()).ok());
     EXPECT_EQ(daemon->inventory.scans, after_first);
-    auto unknown = service().attach(vm_id("vm1"), Guid{0xdeadbeefull}, {});
+    auto unknown = service().attach(vm_id("vm1"), Guid{0xdeadbeefull}, unisolated());
     ASSERT_FALSE(unknown.ok());
     EXPECT_EQ(unknown.error().code, "unknown-guid");
     EXPECT_EQ(daemon->inventory.scans, after_first + 1);
@@ -345,13 +353,13 @@ TEST_F(ServiceTest, AttachScansTheInventoryOnlyForAGuidItHasNotSeen)
 
 TEST_F(ServiceTest, AttachLooksAgainWhenTheDeviceVanishedSinceTheLastScan)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
     auto& devices = daemon->inventory.devices;
     const auto rxe0 = std::find_if(devices.begin(), devices.end(), [](const auto& d) { return d.guid == guid_a; });
     daemon->mdev.gone_parent = rxe0->mdev_parent;
     devices.erase(rxe0);
-    auto gone = service().attach(vm_id("vm1"), guid_a, {});
+    auto gone = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_FALSE(gone.ok());
     EXPECT_EQ(gone.error().code, "unknown-guid");
     EXPECT_TRUE(service().list()->empty());
@@ -360,13 +368,13 @@ TEST_F(ServiceTest, AttachLooksAgainWhenTheDeviceVanishedSinceTheLastScan)
 
 TEST_F(ServiceTest, AttachFollowsADeviceBackOnAnotherParent)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
     ASSERT_TRUE(service().detach(vm_id("vm1"), guid_a).ok());
     auto& device = *std::find_if(daemon->inventory.devices.begin(), daemon->inventory.devices.end(),
                                  [](const auto& d) { return d.guid == guid_a; });
     daemon->mdev.gone_parent = device.mdev_parent;
     device.mdev_parent += "-again";
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok()) << attached.error().message;
     auto mdevs = daemon->mdev.list();
     ASSERT_EQ(mdevs->size(), 1u);
@@ -376,10 +384,8 @@ TEST_F(ServiceTest, AttachFollowsADeviceBackOnAnotherParent)
 
 TEST_F(ServiceTest, ReconcileReleasesNonPersistentAndParksPersistentWhenTheVmStops)
 {
-    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, {}).ok());
-    core::AttachOptions persistent;
-    persistent.persistent = true;
-    auto kept = service().attach(vm_id("vm1"), guid_b, persistent);
+    ASSERT_TRUE(service().attach(vm_id("vm1"), guid_a, unisolated()).ok());
+    auto kept = service().attach(vm_id("vm1"), guid_b, unisolated(true));
     ASSERT_TRUE(kept.ok());
     daemon->hypervisor.set_running("vm1", false);
 
@@ -407,8 +413,8 @@ TEST_F(ServiceTest, ReconcileRemovesOrphanMdevsItMadeAndIsIdempotent)
 {
     // Two mdevs hyvd made whose rows are lost (as after a database restored from a backup): one
     // still in the VM, one not.
-    auto held = service().attach(vm_id("vm1"), guid_a, {});
-    auto loose = service().attach(vm_id("vm1"), guid_b, {});
+    auto held = service().attach(vm_id("vm1"), guid_a, unisolated());
+    auto loose = service().attach(vm_id("vm1"), guid_b, unisolated());
     ASSERT_TRUE(held.ok() && loose.ok());
     auto vm = daemon->sqlite->vm(vm_id("vm1"));
     ASSERT_TRUE(daemon->hypervisor.hot_remove(**vm, loose->assignment.qdev_id, {}).ok());
@@ -436,7 +442,7 @@ TEST_F(ServiceTest, ReconcileLeavesMdevsItDidNotMake)
     ASSERT_TRUE(daemon->mdev.create("/sys/devices/virtual/hyv/rxe0", "hyv_mdev-virtio-hyv", theirs_in_vm).ok());
     auto vm = daemon->sqlite->vm(vm_id("vm1"));
     ASSERT_TRUE(daemon->hypervisor.hot_add(**vm, theirs_in_vm, "hostdev0").ok());
-    auto ours = service().attach(vm_id("vm1"), guid_a, {});
+    auto ours = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(ours.ok());
 
     auto report = service().reconcile();
@@ -456,7 +462,7 @@ TEST_F(ServiceTest, ReconcileLeavesMdevsItDidNotMake)
 
 TEST_F(ServiceTest, OrchestratorLifecycleNeitherCreatesNorRemovesMdevs)
 {
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});  // made while hyvd still managed mdevs
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());  // made while hyvd still managed mdevs
     ASSERT_TRUE(attached.ok());
     const MdevUuid mine = attached->assignment.mdev;
     const MdevUuid theirs = MdevUuid::generate();
@@ -465,7 +471,7 @@ TEST_F(ServiceTest, OrchestratorLifecycleNeitherCreatesNorRemovesMdevs)
     daemon = std::make_unique<Daemon>(dir.path(), 0, false,
                                       [](core::ServiceConfig& config) { config.manage_mdevs = false; });
 
-    auto refused = service().attach(vm_id("vm1"), guid_b, {});
+    auto refused = service().attach(vm_id("vm1"), guid_b, unisolated());
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().code, "mdevs-external");
     EXPECT_NE(refused.error().message.find("mdev-lifecycle = hyvd"), std::string::npos) << refused.error().message;
@@ -494,7 +500,7 @@ TEST_F(ServiceTest, OrchestratorLifecycleNeitherCreatesNorRemovesMdevs)
 
 TEST_F(ServiceTest, ReconcileReleasesADeviceRemovedBehindHyvdsBack)
 {
-    auto attached = service().attach(vm_id("vm1"), guid_a, {});
+    auto attached = service().attach(vm_id("vm1"), guid_a, unisolated());
     ASSERT_TRUE(attached.ok());
     auto vm = daemon->sqlite->vm(vm_id("vm1"));
     ASSERT_TRUE(daemon->hypervisor.hot_remove(**vm, attached->assignment.qdev_id, {}).ok());

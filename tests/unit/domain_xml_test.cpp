@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace hyv::domain_xml {
 namespace {
 
@@ -115,6 +117,77 @@ TEST(DomainXml, BadMetadataIsRefusedNamingTheAttributeAndTheFix)
     EXPECT_EQ(error_of("<hyv:device guid='5054:00ff:fe12:3456' qps='4294967296'/>").code, "hyv-metadata");
     Error twice = error_of("<hyv:device guid='5054:00ff:fe12:3456'/><hyv:device guid='0x505400fffe123456'/>");
     EXPECT_NE(twice.message.find("twice"), std::string::npos) << twice.message;
+}
+
+NetworkIdentity own_identity()
+{
+    NetworkIdentity identity;
+    identity.addresses = {*IpPrefix::parse("10.0.0.5/24"), *IpPrefix::parse("fd00::5/64")};
+    identity.mac = *MacAddress::parse("52:54:00:12:34:56");
+    identity.vlan = *VlanId::parse("7");
+    return identity;
+}
+
+TEST(DomainXml, NetworkIdentityRoundTripsAndOlderFormsStillParse)
+{
+    const std::vector<Device> devices = {
+        Device{kGuid, kMdev, Quota{.max_qps = 64}, own_identity()},
+        Device{kOtherGuid, std::nullopt, Quota{}, NetworkIdentity{.unisolated = true}},
+    };
+    const std::string element = metadata_xml(devices);
+    EXPECT_NE(element.find("<ip address='10.0.0.5' prefix='24'/><ip address='fd00::5' prefix='64'/>"
+                           "<mac address='52:54:00:12:34:56'/><vlan id='7'/></device>"),
+              std::string::npos)
+        << element;
+    EXPECT_NE(element.find("unisolated='yes'/>"), std::string::npos) << element;
+    auto parsed = parse_metadata(element);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(*parsed, devices);
+
+    // Hand-written, as docs/libvirt.md and docs/network.md show it.
+    auto domain = parse_domain(
+        domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'>"
+                    "<hyv:device guid='5054:00ff:fe12:3456' mdev='c2177883-f1bb-47f0-914d-32a22e3a8804' qps='64'>\n"
+                    "  <hyv:ip address='10.0.0.5' prefix='24'/><hyv:ip address='fd00:0::5' prefix='64'/>\n"
+                    "  <hyv:mac address='52:54:00:12:34:56'/><hyv:vlan id='7'/></hyv:device>"
+                    "<hyv:device guid='0002:c903:00a1:b2c3' unisolated='yes'/></hyv:devices>"));
+    ASSERT_TRUE(domain) << domain.error().message;
+    EXPECT_EQ(domain->devices, devices);
+
+    // The form before identities existed still parses; its identity is empty, which hyvd and the hook refuse.
+    auto older = parse_domain(
+        domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='5054:00ff:fe12:3456'/>"
+                    "</hyv:devices>"));
+    ASSERT_TRUE(older) << older.error().message;
+    ASSERT_EQ(older->devices.size(), 1u);
+    EXPECT_TRUE(older->devices[0].identity.empty());
+}
+
+TEST(DomainXml, BadNetworkIdentityIsRefusedNamingItAndTheFix)
+{
+    const auto error_of = [](const std::string& inner, const std::string& attributes = "") {
+        auto parsed = parse_domain(domain_with("<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device "
+                                               "guid='5054:00ff:fe12:3456'" +
+                                               attributes + ">" + inner + "</hyv:device></hyv:devices>"));
+        EXPECT_FALSE(parsed) << inner << attributes;
+        return parsed ? Error{} : parsed.error();
+    };
+    for (const auto& [inner, attributes, needle] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"<hyv:ip address='10.0.0.5'/>", "", "10.0.0.5/"},
+             {"<hyv:ip address='10.0.0.300' prefix='24'/>", "", "10.0.0.300/24"},
+             {"<hyv:ip address='10.0.0.5' prefix='24'/><hyv:mac address='01:00:5e:00:00:01'/>", "", "multicast"},
+             {"<hyv:ip address='10.0.0.5' prefix='24'/><hyv:vlan id='4095'/>", "", "4095"},
+             {"<hyv:ip address='10.0.0.5' prefix='24'/>", " unisolated='yes'", "unisolated"},
+             {"", " unisolated='maybe'", "unisolated='maybe'"},
+             {"<hyv:ip address='10.0.0.5' prefix='24'/><hyv:ip address='10.0.0.5' prefix='16'/>", "", "twice"},
+             {"<hyv:route to='x'/>", "", "hyv:route"},
+         }) {
+        const Error error = error_of(inner, attributes);
+        EXPECT_EQ(error.code, "hyv-metadata") << inner;
+        EXPECT_NE(error.message.find(needle), std::string::npos) << error.message;
+        EXPECT_NE(error.message.find("virsh edit"), std::string::npos) << error.message;
+        EXPECT_EQ(error.message.find('\n'), std::string::npos) << error.message;
+    }
 }
 
 TEST(DomainXml, DevicesAreReplacedAndRemovedByGuid)

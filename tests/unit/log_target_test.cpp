@@ -118,7 +118,7 @@ TEST(LogTarget, OperationsAttachTheirOpVmGuidAndMdev)
         TempDir dir;
         Daemon d(dir.path());
         add_running_vm(d, "vm1");
-        auto attached = d.service->attach(vm_id("vm1"), guid_a, {});
+        auto attached = d.service->attach(vm_id("vm1"), guid_a, unisolated());
         ASSERT_TRUE(attached.ok());
         const auto& a = attached->assignment;
         const bool carried = std::any_of(sink->seen.begin(), sink->seen.end(), [&](const LogFields& f) {

@@ -15,6 +15,7 @@ inline core::HostDevice sample_device(std::uint64_t guid = 0x0002c90300a1b2c3ull
     d.link_layer = "Ethernet";
     d.mdev_parent = "/sys/devices/virtual/hyv/" + ibdev;
     d.mdev_type = "hyv_mdev-virtio-hyv";
+    d.netdev = "eth-" + ibdev;
     return d;
 }
 
@@ -37,6 +38,7 @@ inline core::Assignment sample_assignment(const core::VmRecord& vm, const core::
     a.qdev_id = "hyv-" + a.mdev.to_string();
     a.state = AssignmentState::attaching_intent;
     a.quota = Quota{16, 16, 64, 1 << 20};
+    a.identity.unisolated = true;
     a.created_at = a.updated_at = 2000;
     a.op_id = "op-test";
     return a;

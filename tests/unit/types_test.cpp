@@ -135,5 +135,89 @@ TEST(Enums, RoundTripThroughText)
     EXPECT_FALSE(parse_assignment_state("ATTACHED").ok());
 }
 
+TEST(IpPrefix, ParsesHostAddressesWithTheirPrefix)
+{
+    auto v4 = IpPrefix::parse("10.0.0.5/24");
+    ASSERT_TRUE(v4.ok()) << v4.error().message;
+    EXPECT_EQ(v4->family(), IpPrefix::Family::ipv4);
+    EXPECT_EQ(v4->address(), "10.0.0.5");
+    EXPECT_EQ(v4->prefix_length(), 24u);
+    EXPECT_EQ(v4->to_string(), "10.0.0.5/24");
+    auto v6 = IpPrefix::parse("FD00:0:0::5/64");
+    ASSERT_TRUE(v6.ok()) << v6.error().message;
+    EXPECT_EQ(v6->to_string(), "fd00::5/64") << "canonical text";
+    EXPECT_EQ(IpPrefix::parse("10.0.0.5", "32")->to_string(), "10.0.0.5/32");
+    for (const char* bad : {"10.0.0.5", "10.0.0.5/", "10.0.0.5/0", "10.0.0.5/33", "10.0.0.5/24x", "10.0.0/24",
+                            "0.0.0.0/8", "255.255.255.255/32", "127.0.0.1/8", "224.0.0.1/4", "::/64", "::1/128",
+                            "ff02::1/64", "fd00::5/129", "host/24", ""}) {
+        auto parsed = IpPrefix::parse(bad);
+        EXPECT_FALSE(parsed.ok()) << "accepted '" << bad << "'";
+        if (!parsed.ok()) {
+            EXPECT_EQ(parsed.error().code, "bad-ip");
+            EXPECT_EQ(parsed.error().message.find('\n'), std::string::npos);
+        }
+    }
+}
+
+TEST(MacAddress, ParsesUnicastAddressesAndMakesLocalOnes)
+{
+    EXPECT_EQ(MacAddress::parse("52:54:00:AB:cd:0f")->to_string(), "52:54:00:ab:cd:0f");
+    EXPECT_EQ(MacAddress::parse("52-54-00-ab-cd-0f")->to_string(), "52:54:00:ab:cd:0f");
+    for (const char* bad : {"01:00:5e:00:00:01", "00:00:00:00:00:00", "52:54:00:ab:cd", "52:54:00:ab:cd:0g",
+                            "52:54-00:ab:cd:0f", "525400abcd0f", ""}) {
+        auto parsed = MacAddress::parse(bad);
+        EXPECT_FALSE(parsed.ok()) << "accepted '" << bad << "'";
+        if (!parsed.ok()) {
+            EXPECT_EQ(parsed.error().code, "bad-mac");
+        }
+    }
+    for (int i = 0; i < 16; ++i) {
+        const auto mac = MacAddress::random_local();
+        EXPECT_EQ(mac.bytes()[0] & 0x03, 0x02) << mac.to_string();
+        EXPECT_TRUE(MacAddress::parse(mac.to_string()).ok());
+    }
+}
+
+TEST(VlanId, AcceptsOneTo4094)
+{
+    EXPECT_EQ(VlanId::parse("1")->value(), 1);
+    EXPECT_EQ(VlanId::parse("4094")->value(), 4094);
+    for (const char* bad : {"0", "4095", "-1", "7x", "", "99999999999"}) {
+        auto parsed = VlanId::parse(bad);
+        EXPECT_FALSE(parsed.ok()) << "accepted '" << bad << "'";
+        if (!parsed.ok()) {
+            EXPECT_EQ(parsed.error().code, "bad-vlan");
+        }
+    }
+}
+
+TEST(NetworkIdentity, IsAddressesOrUnisolatedNeverBothNorNeither)
+{
+    NetworkIdentity none;
+    EXPECT_TRUE(none.empty());
+    EXPECT_EQ(none.validate().error().code, "identity-required");
+    EXPECT_EQ(none.validate().error().message,
+              "attach needs a network identity: give --ip ADDR/PREFIX, or --unisolated to share the host's GIDs "
+              "without isolation");
+    EXPECT_EQ(none.describe(), "none");
+    NetworkIdentity shared{.unisolated = true};
+    EXPECT_TRUE(shared.validate().ok());
+    EXPECT_EQ(shared.describe(), "unisolated");
+    NetworkIdentity own;
+    own.addresses = {*IpPrefix::parse("10.0.0.5/24"), *IpPrefix::parse("fd00::5/64")};
+    EXPECT_TRUE(own.validate().ok());
+    EXPECT_EQ(own.describe(), "10.0.0.5/24,fd00::5/64");
+    NetworkIdentity both = own;
+    both.unisolated = true;
+    EXPECT_EQ(both.validate().error().code, "bad-identity");
+    NetworkIdentity mac_only;
+    mac_only.mac = MacAddress::random_local();
+    EXPECT_EQ(mac_only.validate().error().code, "bad-identity");
+    NetworkIdentity twice;
+    twice.addresses = {*IpPrefix::parse("10.0.0.5/24"), *IpPrefix::parse("10.0.0.5/16")};
+    EXPECT_EQ(twice.validate().error().code, "bad-identity");
+    EXPECT_EQ(identity_link_name(*MdevUuid::parse("3b5f1f6e-8f39-4a53-9c1e-2b7d0c4a9e10")), "hyv3b5f1f6e");
+}
+
 }  // namespace
 }  // namespace hyv

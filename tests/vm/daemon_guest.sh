@@ -72,7 +72,7 @@ qmp_sock=$("$vm" path "$g1")/qmp.sock
 : >"$work/hyvd.log"
 start_daemon "$hyvd"
 ctl vm add g1 --qmp "$qmp_sock" >/dev/null || fail "hyvctl vm add g1"
-attach=$(ctl --json attach g1 "$guid") || fail "hyvctl attach g1 $guid: $attach"
+attach=$(ctl --json attach g1 "$guid" --unisolated) || fail "hyvctl attach g1 $guid: $attach"
 address=$(json_field 'd["assignment"]["guest_pci_address"]' <<<"$attach")
 [ "$(json_field 'd["assignment"]["state"]' <<<"$attach")" = attached ] || fail "attach state: $attach"
 wait_for 600 "guest g1 lists $ids at $address" \
@@ -127,13 +127,14 @@ crash_loop() { # OPERATION: attach | detach
   for step in $(seq 1 80); do
     # Resting state before the operation, through the daemon that reconciled after the last crash:
     # detached for attach, attached for detach.
-    if [ "$op" = detach ] && [ "$(ctl --json list)" = "[]" ]; then ctl attach g1 "$guid" >/dev/null || fail "re-attach"; fi
+    if [ "$op" = detach ] && [ "$(ctl --json list)" = "[]" ]; then ctl attach g1 "$guid" --unisolated >/dev/null || fail "re-attach"; fi
     if [ "$op" = attach ] && [ "$(ctl --json list)" != "[]" ]; then ctl detach g1 "$guid" >/dev/null || fail "re-detach"; fi
     stop_daemon
 
     log_mark=$(wc -l <"$work/hyvd.log")
     start_daemon "$crashy" HYV_CRASH_AT_STEP="$step"
-    ctl "$op" g1 "$guid" >/dev/null 2>&1 || true
+    if [ "$op" = attach ]; then ctl attach g1 "$guid" --unisolated >/dev/null 2>&1 || true
+    else ctl detach g1 "$guid" >/dev/null 2>&1 || true; fi
     tail -n +"$((log_mark + 1))" "$work/hyvd.log" >"$work/crash-run.log"
     rc=0
     # The daemon logs its last words before it SIGKILLs itself (a zombie still answers kill -0).

@@ -172,8 +172,8 @@ mdev_guid() { cat "$(readlink -f "/sys/bus/mdev/devices/$1")/../node_guid"; }
 domain_xml vm2 "" "" > "$work/vm2.xml"
 virsh define "$work/vm2.xml" >/dev/null
 virsh start vm2 >/dev/null || fail "virsh start vm2 failed"
-ctl attach vm2 "$guid0" --persistent --quota-qps 32 >/dev/null || fail "attach --persistent: $(ctl attach vm2 "$guid0" --persistent 2>&1)"
-ctl attach vm2 "$guid1" >/dev/null || fail "transient attach failed"
+ctl attach vm2 "$guid0" --unisolated --persistent --quota-qps 32 >/dev/null || fail "attach --persistent: $(ctl attach vm2 "$guid0" --unisolated --persistent 2>&1)"
+ctl attach vm2 "$guid1" --unisolated >/dev/null || fail "transient attach failed"
 mdev0=$(mdev_of vm2 "$guid0"); mdev1=$(mdev_of vm2 "$guid1")
 qemu_has vm2 2 || fail "QEMU of vm2 does not have both hyv functions: $(virsh qemu-monitor-command vm2 --hmp 'info pci')"
 live=$(virsh dumpxml vm2); inactive=$(virsh dumpxml --inactive vm2)
@@ -284,7 +284,7 @@ log "ok: hand-written <hyv:device guid=...> from docs/libvirt.md took effect at 
 
 # --- 7. a domain naming a GUID that is not on this host fails to start with the hook's line
 bogus_mdev=$(cat /proc/sys/kernel/random/uuid)
-domain_xml vm4 "<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='dead:beef:0000:0001' mdev='$bogus_mdev'/></hyv:devices>" \
+domain_xml vm4 "<hyv:devices xmlns:hyv='https://hyv.dev/xmlns/libvirt/1'><hyv:device guid='dead:beef:0000:0001' mdev='$bogus_mdev' unisolated='yes'/></hyv:devices>" \
   "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'><source><address uuid='$bogus_mdev'/></source></hostdev>" \
   > "$work/vm4.xml"
 virsh define "$work/vm4.xml" >/dev/null
@@ -299,11 +299,11 @@ virsh undefine vm4 >/dev/null   # a definition naming a device this host lacks i
 # --- 8. the booted guest: a hot-plugged hyv function appears in the guest OS, `virsh shutdown` parks it
 wait_for 1200 "vm1's guest to boot" guest_booted vm1
 log "vm1's guest booted"
-ctl attach vm1 "$guid0" --persistent >/dev/null || fail "attach --persistent to vm1 failed"
+ctl attach vm1 "$guid0" --unisolated --persistent >/dev/null || fail "attach --persistent to vm1 failed"
 mdev_vm1=$(mdev_of vm1 "$guid0")
 wait_for 120 "vm1's guest to see the hyv function" guest_sees vm1 1
 # hyvctl detach of a libvirt domain: a second, transient function comes and goes live.
-ctl attach vm1 "$guid1" >/dev/null || fail "transient attach of $guid1 to vm1 failed"
+ctl attach vm1 "$guid1" --unisolated >/dev/null || fail "transient attach of $guid1 to vm1 failed"
 mdev_vm1b=$(mdev_of vm1 "$guid1")
 wait_for 120 "vm1's guest to see both hyv functions" guest_sees vm1 2
 ctl detach vm1 "$guid1" >/dev/null || fail "hyvctl detach vm1 $guid1: $(ctl detach vm1 "$guid1" 2>&1)"
@@ -314,7 +314,7 @@ wait_for 120 "vm1's guest to see one hyv function again" guest_sees vm1 1
 log "ok: hyvctl detach of a libvirt domain: gone from the guest, the live XML, sysfs and hyvd"
 # The same device taken away behind hyvd's back (virsh detach-device): libvirt's device-removed event
 # makes hyvd drop the transient assignment and release its mdev.
-ctl attach vm1 "$guid1" >/dev/null || fail "second transient attach of $guid1 to vm1 failed"
+ctl attach vm1 "$guid1" --unisolated >/dev/null || fail "second transient attach of $guid1 to vm1 failed"
 mdev_vm1c=$(mdev_of vm1 "$guid1")
 wait_for 120 "vm1's guest to see both hyv functions again" guest_sees vm1 2
 removed_before=$(grep -c "reconcile after: domain vm1 device-removed" "$work/hyvd.log" || true)
@@ -353,7 +353,7 @@ quiet_log() {
   done
 }
 crash_op() { # attach | detach
-  if [ "$1" = attach ]; then ctl attach vm1 "$guid1" --persistent; else ctl detach vm1 "$guid1"; fi
+  if [ "$1" = attach ]; then ctl attach vm1 "$guid1" --unisolated --persistent; else ctl detach vm1 "$guid1"; fi
 }
 crash_at() { # OPERATION POINT:K (the K-th crash step of that name: 1 before the call, 2 after it)
   local op=$1 point=$2 rc mark again
