@@ -54,8 +54,26 @@ static void ah_to_gid0(struct ib_uverbs_create_ah *c, uint32_t pd)
 	memcpy(c->attr.grh.dgid, e->raw, sizeof(c->attr.grh.dgid));
 }
 
+/* The GIDs the instance sees: entries up to the first empty one (identity or unisolated view). */
+static uint32_t gid_view_len(void)
+{
+	struct hyv_gid_entry *e;
+	struct hyv_query_gid qg = { .port = htole32(1) };
+	static const uint8_t zero[sizeof(e->raw)];
+	uint32_t i;
+
+	for (i = 0; i < HYV_GID_TABLE_LEN; i++) {
+		qg.index = htole32(i);
+		e = (struct hyv_gid_entry *)(page + resp_off(sizeof(qg)));
+		if (run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(*e)) || !memcmp(e->raw, zero, sizeof(zero)))
+			break;
+	}
+	return i;
+}
+
 void ah_checks(uint32_t ctx)
 {
+	uint32_t view = gid_view_len();
 	struct ib_uverbs_create_ah c;
 	struct create_ah_out out;
 	uint32_t pd, st;
@@ -74,6 +92,13 @@ void ah_checks(uint32_t ctx)
 	st = destroy_ah(ctx, 0x7fffffff);
 	expect(st == EINVAL || st == ENOENT, "DESTROY_AH of a bogus handle: status %u", st);
 
+	printf("cmd_fuzz: the instance sees %u GIDs\n", view);
+	expect(view > 0, "the instance sees no GID");
+	/* Unisolated, the index past the view is the host's empty entry: ib_core says ENODATA. */
+	c.attr.grh.sgid_index = view;
+	st = create_ah(ctx, &c, sizeof(out), NULL);
+	expect(st == EINVAL || st == ENODATA,
+	       "CREATE_AH with the first GID index past the instance's view: status %u", st);
 	c.attr.grh.sgid_index = HYV_GID_TABLE_LEN;
 	expect_status(create_ah(ctx, &c, sizeof(out), NULL), EINVAL,
 		      "CREATE_AH with a GID index beyond the guest's table");

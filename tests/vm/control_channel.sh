@@ -7,7 +7,10 @@
 # through the process's own BAR2 mapping, disappear from it on destroy and context close, and BAR2
 # runs out with ENOSPC; no CQ or QP is left on the host afterwards. Memory registration: shared
 # (memfd) "guest RAM" registered in place, anonymous RAM and malformed registrations refused, the
-# quotas (quota/ in sysfs) enforced and back to zero; no MR left on the host.
+# quotas (quota/ in sysfs) enforced and back to zero; no MR left on the host. The second run binds the
+# instance to a network identity (a macvlan with its own address, docs/network.md): cmd_fuzz sees
+# exactly the macvlan's GIDs, and a source GID index past them is refused and counted in
+# hyv/gid_refusals.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
@@ -16,8 +19,22 @@ fuzz=${1:-$build/tests/vm/cmd_fuzz}
 dmesg_mark
 base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$(host_res qp) base_mr=$(host_res mr)
 uuid=$(mdev_create rxe0)
+link=hyvfz
+netdev=$(rdma link show rxe0/1 | grep -o 'netdev [^ ]*' | awk '{print $2}')
+trap 'ip link del "$link" 2>/dev/null || true; cleanup' EXIT
+own_gids() { grep -lx "$link" /sys/class/infiniband/rxe0/ports/1/gid_attrs/ndevs/* 2>/dev/null | wc -l; }
 
 for run in 1 2; do
+  if [ "$run" = 2 ]; then
+    ip link add "$link" link "$netdev" type macvlan mode bridge
+    # IPv4 only: IPv6 GIDs (link-local, router-advertised) would come and go at their own pace.
+    sysctl -qw "net.ipv6.conf.$link.disable_ipv6=1"
+    ip addr add 10.77.9.5/24 dev "$link"
+    ip link set "$link" up
+    wait_for 60 "rxe0 GIDs of $link's 10.77.9.5" "grep -qx 0000:0000:0000:0000:0000:ffff:0a4d:0905 /sys/class/infiniband/rxe0/ports/1/gids/*"
+    mdev_identity "$uuid" "$link"
+    refusals=$(counter "$uuid" gid_refusals)
+  fi
   "$fuzz" vfio "$uuid" "$RANDOM" > "$work/fuzz.$run" 2>&1 || { cat "$work/fuzz.$run"; fail "cmd_fuzz run $run failed"; }
   cat "$work/fuzz.$run"
   assert_kernel_clean
@@ -31,6 +48,12 @@ for run in 1 2; do
       fail "quota/$res $(cat "/sys/bus/mdev/devices/$uuid/quota/$res") after the device was closed"
   done
   [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
+  if [ "$run" = 2 ]; then
+    grep -qx "cmd_fuzz: the instance sees $(own_gids) GIDs" "$work/fuzz.2" ||
+      fail "cmd_fuzz did not see exactly the $(own_gids) GIDs of $link"
+    [ "$(counter "$uuid" gid_refusals)" -gt "$refusals" ] || fail "gid_refusals did not count the GID indices past the identity"
+    log "identity $link: cmd_fuzz saw its $(own_gids) GIDs; gid_refusals $(counter "$uuid" gid_refusals)"
+  fi
 done
 [ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"
 [ "$(counter "$uuid" command_errors)" -gt 20 ] || fail "command_errors $(counter "$uuid" command_errors) <= 20"
@@ -38,6 +61,8 @@ done
 log "counters: commands $(counter "$uuid" commands) command_errors $(counter "$uuid" command_errors) bad_accesses $(counter "$uuid" bad_accesses)"
 
 mdev_remove "$uuid"
+ip link del "$link"
+[ "$(own_gids)" = 0 ] || fail "GIDs of $link left on rxe0 after it was deleted"
 [ "$(live_instances)" = 0 ] || fail "live_instances $(live_instances) after removal"
 assert_kernel_clean
 log "PASS control_channel"
