@@ -39,7 +39,14 @@ mdev_create() {
   echo "$uuid" > "$(parent_dir "${1:-rxe0}")/mdev_supported_types/$mdev_type/create" ||
     fail "creating mdev $uuid on ${1:-rxe0} failed"
   [ -e "/sys/bus/mdev/devices/$uuid/hyv/trapped_reads" ] || fail "mdev $uuid has no hyv counters"
+  # Without an identity an instance sees no GID; these tests predate identities (mdev_identity).
+  echo 1 > "/sys/bus/mdev/devices/$uuid/identity/unisolated" || fail "mdev $uuid: identity/unisolated not writable"
   echo "$uuid"
+}
+# Binds instance UUID to host net device NETDEV: the guest sees and may use only its GIDs.
+mdev_identity() {
+  echo 0 > "/sys/bus/mdev/devices/$1/identity/unisolated" &&
+    echo "$2" > "/sys/bus/mdev/devices/$1/identity/netdev" || fail "mdev $1: binding identity $2 failed"
 }
 mdev_remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
 mdev_count() { ls /sys/bus/mdev/devices 2>/dev/null | wc -l; }
@@ -139,11 +146,26 @@ assert_host_clean() { # WHAT
 }
 # Creates an instance on rxe0 (its UUID in $uuid), hot-plugs it into guest $guest as device ID on
 # root port hp0 over a new QMP connection, and waits for the guest to register hyv0.
-plug_instance() { # ID
+plug_instance() { # ID [NETDEV]
   uuid=$(mdev_create rxe0)
+  [ -z "${2:-}" ] || mdev_identity "$uuid" "$2"
   qmp_open "$("$vm" path "$guest")/qmp2.sock"
   hotplug_add "$1" "$uuid" hp0
   wait_for 600 "guest $guest to register hyv0" "'$vm' exec $guest --timeout 120 -- test -e /sys/class/infiniband/hyv0"
+}
+# Runs TOOL (a perftest or ibv_*_pingpong program) as a server on the test host's rxe0 and as its
+# client in guest $guest on hyv0, rendezvous on port $pp_host_port (the guest reaches the test host as
+# 10.0.2.100). Outputs in $work/PREFIX.host and $work/PREFIX.guest; fails the case unless both succeed.
+host_server_guest_client() { # PREFIX TOOL "HOST OPTIONS" "GUEST OPTIONS"
+  local prefix=$1 tool=$2 pid
+  # shellcheck disable=SC2086 # option lists
+  $tool -d rxe0 $3 -p "$pp_host_port" > "$work/$prefix.host" 2>&1 &
+  pid=$!
+  wait_for 60 "the test host's $tool server" "ss -ltn | grep -q ':$pp_host_port '"
+  # shellcheck disable=SC2086
+  gexec "$guest" timeout 600 $tool -d hyv0 $4 -p "$pp_host_port" 10.0.2.100 > "$work/$prefix.guest" 2>&1 ||
+    { cat "$work/$prefix.guest"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; cat "$work/$prefix.host"; fail "guest $tool client against the test host's server failed"; }
+  wait "$pid" || { cat "$work/$prefix.host"; fail "the test host's $tool server failed"; }
 }
 # Inside the shared session (tests/vm/guest_session.sh) a case uses its running nested guest, which has
 # virtio_hyv loaded, instead of booting one; it hot-plugs its instances and leaves the guest as it was.

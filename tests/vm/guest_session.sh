@@ -22,6 +22,7 @@ cases=(
   "send-kick-traps send_kick.sh"
   "ud-address-handles ud.sh"
   "async-events async_events.sh"
+  "network-identity identity.sh"
   "hotplug-cycles-and-rxe-deletion device_hotplug.sh"
 )
 # Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions
