@@ -46,7 +46,7 @@ struct Request {
     std::string cmd;
     json args = json::object();
     std::function<std::string(const json&)> render;
-    std::optional<hyv::Error> invalid;  // found while reading the arguments; nothing is sent
+    std::optional<hyv::Error> invalid{};  // found while reading the arguments; nothing is sent
 };
 
 int report_error(const Globals& globals, const hyv::Error& error)

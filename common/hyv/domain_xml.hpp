@@ -33,7 +33,7 @@ struct Device {
     Guid guid;
     std::optional<MdevUuid> mdev;  // empty: hand-written, hyvd has not completed it yet
     Quota quota;                   // zero fields: hyvd's defaults
-    NetworkIdentity identity;      // empty: none written (hyvd refuses to act on the device)
+    NetworkIdentity identity{};    // empty: none written (hyvd refuses to act on the device)
 
     friend bool operator==(const Device&, const Device&) = default;
 };

@@ -197,9 +197,9 @@ private:
 // `unisolated`, the host's whole GID table. Exactly one of the two (docs/network.md).
 struct NetworkIdentity {
     bool unisolated = false;
-    std::vector<IpPrefix> addresses;
-    std::optional<MacAddress> mac;  // none: a random locally administered one (macvlan) or the parent's (VLAN)
-    std::optional<VlanId> vlan;     // none: a macvlan device; set: a VLAN device with this id
+    std::vector<IpPrefix> addresses{};
+    std::optional<MacAddress> mac{};  // none: a random locally administered one (macvlan) or the parent's (VLAN)
+    std::optional<VlanId> vlan{};     // none: a macvlan device; set: a VLAN device with this id
 
     // Neither addresses nor unisolated: what attach refuses.
     bool empty() const { return !unisolated && addresses.empty(); }
