@@ -173,15 +173,18 @@ static ssize_t netdev_store(struct device *dev, struct device_attribute *attr, c
 	struct hyv_instance *inst = dev_get_drvdata(dev);
 	struct hyv_gid_view *view = &inst->gids;
 	struct net *net = current->nsproxy->net_ns;
-	char name[IFNAMSIZ];
+	char written[IFNAMSIZ + 1];	/* a name and echo's newline */
 	struct net_device *ndev;
 	struct net *old;
 	int ifindex = 0;
+	char *name;
 
-	if (count > sizeof(name))
+	if (count >= sizeof(written))
 		return -EINVAL;
-	strscpy(name, buf, sizeof(name));
-	strim(name);
+	strscpy(written, buf, sizeof(written));
+	name = strim(written);
+	if (strlen(name) >= IFNAMSIZ)
+		return -EINVAL;
 	if (name[0]) {
 		ndev = dev_get_by_name(net, name);
 		if (!ndev)
