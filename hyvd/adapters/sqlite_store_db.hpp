@@ -8,6 +8,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace hyv::core {
 struct Assignment;
@@ -69,6 +72,58 @@ private:
     sqlite3_stmt* stmt_;
     int last_code_ = 0;
 };
+
+// What a row reader returns, whether or not it can fail: read_vm gives Result<VmRecord>,
+// read_event an Event; both are read into T.
+template <typename T>
+struct RowValue {
+    using type = T;
+};
+template <typename T>
+struct RowValue<Result<T>> {
+    using type = T;
+};
+template <typename Read>
+using RowOf = typename RowValue<std::invoke_result_t<Read, const SqliteStatement&>>::type;
+
+// Steps a bound SELECT once: its row read with `read`, or nullopt when there is none.
+template <typename Read>
+Result<std::optional<RowOf<Read>>> select_one(SqliteStatement& s, Read read)
+{
+    auto row = s.step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<RowOf<Read>>();
+    }
+    Result<RowOf<Read>> value = read(s);
+    if (!value) {
+        return value.error();
+    }
+    return std::optional<RowOf<Read>>(std::move(*value));
+}
+
+// Steps a bound SELECT to its end, reading every row with `read`; the first bad row fails it.
+template <typename Read>
+Result<std::vector<RowOf<Read>>> select_all(SqliteStatement& s, Read read)
+{
+    std::vector<RowOf<Read>> out;
+    for (;;) {
+        auto row = s.step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            return out;
+        }
+        Result<RowOf<Read>> value = read(s);
+        if (!value) {
+            return value.error();
+        }
+        out.push_back(std::move(*value));
+    }
+}
 
 // Schema migrations embedded from schema/*.sql (see docs/schema.md).
 int latest_embedded_schema_version();

@@ -100,17 +100,7 @@ Result<std::vector<std::string>> SqliteStore::owned_links()
     if (!s) {
         return s.error();
     }
-    std::vector<std::string> owned;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return owned;
-        }
-        owned.push_back(s->text(0));
-    }
+    return select_all(*s, [](const SqliteStatement& row) { return row.text(0); });
 }
 
 }  // namespace hyv::adapters

@@ -36,21 +36,13 @@ Result<std::vector<MdevUuid>> SqliteStore::owned_mdevs()
     if (!s) {
         return s.error();
     }
-    std::vector<MdevUuid> owned;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            return owned;
-        }
-        auto uuid = MdevUuid::parse(s->text(0));
+    return select_all(*s, [](const SqliteStatement& row) -> Result<MdevUuid> {
+        auto uuid = MdevUuid::parse(row.text(0));
         if (!uuid) {
-            return make_error(errc::db_corrupt, "hyvd_mdevs row \"" + s->text(0) + "\" is not an mdev UUID");
+            return make_error(errc::db_corrupt, "hyvd_mdevs row \"" + row.text(0) + "\" is not an mdev UUID");
         }
-        owned.push_back(*uuid);
-    }
+        return *uuid;
+    });
 }
 
 }  // namespace hyv::adapters
