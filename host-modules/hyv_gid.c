@@ -47,68 +47,65 @@ static bool hyv_gid_is_own(const struct hyv_gid_view *view, const struct ib_gid_
 }
 
 /*
- * Walks the host port's table under parent->lock (the device stays) and
- * view->lock (the identity stays). Finds the host entry the guest calls
- * guest_index (to_host) or the guest index of host_index (!to_host).
+ * The instance's view of port's GID table: host[i] is the host index the
+ * guest calls i. Returns how many there are, or a negative errno. Walks the
+ * host table under parent->lock (the device stays) and view->lock (the
+ * identity stays).
  */
-static int hyv_gid_walk(struct hyv_instance *inst, u32 port, bool to_host, u32 guest_index,
-			u32 host_index, u32 *out)
+static int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TABLE_LEN])
 {
 	struct hyv_parent *parent = inst->parent;
 	struct hyv_gid_view *view = &inst->gids;
 	const struct ib_gid_attr *attr;
-	u32 len, i, seen = 0;
-	int ret = -ENOENT;
+	u32 len, i;
+	int n = 0;
 
-	if (to_host && guest_index >= HYV_GID_TABLE_LEN)
-		return -EINVAL;
 	mutex_lock(&view->lock);
 	mutex_lock(&parent->lock);
 	if (!parent->ibdev) {
-		ret = -ENODEV;
+		n = -ENODEV;
 		goto out;
 	}
 	if (!rdma_is_port_valid(parent->ibdev, port)) {
-		ret = -EINVAL;
+		n = -EINVAL;
 		goto out;
 	}
 	len = parent->ibdev->port_data[array_index_nospec(port, parent->ibdev->phys_port_cnt + 1)]
 		      .immutable.gid_tbl_len;
-	if (view->unisolated) {
-		if (to_host && guest_index < len) {
-			*out = guest_index;
-			ret = 0;
-		} else if (!to_host && host_index < min_t(u32, len, HYV_GID_TABLE_LEN)) {
-			*out = host_index;
-			ret = 0;
-		}
-		goto out;
-	}
-	if (!view->net)
-		goto out;
-	for (i = 0; i < len && seen < HYV_GID_TABLE_LEN; i++) {
+	for (i = 0; i < len && n < HYV_GID_TABLE_LEN; i++) {
 		bool own;
 
-		if (!to_host && i > host_index)
-			break;
-		attr = rdma_get_gid_attr(parent->ibdev, port, i);
-		if (IS_ERR(attr))
-			continue;
-		own = hyv_gid_is_own(view, attr);
-		rdma_put_gid_attr(attr);
-		if (!own)
-			continue;
-		if (to_host ? seen == guest_index : i == host_index) {
-			*out = to_host ? i : seen;
-			ret = 0;
-			break;
+		if (!view->unisolated) {
+			if (!view->net)
+				break;
+			attr = rdma_get_gid_attr(parent->ibdev, port, i);
+			if (IS_ERR(attr))
+				continue;
+			own = hyv_gid_is_own(view, attr);
+			rdma_put_gid_attr(attr);
+			if (!own)
+				continue;
 		}
-		seen++;
+		host[n++] = i;
 	}
 out:
 	mutex_unlock(&parent->lock);
 	mutex_unlock(&view->lock);
-	return ret;
+	return n;
+}
+
+/* The host index the guest calls guest_index; -ENOENT past the view. */
+static int hyv_gid_lookup(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index)
+{
+	u32 host[HYV_GID_TABLE_LEN];
+	int n = hyv_gid_view(inst, port, host);
+
+	if (n < 0)
+		return n;
+	if (guest_index >= n)
+		return -ENOENT;
+	*host_index = host[guest_index];
+	return 0;
 }
 
 /*
@@ -118,7 +115,7 @@ out:
  */
 int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index)
 {
-	int ret = hyv_gid_walk(inst, port, true, guest_index, 0, host_index);
+	int ret = hyv_gid_lookup(inst, port, guest_index, host_index);
 
 	if (ret) {
 		atomic64_inc(&inst->counters.gid_refusals);
@@ -132,7 +129,18 @@ int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *h
 /* The guest's index of a host GID the instance owns; -ENOENT when it owns none there. */
 int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index)
 {
-	return hyv_gid_walk(inst, port, false, 0, host_index, guest_index);
+	u32 host[HYV_GID_TABLE_LEN];
+	int i, n = hyv_gid_view(inst, port, host);
+
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		if (host[i] == host_index) {
+			*guest_index = i;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 /* The guest's GID table entry: the instance's own GIDs, an empty entry past them. */
@@ -142,7 +150,9 @@ int hyv_gid_query(struct hyv_instance *inst, u32 port, u32 guest_index, struct h
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = hyv_gid_walk(inst, port, true, guest_index, 0, &host_index);
+	if (guest_index >= HYV_GID_TABLE_LEN)
+		return -EINVAL;
+	ret = hyv_gid_lookup(inst, port, guest_index, &host_index);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)
@@ -232,14 +242,12 @@ static DEVICE_ATTR_RW(unisolated);
 static ssize_t host_indices_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct hyv_instance *inst = dev_get_drvdata(dev);
-	u32 i, host_index;
+	u32 host[HYV_GID_TABLE_LEN];
+	int i, n = hyv_gid_view(inst, 1, host);
 	int len = 0;
 
-	for (i = 0; i < HYV_GID_TABLE_LEN; i++) {
-		if (hyv_gid_walk(inst, 1, true, i, 0, &host_index))
-			break;
-		len += sysfs_emit_at(buf, len, "%u\n", host_index);
-	}
+	for (i = 0; i < n; i++)
+		len += sysfs_emit_at(buf, len, "%u\n", host[i]);
 	return len;
 }
 static DEVICE_ATTR_RO(host_indices);
