@@ -85,6 +85,8 @@ static void hyv_status_write(struct hyv_instance *inst, u8 status)
 
 	if (!status) {
 		hyv_virtio_reset(inst);
+		/* Contexts close under ctrl.lock, which is never taken inside inst->lock. */
+		inst->reset_pending = true;
 		return;
 	}
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&

@@ -30,7 +30,7 @@ void hyv_ctrl_init(struct hyv_instance *inst)
 	mutex_init(&inst->ctrl.lock);
 }
 
-/* On close of the vfio device (QEMU exit or unplug): every guest context dies. */
+/* On close of the vfio device (QEMU exit, unplug) and on a reset: every guest context dies. */
 void hyv_ctrl_release(struct hyv_instance *inst)
 {
 	struct hyv_ctrl *ctrl = &inst->ctrl;
@@ -86,7 +86,7 @@ static int hyv_op_ctx_close(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 	if (!ctx || cmd->in_len || cmd->out_len)
 		return -EINVAL;
-	inst->ctrl.contexts[cmd->ctx] = NULL;
+	inst->ctrl.contexts[array_index_nospec(cmd->ctx, HYV_MAX_CONTEXTS)] = NULL;
 	hyv_context_close(ctx);
 	return 0;
 }

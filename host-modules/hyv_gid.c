@@ -70,8 +70,7 @@ static int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TA
 		n = -EINVAL;
 		goto out;
 	}
-	len = parent->ibdev->port_data[array_index_nospec(port, parent->ibdev->phys_port_cnt + 1)]
-		      .immutable.gid_tbl_len;
+	len = hyv_port_data(parent->ibdev, port)->immutable.gid_tbl_len;
 	for (i = 0; i < len && n < HYV_GID_TABLE_LEN; i++) {
 		bool own;
 

@@ -32,6 +32,22 @@ u64 hyv_region_size(u32 index)
 	}
 }
 
+/*
+ * A device reset (QEMU's system_reset through VFIO_DEVICE_RESET; the guest's
+ * virtio status 0 is hyv_rw's part): every host context of the guest closes,
+ * and with it every host object, so nothing of the previous boot (an MR a
+ * peer still holds an rkey for, a context counted against the limit)
+ * survives into the next. Lock order as on close: ctrl.lock, then inst->lock.
+ */
+void hyv_instance_reset(struct hyv_instance *inst)
+{
+	hyv_ctrl_release(inst);
+	mutex_lock(&inst->lock);
+	hyv_virtio_reset(inst);
+	inst->reset_pending = false;
+	mutex_unlock(&inst->lock);
+}
+
 /* Called with the parent's lock held, from the ib_client remove path. */
 void hyv_instance_mark_dead(struct hyv_instance *inst)
 {
@@ -109,6 +125,7 @@ static ssize_t hyv_access(struct hyv_instance *inst, char __user *ubuf, size_t c
 	u32 index = (u64)pos >> HYV_REGION_SHIFT;
 	u64 offset = (u64)pos & HYV_REGION_MASK;
 	u64 region_size = hyv_region_size(index);
+	bool reset = false;
 	size_t done;
 	u8 *kbuf;
 
@@ -150,7 +167,12 @@ static ssize_t hyv_access(struct hyv_instance *inst, char __user *ubuf, size_t c
 		}
 		done += size;
 	}
+	reset = inst->reset_pending;
+	inst->reset_pending = false;
 	mutex_unlock(&inst->lock);
+	/* Before the write completes: the guest's next access sees a device that holds nothing. */
+	if (reset)
+		hyv_ctrl_release(inst);
 
 done:
 	atomic64_inc(is_write ? &inst->counters.trapped_writes : &inst->counters.trapped_reads);

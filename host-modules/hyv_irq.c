@@ -287,9 +287,7 @@ long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg)
 	case VFIO_DEVICE_SET_IRQS:
 		return hyv_ioctl_set_irqs(inst, uarg);
 	case VFIO_DEVICE_RESET:
-		mutex_lock(&inst->lock);
-		hyv_virtio_reset(inst);
-		mutex_unlock(&inst->lock);
+		hyv_instance_reset(inst);
 		return 0;
 	default:
 		return -ENOTTY;

@@ -10,6 +10,7 @@
 #include <linux/eventfd.h>
 #include <linux/mdev.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -203,6 +204,8 @@ struct hyv_instance {
 
 	struct mutex lock;		/* everything below */
 	bool dead;
+	/* The guest wrote virtio status 0: its host objects go once inst->lock is dropped. */
+	bool reset_pending;
 	u8 config[HYV_CONFIG_SPACE_SIZE];
 	u8 config_wmask[HYV_CONFIG_SPACE_SIZE];
 	struct hyv_virtio_state virtio;
@@ -221,6 +224,12 @@ struct hyv_instance {
 	struct mutex pin_lock;
 	struct hyv_counters counters;
 };
+
+/* A guest-named port that rdma_is_port_valid() accepted, clamped under speculation too. */
+static inline struct ib_port_data *hyv_port_data(struct ib_device *ibdev, u32 port)
+{
+	return &ibdev->port_data[array_index_nospec(port, rdma_end_port(ibdev) + 1)];
+}
 
 static inline struct hyv_instance *to_hyv_instance(struct vfio_device *vdev)
 {
@@ -243,6 +252,7 @@ extern const struct attribute_group *hyv_parent_groups[];
 u64 hyv_region_size(u32 index);
 extern const struct attribute_group *hyv_instance_groups[];
 void hyv_instance_mark_dead(struct hyv_instance *inst);
+void hyv_instance_reset(struct hyv_instance *inst);
 
 /* hyv_pci_config.c */
 void hyv_pci_config_init(struct hyv_instance *inst);

@@ -16,8 +16,8 @@
  *      MR's lifetime and moves data straight to and from them;
  *   4. the range and the VFIO pins go again; the MR's own pins keep the pages.
  *
- * vm_insert_pages refuses anonymous pages: guest RAM must be shared and file
- * backed (memory-backend-memfd,share=on), as vhost-user requires too.
+ * vm_insert_pages refuses anonymous pages: guest RAM must be shared memory
+ * (memory-backend-memfd,share=on), as vhost-user requires too.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -26,6 +26,7 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <rdma/ib_user_ioctl_verbs.h>
 #include <rdma/ib_user_verbs.h>
 
@@ -121,9 +122,12 @@ static int hyv_mr_pin(struct hyv_instance *inst, struct hyv_mr_pages *mp)
 }
 
 /*
- * Only page-cache pages of guest RAM can be mapped a second time; anonymous
- * guest RAM cannot, and neither can hugetlb pages (no PTE mapping) or
- * device pages behind another BAR QEMU mapped for DMA.
+ * Only shmem pages of guest RAM (memfd, /dev/shm, tmpfs) are registered.
+ * Anonymous guest RAM cannot be mapped a second time, hugetlb pages have no
+ * PTE mapping, device pages belong to another BAR QEMU mapped for DMA, and
+ * the page cache of a disk filesystem (ext4, xfs, fsdax) would take long-term
+ * RDMA writes past the filesystem's write notification. A page that is page
+ * cache and swap-backed is shmem's.
  */
 static int hyv_mr_check_pages(struct hyv_instance *inst, struct hyv_mr_pages *mp)
 {
@@ -132,14 +136,52 @@ static int hyv_mr_check_pages(struct hyv_instance *inst, struct hyv_mr_pages *mp
 
 	for (i = 0; i < mp->npages; i++) {
 		page = mp->pages[i];
-		if (PageAnon(page) || PageHuge(page) || !folio_mapping(page_folio(page))) {
+		if (PageAnon(page) || PageHuge(page) || !PageSwapBacked(page) ||
+		    !folio_mapping(page_folio(page))) {
 			dev_warn_ratelimited(&inst->mdev->dev,
-					     "REG_MR: guest page %#llx is not shared file-backed RAM; start the VM with -object memory-backend-memfd,share=on (libvirt: <memoryBacking><source type='memfd'/><access mode='shared'/>)\n",
+					     "REG_MR: guest page %#llx is not shared memory-backed RAM; start the VM with -object memory-backend-memfd,share=on (libvirt: <memoryBacking><source type='memfd'/><access mode='shared'/>)\n",
 					     mp->gpas[i]);
 			return -EOPNOTSUPP;
 		}
 	}
 	return 0;
+}
+
+static int hyv_page_ptr_cmp(const void *a, const void *b)
+{
+	const struct page *pa = *(struct page *const *)a, *pb = *(struct page *const *)b;
+
+	return pa < pb ? -1 : pa > pb;
+}
+
+/*
+ * One host page twice in a registration (a guest page listed twice, or two
+ * guest addresses QEMU backs with one page) would be charged and pinned once
+ * per copy; enough copies drive its refcount toward overflow. Refused.
+ */
+static int hyv_mr_check_distinct(struct hyv_instance *inst, struct hyv_mr_pages *mp)
+{
+	struct page **sorted;
+	int ret = 0;
+	u32 i;
+
+	if (mp->npages < 2)
+		return 0;
+	sorted = kvmalloc_array(mp->npages, sizeof(*sorted), GFP_KERNEL);
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, mp->pages, mp->npages * sizeof(*sorted));
+	sort(sorted, mp->npages, sizeof(*sorted), hyv_page_ptr_cmp, NULL);
+	for (i = 1; i < mp->npages; i++) {
+		if (sorted[i] == sorted[i - 1]) {
+			dev_warn_ratelimited(&inst->mdev->dev,
+					     "REG_MR: one host page appears twice in the registration; refused\n");
+			ret = -EINVAL;
+			break;
+		}
+	}
+	kvfree(sorted);
+	return ret;
 }
 
 static vm_fault_t hyv_mr_map_fault(struct vm_fault *vmf)
@@ -251,6 +293,8 @@ static int hyv_mr_register_pages(struct hyv_instance *inst, struct hyv_context *
 	ret = hyv_mr_pin(inst, mp);
 	if (!ret)
 		ret = hyv_mr_check_pages(inst, mp);
+	if (!ret)
+		ret = hyv_mr_check_distinct(inst, mp);
 	if (!ret)
 		ret = hyv_mr_map(mp, &addr);
 	if (!ret) {

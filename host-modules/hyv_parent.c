@@ -179,7 +179,7 @@ int hyv_parent_query_gid(struct hyv_parent *parent, u32 port, u32 index, struct 
 		goto out;
 	}
 	if (!rdma_is_port_valid(parent->ibdev, port) ||
-	    index >= parent->ibdev->port_data[port].immutable.gid_tbl_len) {
+	    index >= hyv_port_data(parent->ibdev, port)->immutable.gid_tbl_len) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -202,7 +202,7 @@ int hyv_parent_query_pkey(struct hyv_parent *parent, u32 port, u32 index, u16 *p
 	if (!parent->ibdev)
 		ret = -ENODEV;
 	else if (!rdma_is_port_valid(parent->ibdev, port) ||
-		 index >= parent->ibdev->port_data[port].immutable.pkey_tbl_len)
+		 index >= hyv_port_data(parent->ibdev, port)->immutable.pkey_tbl_len)
 		ret = -EINVAL;
 	else
 		ret = ib_get_cached_pkey(parent->ibdev, port, index, pkey);

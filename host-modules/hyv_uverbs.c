@@ -327,6 +327,30 @@ int hyv_uverbs_window_release(struct hyv_instance *inst, struct hyv_context *ctx
 }
 
 /*
+ * Pins the npages ring pages mapped at addr, the hidden mapping of the
+ * context's uverbs file at offset. Another QEMU thread may have unmapped the
+ * range and mapped something else there since vm_mmap() (its own memory, say):
+ * those pages must never reach BAR2, so the mapping is checked under the lock
+ * the pin holds.
+ */
+static int hyv_ring_pin(struct hyv_context *ctx, unsigned long addr, u64 offset, u32 npages,
+			struct page **pages)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	long got = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (vma && vma->vm_file == ctx->uverbs && vma->vm_start == addr &&
+	    vma->vm_end - vma->vm_start == (unsigned long)npages << PAGE_SHIFT &&
+	    vma->vm_pgoff == offset >> PAGE_SHIFT)
+		got = get_user_pages(addr, npages, FOLL_WRITE, pages, NULL);
+	mmap_read_unlock(mm);
+	return got;
+}
+
+/*
  * Places the ring that mi describes (offset in the host uverbs file's mmap
  * space) in BAR2 and rewrites mi->offset to its BAR2 byte offset. An unused
  * mminfo (size 0: the RQ of a QP on an SRQ) is left alone.
@@ -363,7 +387,7 @@ static int hyv_map_ring(struct hyv_instance *inst, struct hyv_context *ctx, u32 
 		ret = (int)addr;
 		goto err_free;
 	}
-	got = get_user_pages_fast(addr, npages, FOLL_WRITE, pages);
+	got = hyv_ring_pin(ctx, addr, offset, npages, pages);
 	/* The page references keep the ring; the provider frees it when both are gone. */
 	vm_munmap(addr, size);
 	if (got != npages) {

@@ -39,7 +39,14 @@ void hyv_window_init(struct hyv_instance *inst)
 	INIT_LIST_HEAD(&inst->window.vmas);
 }
 
-static int hyv_window_track(struct hyv_window *w, struct vm_area_struct *vma)
+/*
+ * copied: the VMA is a split, move or fork of another and may hold its PTEs.
+ * A new mmap has no PTE yet and is born after every ownership change so far;
+ * a copy made while a zap runs may have copied PTEs the zap has not reached
+ * in its source, so it counts as covered by no zap (generation 0) and the
+ * running zap visits it too.
+ */
+static int hyv_window_track(struct hyv_window *w, struct vm_area_struct *vma, bool copied)
 {
 	struct hyv_window_vma *wv = kzalloc(sizeof(*wv), GFP_KERNEL);
 
@@ -47,8 +54,7 @@ static int hyv_window_track(struct hyv_window *w, struct vm_area_struct *vma)
 		return -ENOMEM;
 	wv->vma = vma;
 	mutex_lock(&w->lock);
-	/* Born after every ownership change so far: nothing stale to zap. */
-	wv->zap_gen = w->zap_gen;
+	wv->zap_gen = copied ? 0 : w->zap_gen;
 	list_add(&wv->entry, &w->vmas);
 	mutex_unlock(&w->lock);
 	return 0;
@@ -58,12 +64,15 @@ static void hyv_window_vma_open(struct vm_area_struct *vma)
 {
 	struct hyv_instance *inst = vma->vm_private_data;
 
+	/* A copy of a VMA that lost its tracking below: it has no PTE and stays untracked. */
+	if (!inst)
+		return;
 	/*
 	 * A split or a fork. Without tracking the VMA could keep stale PTEs
 	 * after a zap, so on allocation failure its PTEs go now and it is left
-	 * with an invalid pgoff: every later fault is SIGBUS.
+	 * without an instance: every later fault is SIGBUS.
 	 */
-	if (hyv_window_track(&inst->window, vma)) {
+	if (hyv_window_track(&inst->window, vma, true)) {
 		zap_vma_ptes(vma, vma->vm_start, vma->vm_end - vma->vm_start);
 		vma->vm_private_data = NULL;
 	}
@@ -132,7 +141,7 @@ int hyv_window_mmap(struct hyv_instance *inst, struct vm_area_struct *vma, u64 r
 	if (region_offset >= HYV_BAR2_SIZE || length > HYV_BAR2_SIZE - region_offset)
 		return -EINVAL;
 
-	ret = hyv_window_track(&inst->window, vma);
+	ret = hyv_window_track(&inst->window, vma, false);
 	if (ret)
 		return ret;
 	/* PFN mappings so that zap_vma_ptes() can take queue pages back. */

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * cmd_fuzz, vfio mode: memory registration (HYV_OP_REG_MR) and the
- * per-instance quotas. Besides the command page, the process maps two more
- * regions of "guest RAM" into the VFIO container: shared memfd pages, which
- * the host can register in place, and anonymous pages, which it must refuse.
- * Each case checks the status and, through the instance's quota/ directory
- * in sysfs, that nothing stays pinned or counted after a failure.
+ * cmd_fuzz, vfio mode: memory registration (HYV_OP_REG_MR), the
+ * per-instance quotas and device resets. Besides the command page, the
+ * process maps three more regions of "guest RAM" into the VFIO container:
+ * shared memfd pages, which the host can register in place, and anonymous
+ * pages and the page cache of a file on ramfs (not shmem: as a disk
+ * filesystem's, the host must not pin it for RDMA writes), which it must
+ * refuse. Each case checks the status and, through the instance's quota/
+ * directory in sysfs, that nothing stays pinned or counted after a failure.
+ * A device reset (virtio status 0, VFIO_DEVICE_RESET) must release every
+ * host object of the "guest".
+ *
+ * The ramfs directory comes in CMD_FUZZ_RAMFS.
  */
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +26,7 @@
 #include <unistd.h>
 
 #include <linux/vfio.h>
+#include <linux/virtio_pci.h>
 
 #include <rdma/ib_user_ioctl_verbs.h>
 #include <rdma/ib_user_verbs.h>
@@ -31,6 +39,8 @@
 #define SHM_IOVA 0x40000000ull
 #define ANON_PAGES 4u
 #define ANON_IOVA 0x50000000ull
+#define RAMFS_PAGES 4u
+#define RAMFS_IOVA 0x60000000ull
 /* The last pages of shared RAM hold the page lists. */
 #define LIST_PAGE(i) (SHM_PAGES - 1 - (i))
 #define TWO_LIST_PAGES (HYV_MR_LIST_ENTRIES + 88)
@@ -194,6 +204,11 @@ static void reg_mr_rejections(uint32_t ctx, uint32_t pd, const uint64_t *gpas)
 	EXPECT_REJECT(EINVAL, "of an unaligned page", reg_mr_init(&r, pd, bad, SMALL_PAGES));
 	bad[SMALL_PAGES - 1] = ANON_IOVA;
 	EXPECT_REJECT(EOPNOTSUPP, "of anonymous guest RAM", reg_mr_init(&r, pd, bad, SMALL_PAGES));
+	bad[SMALL_PAGES - 1] = RAMFS_IOVA;
+	EXPECT_REJECT(EOPNOTSUPP, "of a non-shmem file's page cache (ramfs)",
+		      reg_mr_init(&r, pd, bad, SMALL_PAGES));
+	bad[SMALL_PAGES - 1] = gpas[0];
+	EXPECT_REJECT(EINVAL, "with one guest page twice", reg_mr_init(&r, pd, bad, SMALL_PAGES));
 	/* The command must name a context of its own. */
 	reg_mr_init(&r, pd, gpas, SMALL_PAGES);
 	expect_status(reg_mr_run(HYV_MAX_CONTEXTS - 1, &r, NULL), EINVAL, "REG_MR on a closed context");
@@ -230,6 +245,93 @@ static void quota_checks(uint32_t ctx, uint32_t pd, const uint64_t *gpas)
 	printf("cmd_fuzz: quotas: pinned bytes ENOMEM, MRs EAGAIN, PDs EAGAIN\n");
 }
 
+/* Host MRs on every RDMA device, as `rdma resource show` counts them. */
+static unsigned int host_mrs(void)
+{
+	unsigned int total = 0, n;
+	char line[512], *p;
+	FILE *f = popen("rdma resource show", "r");
+
+	if (!f)
+		die("popen rdma resource show");
+	while (fgets(line, sizeof(line), f)) {
+		p = strstr(line, " mr ");
+		if (p && sscanf(p, " mr %u", &n) == 1)
+			total += n;
+	}
+	if (pclose(f))
+		die("rdma resource show failed");
+	return total;
+}
+
+static void virtio_status_write(uint8_t status)
+{
+	off_t off = ((off_t)VFIO_PCI_BAR0_REGION_INDEX << VFIO_REGION_SHIFT) + HYV_BAR0_COMMON_OFFSET +
+		    VIRTIO_PCI_COMMON_STATUS;
+
+	if (pwrite(vfio_device, &status, sizeof(status), off) != sizeof(status))
+		die("pwrite virtio status");
+}
+
+/*
+ * A guest reboot resets the device (its driver writes virtio status 0; QEMU's system_reset issues
+ * VFIO_DEVICE_RESET): nothing of the old boot may survive it. An MR left alive would keep a
+ * peer's old rkey writing into the new boot's memory, and leaked contexts would count against the
+ * limit until EMFILE.
+ */
+static void reset_checks(const uint64_t *gpas)
+{
+	static const char *const how[] = { "virtio status 0", "VFIO_DEVICE_RESET" };
+	uint64_t base_pds = quota_read("pds");
+	unsigned int base_mrs = host_mrs(), i;
+	struct hyv_reg_mr_resp resp;
+	uint32_t ctx, pd, st;
+	struct reg_mr r;
+
+	for (i = 0; i < 2; i++) {
+		expect_status(ctx_open(&ctx), 0, "CTX_OPEN before a reset");
+		get_context(ctx);
+		expect_status(alloc_pd(ctx, &pd), 0, "ALLOC_PD before a reset");
+		reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+		expect_status(reg_mr_run(ctx, &r, &resp), 0, "REG_MR before a reset");
+		expect(host_mrs() == base_mrs + 1, "host MRs %u after REG_MR, expected %u", host_mrs(),
+		       base_mrs + 1);
+		if (i == 0)
+			virtio_status_write(0);
+		else if (ioctl(vfio_device, VFIO_DEVICE_RESET))
+			die("VFIO_DEVICE_RESET");
+		expect_usage(0, 0, how[i]);
+		expect(quota_read("pds") == base_pds, "quota/pds %" PRIu64 " after %s, expected %" PRIu64,
+		       quota_read("pds"), how[i], base_pds);
+		expect(host_mrs() == base_mrs, "host MRs %u after %s, expected %u: rkey %#x still valid",
+		       host_mrs(), how[i], base_mrs, le32toh(resp.rkey));
+		st = dereg_mr(ctx, le32toh(resp.mr_handle));
+		expect(st == EINVAL, "DEREG_MR on a context of before %s: status %u, expected EINVAL",
+		       how[i], st);
+		printf("cmd_fuzz: %s released the context, its PD and its MR (rkey %#x)\n", how[i],
+		       le32toh(resp.rkey));
+	}
+}
+
+static void map_ramfs_guest_ram(int container)
+{
+	const char *dir = getenv("CMD_FUZZ_RAMFS");
+	char path[4096];
+	int fd;
+
+	if (!dir) {
+		fprintf(stderr, "cmd_fuzz: CMD_FUZZ_RAMFS is not set: name a directory on ramfs "
+				"(mount -t ramfs ramfs DIR) for non-shmem guest RAM\n");
+		exit(2);
+	}
+	snprintf(path, sizeof(path), "%s/cmd_fuzz-guest-ram", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)RAMFS_PAGES * PAGE))
+		die(path);
+	map_guest_ram(container, fd, RAMFS_PAGES, RAMFS_IOVA);
+	close(fd);
+}
+
 void mr_checks(int container, const char *uuid)
 {
 	uint64_t gpas[TWO_LIST_PAGES];
@@ -245,6 +347,7 @@ void mr_checks(int container, const char *uuid)
 		die("memfd_create");
 	shm = map_guest_ram(container, fd, SHM_PAGES, SHM_IOVA);
 	map_guest_ram(container, -1, ANON_PAGES, ANON_IOVA);
+	map_ramfs_guest_ram(container);
 
 	base_pds = quota_read("pds");
 	expect_status(ctx_open(&ctx), 0, "CTX_OPEN for MRs");
@@ -284,5 +387,9 @@ void mr_checks(int container, const char *uuid)
 	       quota_read("pds"), base_pds);
 	printf("cmd_fuzz: REG_MR of %u pages (2 list pages) released with its context\n", (unsigned)
 	       TWO_LIST_PAGES);
+
+	for (i = 0; i < SMALL_PAGES; i++)
+		gpas[i] = shm_gpa(SMALL_PAGES - 1 - i);
+	reset_checks(gpas);
 	close(fd);
 }

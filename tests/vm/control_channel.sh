@@ -6,11 +6,13 @@
 # (our "QEMU") closed the device. Queue mapping: CQ and QP rings created through the channel are read
 # through the process's own BAR2 mapping, disappear from it on destroy and context close, and BAR2
 # runs out with ENOSPC; no CQ or QP is left on the host afterwards. Memory registration: shared
-# (memfd) "guest RAM" registered in place, anonymous RAM and malformed registrations refused, the
-# quotas (quota/ in sysfs) enforced and back to zero; no MR left on the host. The second run binds the
-# instance to a network identity (a macvlan with its own address, docs/network.md): cmd_fuzz sees
-# exactly the macvlan's GIDs, and a source GID index past them is refused and counted in
-# hyv/gid_refusals.
+# (memfd) "guest RAM" registered in place; anonymous RAM, a ramfs file's page cache (not shmem), a
+# page listed twice and malformed registrations refused; the quotas (quota/ in sysfs) enforced and
+# back to zero; no MR left on the host. Device resets (virtio status 0 as a rebooting guest writes
+# it, VFIO_DEVICE_RESET as QEMU's system_reset issues it) release every host object the "guest" held.
+# The second run binds the instance to a network identity (a macvlan with its own address,
+# docs/network.md): cmd_fuzz sees exactly the macvlan's GIDs, and a source GID index past them is
+# refused and counted in hyv/gid_refusals.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
@@ -21,7 +23,15 @@ base_ctx=$(host_res ctx) base_pd=$(host_res pd) base_cq=$(host_res cq) base_qp=$
 uuid=$(mdev_create rxe0)
 link=hyvfz
 netdev=$(rdma link show rxe0/1 | grep -o 'netdev [^ ]*' | awk '{print $2}')
-trap 'ip link del "$link" 2>/dev/null || true; cleanup' EXIT
+ramfs=$work/ramfs
+mkdir -p "$ramfs"
+mount -t ramfs ramfs "$ramfs"
+trap 'umount "$ramfs" 2>/dev/null || true; ip link del "$link" 2>/dev/null || true; cleanup' EXIT
+assert_host_objects_back() { # AFTER_WHAT
+  [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
+    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
+    fail "host objects left after $1: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
+}
 own_gids() { grep -lx "$link" /sys/class/infiniband/rxe0/ports/1/gid_attrs/ndevs/* 2>/dev/null | wc -l; }
 
 for run in 1 2; do
@@ -35,14 +45,14 @@ for run in 1 2; do
     mdev_identity "$uuid" "$link"
     refusals=$(counter "$uuid" gid_refusals)
   fi
-  "$fuzz" vfio "$uuid" "$RANDOM" > "$work/fuzz.$run" 2>&1 || { cat "$work/fuzz.$run"; fail "cmd_fuzz run $run failed"; }
+  CMD_FUZZ_RAMFS=$ramfs "$fuzz" vfio "$uuid" "$RANDOM" > "$work/fuzz.$run" 2>&1 || { cat "$work/fuzz.$run"; fail "cmd_fuzz run $run failed"; }
   cat "$work/fuzz.$run"
   assert_kernel_clean
-  [ "$(host_res ctx)" = "$base_ctx" ] && [ "$(host_res pd)" = "$base_pd" ] &&
-    [ "$(host_res cq)" = "$base_cq" ] && [ "$(host_res qp)" = "$base_qp" ] && [ "$(host_res mr)" = "$base_mr" ] ||
-    fail "host objects left after cmd_fuzz run $run closed the device: ctx $(host_res ctx) pd $(host_res pd) cq $(host_res cq) qp $(host_res qp) mr $(host_res mr)"
+  assert_host_objects_back "cmd_fuzz run $run closed the device"
   grep -q 'cmd_fuzz: CQ .* ring at BAR2' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not map a CQ ring"
   grep -q '^cmd_fuzz: REG_MR of 8 scattered pages: handle' "$work/fuzz.$run" || fail "cmd_fuzz run $run registered no MR"
+  [ "$(grep -c '^cmd_fuzz: .* released the context, its PD and its MR' "$work/fuzz.$run")" = 2 ] ||
+    fail "cmd_fuzz run $run did not check both device resets"
   for res in pds cqs qps mrs pinned_bytes; do
     [ "$(cat "/sys/bus/mdev/devices/$uuid/quota/$res")" = 0 ] ||
       fail "quota/$res $(cat "/sys/bus/mdev/devices/$uuid/quota/$res") after the device was closed"
