@@ -12,9 +12,12 @@
  * that each malformed command is rejected with the right errno, in the status
  * register and, when the host could reach it, in the command header; that a
  * well-formed one still works; that contexts hit their quota; then throws
- * random commands at the host.
+ * random commands at the host (CMD_FUZZ_COMMANDS of them, default 3000).
+ *  - race UUID SECONDS: vfio mode's setup, then threads racing each other on
+ *    one instance for SECONDS (cmd_fuzz_race.c).
  *
  * usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]
+ *        | cmd_fuzz race MDEV_UUID SECONDS [SEED]
  * exit 0: every check passed; 1: a check failed; 2: setup failed.
  */
 #define _GNU_SOURCE
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,7 +47,7 @@
 #include "vfio_mdev.h"
 
 #define PAGE 4096u
-#define RANDOM_COMMANDS 3000
+#define RANDOM_COMMANDS 3000u
 /* A guest-physical address far above any RAM the nested guest has. */
 #define UNMAPPED_GPA (1ull << 45)
 #define PAGEMAP_PRESENT (1ull << 63)
@@ -57,9 +61,17 @@
 int failures, checks;
 static volatile uint32_t *ctrl;	/* pci mode */
 int vfio_device = -1;	/* vfio mode */
-uint8_t *page;
-uint64_t page_gpa;
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+__thread uint8_t *page;
+__thread uint64_t page_gpa;
+__thread int ring_racy;
+static __thread uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+/* The four-register sequence of a command, shared by race mode's threads. */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void rng_seed(uint64_t seed)
+{
+	rng_state ^= seed * 0x2545f4914f6cdd1dull;
+}
 
 uint64_t rng(void)
 {
@@ -79,7 +91,7 @@ void expect(int ok, const char *fmt, ...)
 {
 	va_list ap;
 
-	checks++;
+	__atomic_add_fetch(&checks, 1, __ATOMIC_RELAXED);
 	if (ok)
 		return;
 	va_start(ap, fmt);
@@ -87,7 +99,7 @@ void expect(int ok, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);
-	failures++;
+	__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
 }
 
 static off_t vfio_reg(uint32_t off)
@@ -95,7 +107,7 @@ static off_t vfio_reg(uint32_t off)
 	return ((off_t)VFIO_PCI_BAR0_REGION_INDEX << VFIO_REGION_SHIFT) + HYV_BAR0_CONTROL_OFFSET + off;
 }
 
-static uint32_t reg_read(uint32_t off)
+uint32_t reg_read(uint32_t off)
 {
 	uint32_t value = 0;
 
@@ -106,7 +118,7 @@ static uint32_t reg_read(uint32_t off)
 	return le32toh(value);
 }
 
-static void reg_write(uint32_t off, uint32_t value)
+void reg_write(uint32_t off, uint32_t value)
 {
 	if (vfio_device < 0) {
 		ctrl[off / 4] = value;
@@ -118,13 +130,22 @@ static void reg_write(uint32_t off, uint32_t value)
 }
 
 /* Rings the doorbell for a command at gpa, len bytes; returns the status register. */
+/* A racy thread (race mode) skips the lock now and then: its registers mix with another thread's. */
 uint32_t ring(uint64_t gpa, uint32_t len)
 {
+	int locked = !ring_racy || rng() % 4;
+	uint32_t st;
+
+	if (locked)
+		pthread_mutex_lock(&ring_lock);
 	reg_write(HYV_CTRL_CMD_ADDR_LO, (uint32_t)gpa);
 	reg_write(HYV_CTRL_CMD_ADDR_HI, (uint32_t)(gpa >> 32));
 	reg_write(HYV_CTRL_CMD_LEN, len);
 	reg_write(HYV_CTRL_DOORBELL, HYV_CTRL_DOORBELL_RUN);
-	return reg_read(HYV_CTRL_STATUS);
+	st = reg_read(HYV_CTRL_STATUS);
+	if (locked)
+		pthread_mutex_unlock(&ring_lock);
+	return st;
 }
 
 struct hyv_cmd_hdr *hdr(void)
@@ -194,13 +215,17 @@ uint32_t ctx_open(uint32_t *ctx)
 	return st;
 }
 
-void get_context(uint32_t ctx)
+uint32_t try_get_context(uint32_t ctx)
 {
 	struct uverbs_get_context_cmd c = { .hdr = { .command = IB_USER_VERBS_CMD_GET_CONTEXT, .in_words = sizeof(c) / 4,
 			 .out_words = sizeof(struct ib_uverbs_get_context_resp) / 4 } };
 
-	expect_status(run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c),
-			  sizeof(struct ib_uverbs_get_context_resp)), 0, "GET_CONTEXT");
+	return run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c), sizeof(struct ib_uverbs_get_context_resp));
+}
+
+void get_context(uint32_t ctx)
+{
+	expect_status(try_get_context(ctx), 0, "GET_CONTEXT");
 }
 
 /* vfio mode: the process is QEMU; its page is "guest RAM" at VFIO_PAGE_IOVA. */
@@ -399,8 +424,8 @@ static void event_ring_checks(void)
 	printf("cmd_fuzz: event ring registrations checked\n");
 }
 
-/* Random commands, never closing a context this program did not open. */
-static void random_commands(void)
+/* One random command, mostly on context ctx; never a CTX_CLOSE. Returns its status. */
+uint32_t random_command(uint32_t ctx)
 {
 	static const uint32_t commands[] = {
 		IB_USER_VERBS_CMD_GET_CONTEXT, IB_USER_VERBS_CMD_QUERY_DEVICE,
@@ -418,62 +443,79 @@ static void random_commands(void)
 	static const uint32_t ops[] = { HYV_OP_UVERBS_WRITE, HYV_OP_QUERY_GID, HYV_OP_QUERY_PKEY,
 					0, HYV_OP_WINDOW_RELEASE, HYV_OP_REG_MR, HYV_OP_EVENT_RING,
 					0xffffffff };
-	uint32_t ctx, ok = 0, rejected = 0;
-	int i;
+	uint32_t in_len = rng() % 512, out_len = rng() % 512, len;
+	struct ib_uverbs_cmd_hdr *h;
+
+	/* Half of them word-aligned with matching word counts: deep into uverbs. */
+	if (rng() % 2) {
+		in_len = (in_len | sizeof(*h)) & ~3u;
+		out_len &= ~3u;
+	}
+
+	memset(page, 0, PAGE);
+	for (uint32_t j = 0; j < PAGE; j++)
+		page[j] = (uint8_t)rng();
+	hdr()->op = htole32(ops[rng() % (sizeof(ops) / sizeof(ops[0]))]);
+	hdr()->ctx = htole32(rng() % 4 ? ctx : (uint32_t)rng());
+	hdr()->in_len = htole32(in_len);
+	hdr()->out_len = htole32(out_len);
+	h = (void *)(page + sizeof(struct hyv_cmd_hdr));
+	h->command = commands[rng() % (sizeof(commands) / sizeof(commands[0]))];
+	if (rng() % 2) {
+		h->in_words = in_len / 4;
+		h->out_words = out_len / 4;
+	}
+	len = rng() % 8 ? resp_off(in_len) + out_len : (uint32_t)rng() % 8192;
+	/* Now and then a send kick on some QP handle of this context or another. */
+	if (rng() % 8 == 0)
+		reg_write(HYV_CTRL_SEND_KICK, (rng() % 4 ? ctx : (uint32_t)rng() % 256)
+				<< HYV_KICK_CTX_SHIFT | (uint32_t)rng() % 64);
+	return ring(rng() % 16 ? page_gpa : rng(), len);
+}
+
+/* CMD_FUZZ_COMMANDS (default RANDOM_COMMANDS) random commands on a context of their own. */
+static void random_commands(void)
+{
+	const char *env = getenv("CMD_FUZZ_COMMANDS");
+	unsigned long n = env ? strtoul(env, NULL, 0) : RANDOM_COMMANDS, i;
+	unsigned long ok = 0, rejected = 0;
+	uint32_t ctx;
 
 	expect_status(ctx_open(&ctx), 0, "CTX_OPEN for random commands");
 	get_context(ctx);
-	for (i = 0; i < RANDOM_COMMANDS; i++) {
-		uint32_t in_len = rng() % 512, out_len = rng() % 512, len, st;
-		struct ib_uverbs_cmd_hdr *h;
-
-		/* Half of them word-aligned with matching word counts: deep into uverbs. */
-		if (rng() % 2) {
-			in_len = (in_len | sizeof(*h)) & ~3u;
-			out_len &= ~3u;
-		}
-
-		memset(page, 0, PAGE);
-		for (uint32_t j = 0; j < PAGE; j++)
-			page[j] = (uint8_t)rng();
-		hdr()->op = htole32(ops[rng() % (sizeof(ops) / sizeof(ops[0]))]);
-		hdr()->ctx = htole32(rng() % 4 ? ctx : (uint32_t)rng());
-		hdr()->in_len = htole32(in_len);
-		hdr()->out_len = htole32(out_len);
-		h = (void *)(page + sizeof(struct hyv_cmd_hdr));
-		h->command = commands[rng() % (sizeof(commands) / sizeof(commands[0]))];
-		if (rng() % 2) {
-			h->in_words = in_len / 4;
-			h->out_words = out_len / 4;
-		}
-		len = rng() % 8 ? resp_off(in_len) + out_len : (uint32_t)rng() % 8192;
-		/* Now and then a send kick on some QP handle of this context or another. */
-		if (rng() % 8 == 0)
-			reg_write(HYV_CTRL_SEND_KICK, (rng() % 4 ? ctx : (uint32_t)rng() % 256)
-					<< HYV_KICK_CTX_SHIFT | (uint32_t)rng() % 64);
-		st = ring(rng() % 16 ? page_gpa : rng(), len);
-		if (st)
+	for (i = 0; i < n; i++) {
+		if (random_command(ctx))
 			rejected++;
 		else
 			ok++;
 	}
 	expect_status(run(HYV_OP_CTX_CLOSE, ctx, NULL, 0, 0), 0, "CTX_CLOSE after random commands");
-	printf("cmd_fuzz: %d random commands: %u ran, %u rejected\n", RANDOM_COMMANDS, ok, rejected);
+	printf("cmd_fuzz: %lu random commands: %lu ran, %lu rejected\n", n, ok, rejected);
 	expect(rejected > 0, "no random command was rejected");
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 3 || (strcmp(argv[1], "pci") && strcmp(argv[1], "vfio"))) {
-		fprintf(stderr, "usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]\n");
+	int race = argc > 1 && !strcmp(argv[1], "race");
+
+	if (argc < 3 || (strcmp(argv[1], "pci") && strcmp(argv[1], "vfio") && !race) ||
+	    (race && argc < 4)) {
+		fprintf(stderr, "usage: cmd_fuzz pci PCI_BDF [SEED] | cmd_fuzz vfio MDEV_UUID [SEED]\n"
+				"       | cmd_fuzz race MDEV_UUID SECONDS [SEED]\n");
 		return 2;
 	}
-	if (argc > 3)
-		rng_state ^= strtoull(argv[3], NULL, 0) * 0x2545f4914f6cdd1dull;
-	if (!strcmp(argv[1], "pci"))
+	if (argc > 3 + race)
+		rng_seed(strtoull(argv[3 + race], NULL, 0));
+	if (!strcmp(argv[1], "pci")) {
 		setup_pci(argv[2]);
-	else
+	} else {
 		setup_vfio(argv[2]);
+	}
+	if (race) {
+		race_checks(container, argv[2], (unsigned int)strtoul(argv[3], NULL, 0));
+		printf("cmd_fuzz: %d checks, %d failed\n", checks, failures);
+		return failures ? 1 : 0;
+	}
 	directed_checks();
 	event_ring_checks();
 	if (vfio_device >= 0) {

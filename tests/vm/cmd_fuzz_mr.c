@@ -50,14 +50,14 @@
 #define UNMAPPED_IOVA (1ull << 45)
 
 static uint8_t *shm;
-static const char *mdev_uuid;
+const char *mdev_uuid;
 
 static uint64_t shm_gpa(uint32_t page_index)
 {
 	return SHM_IOVA + (uint64_t)page_index * PAGE;
 }
 
-static void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
+void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
 {
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
 	void *ram;
@@ -76,7 +76,7 @@ static void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
 	return ram;
 }
 
-static uint64_t quota_read(const char *name)
+uint64_t quota_read(const char *name)
 {
 	char path[256], buf[32] = "";
 	FILE *f;

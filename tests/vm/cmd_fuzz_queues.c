@@ -94,6 +94,16 @@ static uint32_t create_cq(uint32_t ctx, uint32_t cqe, int32_t comp_channel, uint
 	return st;
 }
 
+/* A CQ of cqe entries on ctx, no completion channel; *handle gets its handle. */
+uint32_t create_cq_handle(uint32_t ctx, uint32_t cqe, uint32_t *handle)
+{
+	struct cq_created cq;
+	uint32_t st = create_cq(ctx, cqe, -1, sizeof(struct create_cq_out), &cq);
+
+	*handle = st ? 0 : cq.handle;
+	return st;
+}
+
 static uint32_t destroy(uint32_t ctx, uint32_t command, uint32_t handle, uint32_t resp_len)
 {
 	struct uverbs_destroy_cmd c = {
@@ -105,7 +115,7 @@ static uint32_t destroy(uint32_t ctx, uint32_t command, uint32_t handle, uint32_
 	return run(HYV_OP_UVERBS_WRITE, ctx, &c, sizeof(c), resp_len);
 }
 
-static uint32_t destroy_cq(uint32_t ctx, uint32_t handle)
+uint32_t destroy_cq(uint32_t ctx, uint32_t handle)
 {
 	return destroy(ctx, IB_USER_VERBS_CMD_DESTROY_CQ, handle,
 		       sizeof(struct ib_uverbs_destroy_cq_resp));

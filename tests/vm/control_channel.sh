@@ -13,6 +13,13 @@
 # The second run binds the instance to a network identity (a macvlan with its own address,
 # docs/network.md): cmd_fuzz sees exactly the macvlan's GIDs, and a source GID index past them is
 # refused and counted in hyv/gid_refusals.
+# Last, the race run (cmd_fuzz race, tests/vm/cmd_fuzz_race.c): doorbell threads, an object
+# creator/destroyer and a guest-RAM unmapper/BAR2 remapper at once; then no oops or warning, nothing
+# counted or pinned, no host object left, and the instance still serves.
+# The long run (docs/device.md): HYV_FUZZ_RACE_SECONDS (default 20) and CMD_FUZZ_COMMANDS (random
+# commands per run, default 3000), e.g.
+#   tools/vm.sh run --timeout 14400 -- env CMD_FUZZ_COMMANDS=1000000 HYV_FUZZ_RACE_SECONDS=900 \
+#     tests/vm/control_channel.sh build/tests/vm/cmd_fuzz
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
@@ -65,6 +72,14 @@ for run in 1 2; do
     log "identity $link: cmd_fuzz saw its $(own_gids) GIDs; gid_refusals $(counter "$uuid" gid_refusals)"
   fi
 done
+race_seconds=${HYV_FUZZ_RACE_SECONDS:-20}
+"$fuzz" race "$uuid" "$race_seconds" "$RANDOM" > "$work/fuzz.race" 2>&1 || { cat "$work/fuzz.race"; fail "cmd_fuzz race failed"; }
+cat "$work/fuzz.race"
+assert_kernel_clean
+assert_host_objects_back "the race run"
+[ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the race run"
+log "race run: $(grep -o 'race for .*' "$work/fuzz.race")"
+
 [ "$(counter "$uuid" commands)" -gt 6000 ] || fail "commands counter $(counter "$uuid" commands) < 6000"
 [ "$(counter "$uuid" command_errors)" -gt 20 ] || fail "command_errors $(counter "$uuid" command_errors) <= 20"
 [ "$(counter "$uuid" bad_accesses)" -ge 4 ] || fail "bad_accesses $(counter "$uuid" bad_accesses) < 4 (bad doorbell, read-only write)"
