@@ -3,15 +3,21 @@
 #include <unistd.h>
 
 namespace hyv::test {
+namespace {
 
-void CrashPlan::step(const char* what)
+// Store transactions this thread is inside of (CrashingStore::transaction).
+thread_local int transaction_depth = 0;
+
+}  // namespace
+
+void CrashPlan::step(const char* what, bool after_effect)
 {
     if (!armed) {
         return;
     }
     const int now = ++steps;
     if (observe) {
-        observe(now, what);
+        observe(now, what, Where{after_effect, transaction_depth > 0});
     }
     const bool at_point = !crash_at_point.empty() && crash_at_point == what && ++point_hits == crash_at_occurrence;
     if (now != crash_at && !at_point) {
@@ -31,7 +37,7 @@ auto around(CrashPlan& crash, const char* what, Call&& call)
 {
     crash.step(what);
     auto result = call();
-    crash.step(what);
+    crash.step(what, true);
     return result;
 }
 
@@ -40,7 +46,10 @@ auto around(CrashPlan& crash, const char* what, Call&& call)
 Result<void> CrashingStore::transaction(const std::function<Result<void>()>& body)
 {
     crash_.step("store.transaction");
-    return inner_.transaction(body);
+    ++transaction_depth;
+    auto result = inner_.transaction(body);
+    --transaction_depth;
+    return result;
 }
 
 Result<void> CrashingStore::upsert_device(const core::HostDevice& device, core::TimeMs now)

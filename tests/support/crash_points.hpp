@@ -25,10 +25,18 @@ struct CrashPlan {
     std::atomic<bool> armed = true;
     // How to die; the default _exit()s with crash_exit_code (no destructors, no rollback).
     std::function<void(int step)> crash;
+    // Where a step is. after_effect: the second step of a call, after its effect; nothing changes
+    // between it and the next step, so a crash there leaves what a crash at the next step leaves.
+    // in_transaction: inside a store transaction's body (this thread's), whose store writes a crash
+    // rolls back.
+    struct Where {
+        bool after_effect = false;
+        bool in_transaction = false;
+    };
     // Called at every step while armed, before the crash decision (the crash-point hyvd logs them).
-    std::function<void(int step, const char* what)> observe;
+    std::function<void(int step, const char* what, Where where)> observe;
 
-    void step(const char* what = "");
+    void step(const char* what = "", bool after_effect = false);
 };
 
 // Wraps a store: each mutating call is a crash step (before it runs).

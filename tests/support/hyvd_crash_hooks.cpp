@@ -1,7 +1,8 @@
 // Port hooks of `hyvd-crashpoints`, the real hyvd linked with crash points around its real
 // adapters (sqlite, sysfs mdevs, QMP/libvirt). HYV_CRASH_AT_STEP=N makes the daemon SIGKILL
 // itself at the N-th step counted from the moment it serves the API (start-up reconcile is not
-// counted); every step is logged as "crash point N: WHAT" so a test knows how many there are.
+// counted); every step is logged as "crash point N: WHAT" (", after" appended for the step after a
+// call's effect, ", in transaction" inside a store transaction) so a test knows how many there are.
 // HYV_CRASH_AT_POINT=NAME:K instead dies at the K-th step called NAME ("hypervisor.hot_add:2": just
 // after the hot-add took effect). HYV_CRASH_ARM=SIGUSR1 counts from the first SIGUSR1 instead, so
 // that a test can first let the reconciles that follow start-up in the background pass (libvirt's
@@ -96,7 +97,10 @@ public:
         plan_.crash_at = crash_step_from_environment();
         std::tie(plan_.crash_at_point, plan_.crash_at_occurrence) = crash_point_from_environment();
         plan_.armed = false;
-        plan_.observe = [](int step, const char* what) { spdlog::warn("crash point {}: {}", step, what); };
+        plan_.observe = [](int step, const char* what, test::CrashPlan::Where where) {
+            spdlog::warn("crash point {}: {}{}{}", step, what, where.after_effect ? ", after" : "",
+                         where.in_transaction ? ", in transaction" : "");
+        };
         plan_.crash = [](int step) {
             spdlog::warn("crash point {}: SIGKILL", step);
             spdlog::default_logger()->flush();
