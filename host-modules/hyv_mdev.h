@@ -24,7 +24,8 @@
 #define HYV_DRIVER_NAME "hyv_mdev"
 #define HYV_CLASS_NAME "hyv"
 #define HYV_TYPE_SYSFS_NAME "vrdma"
-#define HYV_TYPE_PRETTY_NAME "hyv virtio RDMA function"
+/* The type's sysfs name: stable and without spaces, for orchestrators that select by it. */
+#define HYV_TYPE_PRETTY_NAME "hyv-vrdma"
 
 #define HYV_CONFIG_SPACE_SIZE 256
 #define HYV_BAR2_PAGES (HYV_BAR2_SIZE >> PAGE_SHIFT)

@@ -29,7 +29,7 @@ identity=("$uverbs_abi" "$ports" rxe0) # device_fuzz's expected device config af
 type_dir=$(parent_dir rxe0)/mdev_supported_types/$mdev_type
 [ -d "$type_dir" ] || fail "no mdev type $type_dir"
 type_name=$(cat "$type_dir/name") || fail "cannot read $type_dir/name"
-[ "$type_name" = "hyv virtio RDMA function" ] || fail "$type_dir/name is '$type_name'"
+[ "$type_name" = "$mdev_type" ] || fail "$type_dir/name is '$type_name'"
 description=$(cat "$type_dir/description") || fail "cannot read $type_dir/description"
 for want in "host device rxe0" "node_guid $guid" "$ports port"; do
   grep -qF -- "$want" <<<"$description" || fail "description '$description' does not say '$want'"
