@@ -233,18 +233,18 @@ static void hyv_close_device(struct vfio_device *vdev)
 }
 
 /*
- * QEMU unmapped guest RAM from the container. Nothing to drop: the command
- * channel translates guest addresses per access with vfio_dma_rw() and holds
- * no VFIO pins. VFIO requires the callback of drivers that use its
- * translation (vfio_pin_pages/vfio_dma_rw).
+ * QEMU is unmapping guest RAM from the container and VFIO found vendor pins
+ * in the range. The command channel translates guest addresses per access
+ * with vfio_dma_rw() and holds no pins; only a registration does, briefly.
  */
 static void hyv_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 {
 	struct hyv_instance *inst = to_hyv_instance(vdev);
 
 	dev_dbg(&inst->mdev->dev, "guest RAM %#llx+%#llx unmapped\n", iova, length);
-	/* VFIO wants no pins left in the range; only a running REG_MR holds any. */
-	hyv_mr_pins_wait(inst);
+	/* VFIO calls only when the range holds vendor pins: only a running REG_MR holds any. */
+	atomic64_inc(&inst->counters.pinned_unmaps);
+	hyv_mr_unmapping(inst, iova, length);
 }
 
 static int hyv_vfio_init(struct vfio_device *vdev)
@@ -408,6 +408,7 @@ HYV_COUNTER_ATTR(bad_accesses);
 HYV_COUNTER_ATTR(commands);
 HYV_COUNTER_ATTR(command_errors);
 HYV_COUNTER_ATTR(gid_refusals);
+HYV_COUNTER_ATTR(pinned_unmaps);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -436,6 +437,7 @@ static struct attribute *hyv_instance_attrs[] = {
 	&dev_attr_commands.attr,
 	&dev_attr_command_errors.attr,
 	&dev_attr_gid_refusals.attr,
+	&dev_attr_pinned_unmaps.attr,
 	&dev_attr_state.attr,
 	&dev_attr_window_pages.attr,
 	NULL,

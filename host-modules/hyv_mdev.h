@@ -28,6 +28,9 @@
 #define HYV_TYPE_PRETTY_NAME "hyv-vrdma"
 
 #define HYV_CONFIG_SPACE_SIZE 256
+/* Guest RAM unmaps remembered at once, and for how long (jiffies) they block new pins. */
+#define HYV_UNMAP_SLOTS 4
+#define HYV_UNMAP_BLOCK HZ
 #define HYV_BAR2_PAGES (HYV_BAR2_SIZE >> PAGE_SHIFT)
 
 /* Region offsets in the device fd, the layout vfio-pci uses and QEMU expects. */
@@ -75,6 +78,7 @@ struct hyv_counters {
 	atomic64_t commands;
 	atomic64_t command_errors;
 	atomic64_t gid_refusals;	/* source GID indices outside the instance's identity */
+	atomic64_t pinned_unmaps;	/* guest RAM unmaps that met a registration's pins */
 };
 
 struct hyv_virtio_state {
@@ -223,6 +227,18 @@ struct hyv_instance {
 	 * dma_unmap callback waits on it, so a guest RAM unmap never finds pins.
 	 */
 	struct mutex pin_lock;
+	/*
+	 * Guest RAM ranges VFIO was unmapping (dma_unmap), under pin_lock: no
+	 * registration pins there for HYV_UNMAP_BLOCK after the callback. VFIO
+	 * re-checks for pins right after it and calls again if it finds any;
+	 * 6.1 gives up with BUG_ON after 10 rounds that all found a new pin.
+	 */
+	struct hyv_unmapping {
+		u64 iova;
+		u64 length;		/* 0: a free slot */
+		unsigned long until;	/* jiffies */
+	} unmapping[HYV_UNMAP_SLOTS];
+	unsigned int unmapping_next;
 	struct hyv_counters counters;
 };
 
@@ -320,7 +336,7 @@ extern const struct attribute_group hyv_quota_group;
 int hyv_mr_register(struct hyv_instance *inst, struct hyv_context *ctx, const u8 *payload,
 		    u32 in_len, u8 *resp, u32 out_len);
 void hyv_mr_forget(struct hyv_context *ctx, u32 handle);
-void hyv_mr_pins_wait(struct hyv_instance *inst);
+void hyv_mr_unmapping(struct hyv_instance *inst, u64 iova, u64 length);
 
 /* hyv_irq.c */
 long hyv_ioctl(struct vfio_device *vdev, unsigned int cmd, unsigned long arg);

@@ -23,6 +23,7 @@
 #include <linux/file.h>
 #include <linux/hugetlb.h>
 #include <linux/iommu.h>
+#include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/slab.h>
@@ -280,6 +281,24 @@ static void hyv_mr_uverbs_dereg(struct hyv_instance *inst, struct hyv_context *c
 			 handle, ret);
 }
 
+/* Whether a page of mp lies in guest RAM VFIO was unmapping a moment ago. */
+static bool hyv_mr_unmapping_hit(struct hyv_instance *inst, const struct hyv_mr_pages *mp)
+{
+	const struct hyv_unmapping *u;
+	u32 slot, i;
+
+	lockdep_assert_held(&inst->pin_lock);
+	for (slot = 0; slot < HYV_UNMAP_SLOTS; slot++) {
+		u = &inst->unmapping[slot];
+		if (!u->length || time_after_eq(jiffies, u->until))
+			continue;
+		for (i = 0; i < mp->npages; i++)
+			if (mp->gpas[i] - u->iova < u->length)
+				return true;
+	}
+	return false;
+}
+
 /* Pins through VFIO, maps, registers, unmaps, unpins; the MR keeps its own pins. */
 static int hyv_mr_register_pages(struct hyv_instance *inst, struct hyv_context *ctx,
 				 const struct hyv_reg_mr *req, struct hyv_mr_pages *mp,
@@ -290,7 +309,7 @@ static int hyv_mr_register_pages(struct hyv_instance *inst, struct hyv_context *
 	int ret;
 
 	mutex_lock(&inst->pin_lock);
-	ret = hyv_mr_pin(inst, mp);
+	ret = hyv_mr_unmapping_hit(inst, mp) ? -EAGAIN : hyv_mr_pin(inst, mp);
 	if (!ret)
 		ret = hyv_mr_check_pages(inst, mp);
 	if (!ret)
@@ -404,10 +423,18 @@ void hyv_mr_forget(struct hyv_context *ctx, u32 handle)
 /*
  * VFIO's dma_unmap: QEMU is unmapping guest RAM and VFIO insists that no
  * vendor pins remain when this returns. Registrations hold pins only inside
- * pin_lock, so waiting for it is enough; the MRs' own pins are not VFIO's.
+ * pin_lock, so taking it waits for the one in flight; the range is then
+ * remembered so that no new registration pins it while VFIO finishes the
+ * unmap (hyv_mr_unmapping_hit). The MRs' own pins are not VFIO's.
  */
-void hyv_mr_pins_wait(struct hyv_instance *inst)
+void hyv_mr_unmapping(struct hyv_instance *inst, u64 iova, u64 length)
 {
+	struct hyv_unmapping *u;
+
 	mutex_lock(&inst->pin_lock);
+	u = &inst->unmapping[inst->unmapping_next++ % HYV_UNMAP_SLOTS];
+	u->iova = iova;
+	u->length = length;
+	u->until = jiffies + HYV_UNMAP_BLOCK;
 	mutex_unlock(&inst->pin_lock);
 }

@@ -18,11 +18,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -41,6 +43,17 @@
 #define ANON_IOVA 0x50000000ull
 #define RAMFS_PAGES 4u
 #define RAMFS_IOVA 0x60000000ull
+/*
+ * Shared RAM the program unmaps and maps again under a registration of all of it (large enough for
+ * the registration to take a while), how long the host then keeps it from new pins, and the shared
+ * page that registration's thread uses for its commands.
+ */
+#define REMAP_IOVA 0x68000000ull
+#define REMAP_PAGES 2048u
+#define UNMAP_BLOCK_MS 1000
+#define UNMAP_TRIES 12
+#define UNMAP_DELAY_STEP_US 2000
+#define REG_THREAD_PAGE (SHM_PAGES / 2)
 /* The last pages of shared RAM hold the page lists. */
 #define LIST_PAGE(i) (SHM_PAGES - 1 - (i))
 #define TWO_LIST_PAGES (HYV_MR_LIST_ENTRIES + 88)
@@ -313,6 +326,122 @@ static void reset_checks(const uint64_t *gpas)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t counter_read(const char *name)
+{
+	char path[256], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/hyv/%s", mdev_uuid, name);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		die(path);
+	fclose(f);
+	return strtoull(buf, NULL, 0);
+}
+
+/* A registration of the whole remapped region from a thread of its own (its own command page). */
+struct pinning_reg {
+	uint32_t ctx, pd, status;
+	int ringing;	/* set just before the doorbell */
+	struct hyv_reg_mr_resp resp;
+};
+
+static void *pinning_reg_run(void *arg)
+{
+	struct pinning_reg *p = arg;
+	uint64_t gpas[REMAP_PAGES];
+	struct reg_mr r;
+	uint32_t i;
+
+	page = shm + (size_t)REG_THREAD_PAGE * PAGE;
+	page_gpa = shm_gpa(REG_THREAD_PAGE);
+	for (i = 0; i < REMAP_PAGES; i++)
+		gpas[i] = REMAP_IOVA + (uint64_t)i * PAGE;
+	reg_mr_init(&r, p->pd, gpas, REMAP_PAGES);
+	__atomic_store_n(&p->ringing, 1, __ATOMIC_RELEASE);
+	p->status = reg_mr_run(p->ctx, &r, &p->resp);
+	return NULL;
+}
+
+/*
+ * Guest RAM that QEMU unmaps while a registration holds VFIO pins in it takes no new pin for a
+ * while: VFIO re-checks for pins right after its dma_unmap call, and 6.1 ends with BUG_ON when ten
+ * re-checks in a row find a new one. An unmap is made to meet a registration in flight (VFIO calls
+ * hyv only then; hyv/pinned_unmaps counts it); the range mapped again at once then refuses a
+ * registration (EAGAIN) for about a second and accepts it afterwards. A try slower than the block
+ * itself proves nothing and is run again.
+ */
+static void unmap_checks(int container, uint32_t ctx, uint32_t pd)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap), .iova = REMAP_IOVA, .size = (uint64_t)REMAP_PAGES * PAGE,
+	};
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.iova = REMAP_IOVA, .size = (uint64_t)REMAP_PAGES * PAGE,
+	};
+	struct pinning_reg big = { .ctx = ctx, .pd = pd };
+	uint64_t gpas[SMALL_PAGES], unmaps, met_at = 0, took = 0;
+	struct hyv_reg_mr_resp resp;
+	uint32_t st = 0, i, tries;
+	pthread_t thread;
+	struct reg_mr r;
+	int fd;
+
+	fd = memfd_create("cmd_fuzz-remapped-ram", 0);
+	if (fd < 0 || ftruncate(fd, (off_t)REMAP_PAGES * PAGE))
+		die("memfd_create");
+	map.vaddr = (uintptr_t)map_guest_ram(container, fd, REMAP_PAGES, REMAP_IOVA);
+	close(fd);
+	for (i = 0; i < SMALL_PAGES; i++)
+		gpas[i] = REMAP_IOVA + (uint64_t)i * PAGE;
+	for (tries = 0; tries < UNMAP_TRIES && !met_at; tries++) {
+		unmaps = counter_read("pinned_unmaps");
+		big.ringing = 0;
+		if (pthread_create(&thread, NULL, pinning_reg_run, &big))
+			die("pthread_create");
+		while (!__atomic_load_n(&big.ringing, __ATOMIC_ACQUIRE))
+			usleep(100);
+		/* Into the registration's pinning, with a later start each try. */
+		usleep(tries * UNMAP_DELAY_STEP_US);
+		if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+			die("VFIO_IOMMU_UNMAP_DMA");
+		if (counter_read("pinned_unmaps") != unmaps)
+			met_at = now_ms();
+		if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+			die("VFIO_IOMMU_MAP_DMA again");
+		if (met_at) {
+			reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+			st = reg_mr_run(ctx, &r, NULL);
+			took = now_ms() - met_at;
+			if (st != EAGAIN && took >= UNMAP_BLOCK_MS)
+				met_at = 0;
+		}
+		pthread_join(thread, NULL);
+		if (!big.status)
+			expect_status(dereg_mr(ctx, le32toh(big.resp.mr_handle)), 0, "DEREG_MR of the pinning MR");
+		big.status = EINVAL;
+	}
+	expect(met_at != 0, "no unmap met a registration in flight in %u tries", UNMAP_TRIES);
+	expect(st == EAGAIN, "REG_MR in guest RAM unmapped under pins %" PRIu64 " ms before: status %u, expected EAGAIN",
+	       took, st);
+	expect_usage(0, 0, "after REG_MR in guest RAM being unmapped");
+	usleep((UNMAP_BLOCK_MS + 100) * 1000);
+	reg_mr_init(&r, pd, gpas, SMALL_PAGES);
+	expect_status(reg_mr_run(ctx, &r, &resp), 0, "REG_MR in remapped guest RAM a second later");
+	expect_status(dereg_mr(ctx, le32toh(resp.mr_handle)), 0, "DEREG_MR in remapped guest RAM");
+	printf("cmd_fuzz: guest RAM unmapped under a registration's pins and mapped again: REG_MR there "
+	       "EAGAIN after %" PRIu64 " ms, accepted a second later\n", took);
+}
+
 static void map_ramfs_guest_ram(int container)
 {
 	const char *dir = getenv("CMD_FUZZ_RAMFS");
@@ -374,6 +503,7 @@ void mr_checks(int container, const char *uuid)
 	expect(st == EINVAL || st == ENOENT, "DEREG_MR twice: status %u", st);
 
 	quota_checks(ctx, pd, gpas);
+	unmap_checks(container, ctx, pd);
 
 	/* Two list pages; left registered for the context close to take. */
 	for (i = 0; i < TWO_LIST_PAGES; i++)
