@@ -59,6 +59,7 @@ static volatile int stop;
 static int doorbells_ready;	/* doorbell threads that hold their context */
 static int started;		/* ... and may race now */
 static unsigned long commands, rejected, object_rounds, objects_made, unmaps, window_maps;
+static unsigned long stray_closes;
 
 static void thread_page(int index)
 {
@@ -117,6 +118,21 @@ static void dealloc(uint32_t ctx, uint32_t command, uint32_t handle)
 	run_uverbs(ctx, command, &handle, sizeof(handle), 0);
 }
 
+/*
+ * A doorbell rung with another thread's command address runs that command again: a CTX_OPEN of
+ * this thread's opens a context nobody knows of. At the limit, every context but the doorbell
+ * threads' goes.
+ */
+static void close_stray_contexts(void)
+{
+	uint32_t handle;
+
+	for (handle = 0; handle < HYV_MAX_CONTEXTS; handle++)
+		if (handle != doorbell_ctx[DOORBELL_A] && handle != doorbell_ctx[DOORBELL_B])
+			run(HYV_OP_CTX_CLOSE, handle, NULL, 0, 0);
+	__atomic_add_fetch(&stray_closes, 1, __ATOMIC_RELAXED);
+}
+
 static void *objects(void *arg)
 {
 	uint32_t ctx, pd, cq = 0, mr = 0, round, tries;
@@ -124,6 +140,8 @@ static void *objects(void *arg)
 	/* Statuses go unchecked: a racy doorbell thread may have run another command instead. */
 	thread_page((int)(intptr_t)arg);
 	for (round = 0; !stop; round++) {
+		if (ctx_open(&ctx) == EMFILE)
+			close_stray_contexts();
 		if (ctx_open(&ctx))
 			continue;
 		if (!try_get_context(ctx) && !alloc_pd(ctx, &pd)) {
@@ -307,9 +325,9 @@ void race_checks(int container, const char *uuid, unsigned int seconds)
 			left_open++;
 
 	printf("cmd_fuzz: race for %u s: %lu random commands (%lu rejected), %lu object rounds "
-	       "(%lu objects made, %u contexts left open), %lu unmaps of MR RAM, %lu BAR2 mappings "
-	       "split, moved or forked\n", seconds, commands, rejected, object_rounds, objects_made,
-	       left_open, unmaps, window_maps);
+	       "(%lu objects made, stray contexts closed %lu times, %u left open), %lu unmaps of MR "
+	       "RAM, %lu BAR2 mappings split, moved or forked\n", seconds, commands, rejected,
+	       object_rounds, objects_made, stray_closes, left_open, unmaps, window_maps);
 	expect(commands > 0 && object_rounds > 0 && objects_made > 0 && unmaps > 0 && window_maps > 0,
 	       "race: a thread did no work");
 	expect(quota_read("mrs") == 0 && quota_read("pinned_bytes") == 0 && quota_read("pds") == 0 &&
