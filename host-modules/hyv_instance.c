@@ -44,7 +44,6 @@ void hyv_instance_reset(struct hyv_instance *inst)
 	hyv_ctrl_release(inst);
 	mutex_lock(&inst->lock);
 	hyv_virtio_reset(inst);
-	inst->reset_pending = false;
 	mutex_unlock(&inst->lock);
 }
 

@@ -89,17 +89,23 @@ void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
 	return ram;
 }
 
-uint64_t quota_read(const char *name)
+/* A number the instance shows in sysfs: FOLDER/NAME under its mdev device. */
+static uint64_t mdev_attr_read(const char *folder, const char *name)
 {
 	char path[256], buf[32] = "";
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/quota/%s", mdev_uuid, name);
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/%s/%s", mdev_uuid, folder, name);
 	f = fopen(path, "r");
 	if (!f || !fgets(buf, sizeof(buf), f))
 		die(path);
 	fclose(f);
 	return strtoull(buf, NULL, 0);
+}
+
+uint64_t quota_read(const char *name)
+{
+	return mdev_attr_read("quota", name);
 }
 
 static void quota_write(const char *name, uint64_t value)
@@ -334,19 +340,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t counter_read(const char *name)
-{
-	char path[256], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/hyv/%s", mdev_uuid, name);
-	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof(buf), f))
-		die(path);
-	fclose(f);
-	return strtoull(buf, NULL, 0);
-}
-
 /* A registration of the whole remapped region from a thread of its own (its own command page). */
 struct pinning_reg {
 	uint32_t ctx, pd, status;
@@ -404,7 +397,7 @@ static void unmap_checks(int container, uint32_t ctx, uint32_t pd)
 	for (i = 0; i < SMALL_PAGES; i++)
 		gpas[i] = REMAP_IOVA + (uint64_t)i * PAGE;
 	for (tries = 0; tries < UNMAP_TRIES && !met_at; tries++) {
-		unmaps = counter_read("pinned_unmaps");
+		unmaps = mdev_attr_read("hyv", "pinned_unmaps");
 		big.ringing = 0;
 		if (pthread_create(&thread, NULL, pinning_reg_run, &big))
 			die("pthread_create");
@@ -414,7 +407,7 @@ static void unmap_checks(int container, uint32_t ctx, uint32_t pd)
 		usleep(tries * UNMAP_DELAY_STEP_US);
 		if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
 			die("VFIO_IOMMU_UNMAP_DMA");
-		if (counter_read("pinned_unmaps") != unmaps)
+		if (mdev_attr_read("hyv", "pinned_unmaps") != unmaps)
 			met_at = now_ms();
 		if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
 			die("VFIO_IOMMU_MAP_DMA again");
