@@ -20,6 +20,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <pthread.h>
+#include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -161,10 +162,14 @@ int run_daemon(const DaemonConfig& config)
     std::thread accept_thread([&server] { (*server)->run(); });
     spdlog::info("hyvd {} ready: db {}, socket {}, group {}, mdevs made by {}", HYV_VERSION, config.db_path,
                  config.socket_path, config.group.empty() ? "(root only)" : config.group, config.mdev_lifecycle);
+    // Type=notify: systemd orders hyvctl users and libvirt guests after this, so it comes only once
+    // the socket accepts and reconcile at start is done. Without NOTIFY_SOCKET it does nothing.
+    (void)sd_notifyf(0, "READY=1\nSTATUS=serving on %s", config.socket_path.c_str());
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     spdlog::info("hyvd: {} received, shutting down", strsignal(signal_number));
+    (void)sd_notify(0, "STOPPING=1\nSTATUS=finishing requests in flight");
     (*server)->stop();
     accept_thread.join();
     server->reset();          // waits for requests in flight, removes the socket

@@ -2,7 +2,7 @@
 # The install step (`meson install`, README "Installing on a real host", docs/libvirt.md "The hook"):
 # into a scratch DESTDIR, hyvd, hyvctl, the hook and the bash completion land where the docs say, the
 # hook's qemu.d link points at the installed binary, the man pages hyvd(8), hyvctl(8), hyvd.conf(5)
-# and the systemd unit are installed, and the installed binaries run: hyvctl --help,
+# the systemd unit and the modules-load.d file are installed, and the installed binaries run: hyvctl --help,
 # hyvd --help, and the hook refusing a migration of a domain with a hyv device in one line.
 # usage: install_test.sh BUILD_DIR
 set -euo pipefail
@@ -38,8 +38,11 @@ for page in 'man8/hyvd.8:\-\-db' 'man8/hyvctl.8:hyvctl attach' 'man5/hyvd.conf.5
   grep -q '^\.TH ' "$file" && grep -qF -- "${page##*:}" "$file" ||
     fail "man page $prefix/$mandir/${page%%:*} is not a man page listing ${page##*:}"
 done
-unit=$dest$prefix/lib/systemd/system/hyvd.service
-[ -f "$unit" ] || fail "no systemd unit $prefix/lib/systemd/system/hyvd.service installed"
+unit_dir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo "$prefix/lib/systemd/system")
+unit=$dest$unit_dir/hyvd.service
+[ -f "$unit" ] || fail "no systemd unit $unit_dir/hyvd.service installed"
+[ "$(cat "$dest$prefix/lib/modules-load.d/hyv.conf" 2>/dev/null | grep -v '^#')" = hyv_mdev ] ||
+  fail "no $prefix/lib/modules-load.d/hyv.conf loading hyv_mdev installed"
 grep -qx "ExecStart=$prefix/sbin/hyvd" "$unit" ||
   fail "hyvd.service does not start $prefix/sbin/hyvd: $(grep ExecStart "$unit")"
 echo "ok: man pages hyvd(8), hyvctl(8), hyvd.conf(5) in $prefix/$mandir, hyvd.service starts $prefix/sbin/hyvd"
