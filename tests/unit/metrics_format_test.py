@@ -19,6 +19,7 @@ expected = {
     "hyv_instance_commands": "counter", "hyv_instance_command_errors": "counter",
     "hyv_instance_trapped_reads": "counter", "hyv_instance_trapped_writes": "counter",
     "hyv_instance_interrupts": "counter", "hyv_instance_bad_accesses": "counter",
+    "hyv_instance_gid_refusals": "counter", "hyv_instance_pinned_unmaps": "counter",
     "hyv_instance_quota_used": "gauge", "hyv_instance_quota_limit": "gauge", "hyv_instance_live": "gauge",
     "hyv_assignments": "gauge", "hyv_operations": "counter", "hyv_operation_errors": "counter",
     "hyv_operation_duration_seconds": "histogram",
@@ -48,6 +49,9 @@ if not problems:
     checks = [
         (value("hyv_instance_commands", "hyv_instance_commands_total", vm='vm"1\\'), 120),
         (value("hyv_instance_quota_used", "hyv_instance_quota_used", resource="pinned_bytes"), 1048576),
+        (value("hyv_instance_quota_used", "hyv_instance_quota_used", resource="ahs"), 2),
+        (value("hyv_instance_pinned_unmaps", "hyv_instance_pinned_unmaps_total", vm='vm"1\\'), 3),
+        (value("hyv_instance_gid_refusals", "hyv_instance_gid_refusals_total", vm='vm"1\\'), 1),
         (value("hyv_assignments", "hyv_assignments", state="failed"), 2),
         (value("hyv_operations", "hyv_operations_total", op="attach", result="ok"), 2),
         (value("hyv_operation_duration_seconds", "hyv_operation_duration_seconds_bucket", op="attach", le="+Inf"), 3),

@@ -62,13 +62,16 @@ TEST(Metrics, ReadsAnInstanceFromSysfs)
     write_file(device / "hyv/commands", "17\n");
     write_file(device / "hyv/interrupts", "4\n");
     write_file(device / "hyv/trapped_reads", "not a number\n");
+    write_file(device / "hyv/pinned_unmaps", "5\n");
     write_file(device / "hyv/state", "dead\n");
     write_file(device / "quota/qps", "2\n");
     write_file(device / "quota/qps_max", "64\n");
+    write_file(device / "quota/ahs", "1\n");
     const auto sample = daemon::read_instance(dir.path(), mdev);
     EXPECT_EQ(sample.mdev, mdev.to_string());
-    EXPECT_EQ(sample.counters, (std::map<std::string, std::uint64_t>{{"commands", 17}, {"interrupts", 4}}));
-    EXPECT_EQ(sample.quota_used, (std::map<std::string, std::uint64_t>{{"qps", 2}}));
+    EXPECT_EQ(sample.counters,
+              (std::map<std::string, std::uint64_t>{{"commands", 17}, {"interrupts", 4}, {"pinned_unmaps", 5}}));
+    EXPECT_EQ(sample.quota_used, (std::map<std::string, std::uint64_t>{{"qps", 2}, {"ahs", 1}}));
     EXPECT_EQ(sample.quota_limit, (std::map<std::string, std::uint64_t>{{"qps", 64}}));
     EXPECT_FALSE(sample.live);
 }
