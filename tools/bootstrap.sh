@@ -14,6 +14,8 @@ PACKAGES=(
   rdma-core libibverbs-dev ibverbs-providers ibverbs-utils rdmacm-utils perftest
   # virtualization
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
+  # packages (tools/package.sh, the vm-packages test)
+  debhelper dh-dkms dkms lintian mdevctl
   # test host VM: Debian's kernel + headers, tools used inside the VM
   linux-image-amd64 linux-headers-amd64 busybox-static iproute2 pciutils socat xz-utils binutils
 )
