@@ -128,4 +128,31 @@ Result<void> resolve(DaemonConfig& config)
     return {};
 }
 
+std::vector<std::string> restart_only_changes(const DaemonConfig& running, const DaemonConfig& reread)
+{
+    std::vector<std::string> changed;
+    const auto note = [&changed](bool differs, const char* flag) {
+        if (differs) {
+            changed.emplace_back(flag);
+        }
+    };
+    note(running.db_path != reread.db_path, "db");
+    note(running.socket_path != reread.socket_path, "socket");
+    note(running.group != reread.group, "group");
+    note(running.socket_mode_bits != reread.socket_mode_bits, "socket-mode");
+    note(running.max_connections != reread.max_connections, "max-connections");
+    note(running.client_idle_timeout_s != reread.client_idle_timeout_s, "client-idle-timeout");
+    note(running.libvirt_uri != reread.libvirt_uri, "libvirt-uri");
+    note(running.log_target != reread.log_target, "log-target");
+    note(running.detach_timeout_s != reread.detach_timeout_s, "detach-timeout");
+    note(running.reconcile_detach_timeout_s != reread.reconcile_detach_timeout_s, "reconcile-detach-timeout");
+    note(running.reconcile_on_start != reread.reconcile_on_start, "reconcile-on-start");
+    note(running.mdev_lifecycle != reread.mdev_lifecycle, "mdev-lifecycle");
+    note(running.metrics_file != reread.metrics_file, "metrics-file");
+    note(running.metrics_interval_s != reread.metrics_interval_s, "metrics-interval");
+    note(running.sysfs_root != reread.sysfs_root, "sysfs-root");
+    note(running.default_quota != reread.default_quota, "default-quota-*");
+    return changed;
+}
+
 }  // namespace hyv::daemon

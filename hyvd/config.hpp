@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -48,5 +49,10 @@ void add_options(CLI::App& app, DaemonConfig& config);
 
 // Checks values CLI11 cannot (log level, octal mode, group name → gid); one-line errors.
 Result<void> resolve(DaemonConfig& config);
+
+// A reload (SIGHUP, `systemctl reload hyvd`) applies the log level only: every other setting is bound
+// at start (socket, database, adapters, defaults handed to the core). The flag names of those that
+// differ between the running and the re-read settings, for the log line saying they wait for a restart.
+std::vector<std::string> restart_only_changes(const DaemonConfig& running, const DaemonConfig& reread);
 
 }  // namespace hyv::daemon

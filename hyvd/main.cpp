@@ -1,5 +1,6 @@
 // hyvd: the hyv management daemon. Wires the core service to its adapters (sqlite store,
-// sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT.
+// sysfs mdevs, ibverbs inventory, hypervisors) and serves the API socket until SIGTERM/SIGINT;
+// SIGHUP re-reads the settings (docs/operations.md).
 #include "hyvd/adapters/ibverbs_inventory.hpp"
 #include "hyvd/adapters/netlink_identity.hpp"
 
@@ -27,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -75,14 +77,38 @@ hyv::core::ServiceConfig service_config(const DaemonConfig& config)
     return service;
 }
 
-int run_daemon(const DaemonConfig& config)
+// Reads the command line and the config file again, as at start.
+using ConfigReader = std::function<hyv::Result<DaemonConfig>()>;
+
+// SIGHUP (`systemctl reload hyvd`): the new log level applies at once; settings bound at start are
+// named, so the operator knows a restart is needed, and a config file that does not parse any more
+// changes nothing.
+void reload(const DaemonConfig& running, const ConfigReader& read_config)
+{
+    (void)sd_notify(0, "RELOADING=1");
+    auto fresh = read_config();
+    if (!fresh) {
+        spdlog::warn("reload: {}; keeping the running settings", fresh.error().message);
+    } else {
+        spdlog::set_level(spdlog::level::from_str(fresh->log_level));
+        spdlog::info("reload: log level {}", fresh->log_level);
+        if (auto pending = hyv::daemon::restart_only_changes(running, *fresh); !pending.empty()) {
+            spdlog::warn("reload: {} changed; takes effect at the next restart (systemctl restart hyvd)",
+                         fmt::join(pending, ", "));
+        }
+    }
+    (void)sd_notify(0, "READY=1");
+}
+
+int run_daemon(const DaemonConfig& config, const ConfigReader& read_config)
 {
     // Signals are taken synchronously by the main thread; every thread started below inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     if (auto made = create_parent_dir(config.db_path, "database"); !made) {
@@ -167,7 +193,9 @@ int run_daemon(const DaemonConfig& config)
     (void)sd_notifyf(0, "READY=1\nSTATUS=serving on %s", config.socket_path.c_str());
 
     int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
+    while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+        reload(config, read_config);
+    }
     spdlog::info("hyvd: {} received, shutting down", strsignal(signal_number));
     (void)sd_notify(0, "STOPPING=1\nSTATUS=finishing requests in flight");
     (*server)->stop();
@@ -206,5 +234,18 @@ int main(int argc, char** argv)
         return exit_usage;
     }
     hyv::daemon::setup_logging(*target, config.log_level);
-    return run_daemon(config);
+    return run_daemon(config, [argc, argv, path = config.config_path]() -> hyv::Result<DaemonConfig> {
+        CLI::App again{"hyvd", "hyvd"};
+        DaemonConfig fresh;
+        hyv::daemon::add_options(again, fresh);
+        try {
+            again.parse(argc, argv);
+        } catch (const CLI::Error& e) {
+            return hyv::make_error(hyv::errc::config, fmt::format("{} ({})", e.what(), path));
+        }
+        if (auto resolved = hyv::daemon::resolve(fresh); !resolved) {
+            return resolved.error();
+        }
+        return fresh;
+    });
 }

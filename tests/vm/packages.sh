@@ -6,7 +6,7 @@
 # - systemd as PID 1 of a container (a PID and mount namespace of the test host: the test host's own
 #   PID 1 is the harness) loads hyv_mdev through the package's modules-load.d and runs the package's
 #   hyvd.service: Type=notify readiness, journald fields, the sandbox still lets hyvd create an mdev
-#   and hot-add it over QMP, restart after SIGKILL, clean stop;
+#   and hot-add it over QMP, reload of the log level, restart after SIGKILL, clean stop;
 # - mdevctl lists hyv's parent and type, and mdevs it defines and starts survive hyvd's reconcile;
 # - `dpkg --purge` leaves no DKMS module or source tree behind.
 # usage: packages.sh       (on the build machine; builds the packages into BUILD/pkg, boots the test host)
@@ -131,6 +131,23 @@ done
 grep -q "$defined" <<<"$(mdevctl list --defined)" || fail "mdevctl lost its definition: $(mdevctl list --defined)"
 mdevctl stop -u "$started" && mdevctl stop -u "$defined" && mdevctl undefine -u "$defined" || fail "mdevctl stop/undefine"
 echo "ok: mdevctl lists hyv-vrdma on rxe0; its started and defined mdevs survive hyvd's reconcile"
+
+# --- systemctl reload: a new log level applies at once, a setting bound at start is named
+pid_before=$(show MainPID)
+debug_lines() { in_ct journalctl -u hyvd -p debug..debug -o cat --no-pager | grep -c . || true; }
+debug_before=$(debug_lines)
+mkdir -p /etc/hyv
+printf 'log-level = "debug"\nmetrics-interval = 60\n' > /etc/hyv/hyvd.conf
+in_ct systemctl reload hyvd || fail "systemctl reload hyvd failed"
+reloaded() { in_ct journalctl -u hyvd -o cat --no-pager | grep -q "reload: log level debug"; }
+wait_until 20 "hyvd to log its reload" reloaded
+in_ct journalctl -u hyvd -p warning -o cat --no-pager | grep -q "reload: metrics-interval changed; takes effect at the next restart" ||
+  fail "the reload did not name metrics-interval as waiting for a restart: $(in_ct journalctl -u hyvd -o cat --no-pager | tail -3)"
+in_ct hyvctl devices > /dev/null
+[ "$(debug_lines)" -gt "$debug_before" ] || fail "no debug line in the journal after reloading with log-level debug"
+[ "$(show MainPID)" = "$pid_before" ] && [ "$(show ActiveState)" = active ] || fail "reload restarted hyvd"
+rm /etc/hyv/hyvd.conf
+echo "ok: systemctl reload hyvd: log level debug at once (same MainPID), metrics-interval named for a restart"
 
 # --- restart on failure, then a clean stop
 old=$(show MainPID)
