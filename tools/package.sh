@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian packages hyv, hyv-dkms and hyv-guest-dkms from this tree (debian/), checks them
-# with lintian, and checks that the DKMS source trees build against this machine's kernel headers.
+# with lintian, and checks that the DKMS source trees build against this machine's kernel headers
+# (hyv_mdev's build kept as a binaries-only DKMS tarball for the newest kernel here).
 # usage: tools/package.sh [--fast] [OUT_DIR]   (default build/pkg; the .deb files and lintian.txt land there)
 #   --fast  compile without optimization and debug info (DEB_BUILD_OPTIONS=noopt, no -g): half the
 #           build time, for tests of the packaging (vm-packages); never for packages you ship.
@@ -41,17 +42,24 @@ lintian --fail-on error,warning "$out"/hyv_"${version}"_*.changes > "$out/lintia
 echo "package: lintian clean ($(wc -l < "$out/lintian.txt") lines of info)"
 
 # The DKMS trees as the packages ship them, built by dkms itself against this machine's headers, in
-# a DKMS tree of their own (nothing lands in /var/lib/dkms). The VM test then installs them for real.
+# a DKMS tree of their own (nothing lands in /var/lib/dkms). hyv_mdev's build is also kept as a
+# binaries-only DKMS tarball: copied to /usr/share/hyv-dkms/ before the package is installed, the
+# postinst loads it instead of compiling (hosts without a compiler; the vm-packages test host).
 kver=$(ls /lib/modules | sort -V | tail -n1)
 for pkg in hyv-dkms:hyv:hyv_mdev hyv-guest-dkms:hyv-guest:virtio_hyv; do
   IFS=: read -r deb name module <<<"$pkg"
   tree=$out/dkms-check/$name
+  dkms_args=(-k "$kver" --sourcetree "$tree/root/usr/src" --dkmstree "$tree/dkms")
   mkdir -p "$tree/root" "$tree/dkms"
   dpkg-deb -x "$out/${deb}_${version}_all.deb" "$tree/root"
-  dkms build "$name/$version" -k "$kver" --sourcetree "$tree/root/usr/src" --dkmstree "$tree/dkms" \
-    > "$tree/build.log" 2>&1 || { tail -30 "$tree/build.log"; fail "dkms build of $name/$version for $kver failed"; }
+  dkms build "$name/$version" "${dkms_args[@]}" > "$tree/build.log" 2>&1 ||
+    { tail -30 "$tree/build.log"; fail "dkms build of $name/$version for $kver failed"; }
   ko=$(find "$tree/dkms" -name "$module.ko*" | head -n1)
   [ -n "$ko" ] || fail "dkms build of $name/$version left no $module.ko"
   echo "package: dkms builds $module from $deb for $kver"
 done
+dkms mktarball "hyv/$version" --binaries-only --archive "$out/hyv-$version.dkms.tar.gz" \
+  -k "$kver" --sourcetree "$out/dkms-check/hyv/root/usr/src" --dkmstree "$out/dkms-check/hyv/dkms" \
+  > "$out/mktarball.log" 2>&1 || { cat "$out/mktarball.log"; fail "dkms mktarball of hyv/$version failed"; }
+echo "package: hyv_mdev for $kver as a binaries-only DKMS tarball: $out/hyv-$version.dkms.tar.gz"
 rm -rf "$out/src" "$out/dkms-check"
