@@ -147,9 +147,9 @@ debug_before=$(debug_lines)
 mkdir -p /etc/hyv
 printf 'log-level = "debug"\nmetrics-interval = 60\n' > /etc/hyv/hyvd.conf
 in_ct systemctl reload hyvd || fail "systemctl reload hyvd failed"
-reloaded() { in_ct journalctl -u hyvd -o cat --no-pager | grep -q "reload: log level debug"; }
+reloaded() { grep -q "reload: log level debug" <<<"$(in_ct journalctl -u hyvd -o cat --no-pager)"; }
 wait_until 20 "hyvd to log its reload" reloaded
-in_ct journalctl -u hyvd -p warning -o cat --no-pager | grep -q "reload: metrics-interval changed; takes effect at the next restart" ||
+grep -q "reload: metrics-interval changed; takes effect at the next restart" <<<"$(in_ct journalctl -u hyvd -p warning -o cat --no-pager)" ||
   fail "the reload did not name metrics-interval as waiting for a restart: $(in_ct journalctl -u hyvd -o cat --no-pager | tail -3)"
 in_ct hyvctl devices > /dev/null
 [ "$(debug_lines)" -gt "$debug_before" ] || fail "no debug line in the journal after reloading with log-level debug"
