@@ -11,7 +11,7 @@ usage: tools/vm.sh run   [OPTIONS] -- CMD [ARG...]   boot, run CMD inside, power
        tools/vm.sh stop  NAME
        tools/vm.sh shell [OPTIONS]                   interactive shell on the VM console
        tools/vm.sh path  NAME                        the VM's state dir (console.log, qmp.sock, agent.sock)
-       tools/vm.sh boot-options                      the kernel options every test VM boots with
+       tools/vm.sh boot-options                      the kernel options a nested guest boots with
 
 Run on the build machine it boots the test host; run inside the test host it boots a nested guest
 (same kernel and shared root, role guest). CMD runs as root, exec'd by the VM's agent (no shell: use
@@ -169,9 +169,18 @@ parse_opts() {
 # the HPET: every clock read of the nested QEMU was then an emulated MMIO access (docs/testing.md).
 # norandmaps: TCG looks translated code up by virtual address, so with randomised mappings every exec
 # translates ld.so and libc again; without, an exec in a nested guest went from 1.5 s to 0.2 s.
-boot_options() {
+# Devices and services no test VM uses, each timed by initcall_debug in a nested boot (docs/testing.md):
+# PCIe port services (4.4 s; hot-plug stays ACPI's, as QEMU's q35 does it), the RTC driver (1.8 s; the
+# clock is still read from the CMOS at boot), the PS/2 controller (1 s), the HPET character device, the
+# trace eval maps, and the serial ports past ttyS0.
+# A nested guest also boots without IPv6 (7 s): its traffic is the IPv4 rendezvous over slirp, and its
+# GIDs are the host's. The test host keeps IPv6: rxe's link-local GIDs and the identities need it.
+boot_options() { # [ROLE]: host, or guest (the default: vm-libvirt's domains are guests too)
   echo "mitigations=off cryptomgr.notests init_on_alloc=0 no_timer_check tsc=reliable norandmaps" \
-    "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list"
+    "pcie_ports=compat 8250.nr_uarts=1" \
+    "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,load_system_certificate_list" \
+    "initcall_blacklist=cmos_init,i8042_init,hpet_init,trace_eval_init" \
+    "$([ "${1:-guest}" = host ] || echo ipv6.disable=1)"
 }
 
 qemu_command() {
@@ -214,7 +223,7 @@ qemu_command() {
   cmd=(qemu-system-x86_64 -accel tcg -machine "$machine" "${memobj[@]}" -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "$kernel" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet $(boot_options) hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
+    -append "console=ttyS0 panic=-1 quiet $(boot_options "$role") hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev "$netdev" -device virtio-net-pci,netdev=n0
