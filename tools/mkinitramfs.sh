@@ -30,7 +30,9 @@ add_modules() { # LIST MODULE...
       [ "$kind" = insmod ] || continue
       name=$(basename "$path")
       grep -qx "$name" "$work/modules.load" "$work/$list" 2>/dev/null && continue
-      cp "$path" "$work/lib/modules/$name"
+      # Without the signature and the BTF, which the kernel would hash and parse at every insmod
+      # (nothing here verifies a signature, nothing loads BPF against these modules).
+      strip --strip-debug --remove-section=.BTF -o "$work/lib/modules/$name" "$path"
       echo "$name" >> "$work/$list"
     done < <(modprobe -S "$kver" --show-depends "$mod")
   done
