@@ -30,6 +30,9 @@ if [ "$role" = guest ]; then
     # The guest root image (tools/mkguestroot.sh) over the shared root: what the tests run is read
     # from RAM, everything else still from the shared root.
     mount -t overlay overlay -o ro,lowerdir=/image:/lower /newroot || hyv_die "cannot mount the guest root overlay"
+    # libibverbs sees only the providers the image has (tools/mkguestroot.sh says why).
+    mount --bind /image/etc/libibverbs.d /newroot/etc/libibverbs.d ||
+      hyv_die "cannot bind the image's /etc/libibverbs.d"
     hyv_console "root: image over the shared root"
   else
     mount --bind /lower /newroot
@@ -62,6 +65,7 @@ if [ "$role" = guest ]; then
     ip link set eth0 up
     ip route add default via 10.0.2.2
   fi
+  hyv_console "mounts and network up"
   [ "$(hyv_param shell)" = 1 ] && hyv_shell /newroot
   hyv_agent /newroot /hyv-agent
 fi
