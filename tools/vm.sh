@@ -12,6 +12,7 @@ usage: tools/vm.sh run   [OPTIONS] -- CMD [ARG...]   boot, run CMD inside, power
        tools/vm.sh shell [OPTIONS]                   interactive shell on the VM console
        tools/vm.sh path  NAME                        the VM's state dir (console.log, qmp.sock, agent.sock)
        tools/vm.sh boot-options                      the kernel options a nested guest boots with
+       tools/vm.sh kernel                            the kernel it boots (an ELF vmlinux: no decompression)
 
 Run on the build machine it boots the test host; run inside the test host it boots a nested guest
 (same kernel and shared root, role guest). CMD runs as root, exec'd by the VM's agent (no shell: use
@@ -315,6 +316,8 @@ case $verb in
     echo "$state_root/$1" ;;
   boot-options)
     boot_options ;;
+  kernel)
+    ensure_kernel "$(kernel_version)" ;;
   shell)
     parse_opts "$@"
     role=${role:-$(default_role)}

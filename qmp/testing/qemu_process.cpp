@@ -252,8 +252,17 @@ Result<std::vector<std::string>> build_sleeping_guest(const std::string& directo
     if (std::system(command.c_str()) != 0) {
         return make_error("initramfs", "building the test initramfs failed (" + command + "); is cpio installed?");
     }
-    return std::vector<std::string>{"-kernel", kernels.back().string(),       "-initrd", initramfs,
-                                    "-append", "console=ttyS0 panic=-1 quiet"};
+    // Inside the test host the guest is nested: its kernel and options are tools/vm.sh's (an ELF
+    // vmlinux, none of the boot work that costs minutes under two levels of TCG).
+    const char* kernel = std::getenv("HYV_GUEST_KERNEL");
+    const char* options = std::getenv("HYV_GUEST_BOOT_OPTIONS");
+    return std::vector<std::string>{"-kernel",
+                                    kernel && *kernel ? std::string(kernel) : kernels.back().string(),
+                                    "-initrd",
+                                    initramfs,
+                                    "-append",
+                                    std::string("console=ttyS0 panic=-1 quiet") +
+                                        (options && *options ? std::string(" ") + options : std::string())};
 }
 
 }  // namespace hyv::qmp::testing

@@ -57,6 +57,7 @@ std::string find_qemu_binary();
 // A minimal Linux guest for tests that need a cooperating OS (PCIe hot-unplug acknowledgement):
 // the host's newest /boot/vmlinuz-* and an initramfs with static busybox whose /init mounts
 // /proc and /sys, prints `ready_marker` on ttyS0 and sleeps. Returns the QEMU arguments to boot it.
+// HYV_GUEST_KERNEL and HYV_GUEST_BOOT_OPTIONS, when set, name another kernel and add kernel options.
 Result<std::vector<std::string>> build_sleeping_guest(const std::string& directory, const std::string& ready_marker);
 
 }  // namespace hyv::qmp::testing

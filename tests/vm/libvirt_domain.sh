@@ -130,8 +130,7 @@ chmod +x "$work/initramfs/init"
 
 # The kernel and boot options of tools/vm.sh's nested guests: the ELF vmlinux it extracted (PVH boot,
 # no decompression under two levels of TCG) when there is one, no mitigations, no crypto self-tests.
-kernel=$build/vm/vmlinux-$kver
-[ -f "$kernel" ] || kernel=/boot/vmlinuz-$kver
+kernel=$("$repo/tools/vm.sh" kernel)
 boot_options=$("$repo/tools/vm.sh" boot-options)
 guest_booted() { [ "$(guest_boots "$1")" -ge 1 ]; }
 # domain_xml NAME METADATA DEVICES: a q35 TCG domain with free hot-plug ports and a console file.
