@@ -7,30 +7,28 @@
 # Adding a case costs the case's own time, not a boot (docs/testing.md).
 # usage (inside the test host): guest_session.sh [CMD_FUZZ]; HYV_CASES=REGEX runs only matching cases.
 source "$(dirname "$0")/device_lib.sh"
+source "$(dirname "$0")/session_lib.sh"
 require_host
 here=$(cd "$(dirname "$0")" && pwd)
 fuzz=${1:-$build/tests/vm/cmd_fuzz}
-# TAP goes to the original stdout; everything the cases print goes to stderr (meson keeps both).
-exec 3>&1 1>&2
 
-# name : script [args]. Order matters only for the last one: it deletes and re-adds rxe0.
+# name : script [args], run with HYV_SESSION_GUEST=g1. Order matters only for the last one: it deletes
+# and re-adds rxe0.
+case_in_g1() { local script=$1; shift; HYV_SESSION_GUEST=g1 bash "$here/$script" "$@"; }
 cases=(
-  "guest-shell-and-two-instances device_guest.sh"
-  "control-path control_path.sh $fuzz"
-  "hyvctl-attach-detach-and-crashes daemon_guest.sh"
-  "completion-events events.sh"
-  "send-kick-traps send_kick.sh"
-  "ud-address-handles ud.sh"
-  "async-events async_events.sh"
-  "network-identity identity.sh"
-  "hotplug-cycles-and-rxe-deletion device_hotplug.sh"
+  "guest-shell-and-two-instances case_in_g1 device_guest.sh"
+  "control-path case_in_g1 control_path.sh $fuzz"
+  "hyvctl-attach-detach-and-crashes case_in_g1 daemon_guest.sh"
+  "completion-events case_in_g1 events.sh"
+  "send-kick-traps case_in_g1 send_kick.sh"
+  "ud-address-handles case_in_g1 ud.sh"
+  "async-events case_in_g1 async_events.sh"
+  "network-identity case_in_g1 identity.sh"
+  "hotplug-cycles-and-rxe-deletion case_in_g1 device_hotplug.sh"
 )
 # Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions
 # (control_path_mr.sh, daemon_guest.sh).
 session_fwd=(--hostfwd "tcp:127.0.0.1:18516-:18515" --guestfwd 18517)
-
-tap_n=0
-tap() { tap_n=$((tap_n + 1)); echo "$1 $tap_n - $2" >&3; }
 
 started=$SECONDS
 log "session: booting nested guest g1"
@@ -55,27 +53,7 @@ session_reset() {
   for u in $(ls /sys/bus/mdev/devices 2>/dev/null); do echo 1 > "/sys/bus/mdev/devices/$u/remove" || true; done
 }
 
-for entry in "${cases[@]}"; do
-  read -r name script args <<<"$entry"
-  if [ -n "${HYV_CASES:-}" ] && ! [[ $name =~ $HYV_CASES ]]; then
-    tap ok "$name # SKIP not selected by HYV_CASES=$HYV_CASES"; continue
-  fi
-  log "session: case $name ($script)"
-  t0=$SECONDS
-  rc=0
-  # shellcheck disable=SC2086 # args is a list
-  HYV_SESSION_GUEST=g1 bash "$here/$script" $args || rc=$?
-  took=$((SECONDS - t0))
-  # The name stays the same from run to run (junit keeps it); what varies goes after the '#'.
-  if [ "$rc" != 0 ]; then
-    tap "not ok" "$name # $took s, exit $rc"; session_reset
-  elif ! why=$(session_clean); then
-    tap "not ok" "$name # $took s, left behind: $why"; session_reset
-  else
-    tap ok "$name # $took s"
-  fi
-  log "session: case $name: exit $rc after $took s"
-done
+session_run session_clean session_reset "${cases[@]}"
 
 # The guest's exit closes its device: QEMU going away releases every host object it held.
 base_ctx=$(host_res ctx)
@@ -92,5 +70,5 @@ if [ "$held" = $((base_ctx + 1)) ] && [ "$(host_res ctx)" = "$base_ctx" ] && mde
 else
   tap "not ok" "guest-exit-releases-host-objects # ctx $base_ctx -> $held -> $(host_res ctx), live_instances $(live_instances)"
 fi
-echo "1..$tap_n" >&3
+session_end
 log "session: $tap_n cases in $((SECONDS - started)) s"

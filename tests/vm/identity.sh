@@ -11,7 +11,7 @@
 #   works only through rxe's loopback (same MAC), and 6.1's rxe drops RoCE received on a macvlan
 #   (docs/network.md).
 # The host's refusal of a source GID index outside the identity (a guest kernel that ignores its own
-# GID table) is cmd_fuzz's part, in vm-control-channel.
+# GID table) is cmd_fuzz's part, in the host session's control-channel case.
 source "$(dirname "$0")/device_lib.sh"
 require_host
 
