@@ -160,7 +160,14 @@ echo "ok: systemctl reload hyvd: log level debug at once (same MainPID), metrics
 # --- restart on failure, then a clean stop
 old=$(show MainPID)
 in_ct kill -KILL "$old"
-restarted() { [ "$(show ActiveState)" = active ] && [ "$(show MainPID)" != "$old" ] && [ "$(show MainPID)" != 0 ]; }
+# One read of the three: ActiveState read apart from MainPID can be the killed hyvd's "active" beside
+# the new one's PID, while the new one is still starting (seen in CI: its socket refused the check).
+restarted() {
+  local now
+  now=$(in_ct systemctl show hyvd -p ActiveState -p SubState -p MainPID)
+  grep -qx 'ActiveState=active' <<<"$now" && grep -qx 'SubState=running' <<<"$now" &&
+    ! grep -qxE "MainPID=($old|0)" <<<"$now"
+}
 wait_until 30 "systemd to restart hyvd after SIGKILL" restarted
 [ "$(show NRestarts)" = 1 ] || fail "NRestarts $(show NRestarts) after one SIGKILL"
 in_ct hyvctl status > /dev/null || fail "the restarted hyvd does not serve"
