@@ -50,6 +50,11 @@ mdev_identity() {
 }
 mdev_remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
 mdev_count() { ls /sys/bus/mdev/devices 2>/dev/null | wc -l; }
+# After a failed test: every mdev away, whatever holds it (a removal that fails is left to the caller's check).
+mdev_remove_all() {
+  local u
+  for u in $(ls /sys/bus/mdev/devices 2>/dev/null); do mdev_remove "$u" || true; done
+}
 counter() { cat "/sys/bus/mdev/devices/$1/hyv/$2"; }
 live_instances() { cat /sys/class/hyv/live_instances; }
 module_refcnt() { cat /sys/module/hyv_mdev/refcnt; }

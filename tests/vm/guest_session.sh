@@ -47,13 +47,8 @@ session_clean() {
   guest_exec g1 true || problems+=("g1 does not answer")
   [ ${#problems[@]} = 0 ] || { echo "${problems[*]}"; return 1; }
 }
-# After a failed case: take every instance away so the next case starts clean.
-session_reset() {
-  local u
-  for u in $(ls /sys/bus/mdev/devices 2>/dev/null); do echo 1 > "/sys/bus/mdev/devices/$u/remove" || true; done
-}
-
-session_run session_clean session_reset "${cases[@]}"
+# After a failed case, every instance is taken away so the next case starts clean.
+session_run session_clean mdev_remove_all "${cases[@]}"
 
 # The guest's exit closes its device: QEMU going away releases every host object it held.
 base_ctx=$(host_res ctx)

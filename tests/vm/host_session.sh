@@ -8,11 +8,6 @@ source "$(dirname "$0")/session_lib.sh"
 require_host
 here=$(cd "$(dirname "$0")" && pwd)
 
-# The nested QEMU of mdev-hotplug-into-qemu boots a sleeping guest: tools/vm.sh's kernel and options.
-mdev_hotplug_into_qemu() {
-  HYV_GUEST_KERNEL=$("$vm" kernel) HYV_GUEST_BOOT_OPTIONS=$("$vm" boot-options) \
-    "$build/tests/integration/hotplug_mdev_vm_test"
-}
 cases=(
   # hyv_mdev through its vfio device fd: sysfs, garbage, instance limits, a held removal
   "device-fuzz bash $here/device_fuzz.sh $build/tests/vm/device_fuzz"
@@ -21,7 +16,7 @@ cases=(
   # hyvd's sysfs, ibverbs and netlink adapters against the real kernel, attach into a raw QEMU
   "daemon-adapters bash $repo/tests/integration/daemon_hostvm.sh --inside $build"
   # QMP hot-add and hot-remove of a real mdev, with and without a booted guest
-  "mdev-hotplug-into-qemu mdev_hotplug_into_qemu"
+  "mdev-hotplug-into-qemu bash $repo/tests/integration/hotplug_mdev_vm.sh --inside $build"
 )
 
 link_count() { ip -o link show | grep -c . ; }
@@ -43,11 +38,10 @@ session_clean() {
 }
 # After a failed case: stop what it started and take every instance away.
 session_reset() {
-  local u
   pkill -KILL -x qemu-system-x86_64 || true
   pkill -KILL -f "$build/(hyvd/hyvd|tests/support/hyvd-crashpoints)( |$)" || true
   sleep 1
-  for u in $(ls /sys/bus/mdev/devices 2>/dev/null); do echo 1 > "/sys/bus/mdev/devices/$u/remove" || true; done
+  mdev_remove_all
   dmesg_mark
 }
 
