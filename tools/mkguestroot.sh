@@ -23,7 +23,7 @@ applets=(insmod rmmod lsmod modprobe ps free)
 packages=(ibverbs-utils rdmacm-utils perftest libibverbs1 librdmacm1)
 # Of ibverbs-providers only the provider a hyv device binds to: it carries the host device's driver
 # id, and the test host's device is rxe. libibverbs dlopens every provider /etc/libibverbs.d lists
-# before it matches one; the 17 of them took 1.8 of the 2.4 s of an `ibv_devices` in a nested guest.
+# before it matches one; the 17 of them took 1.5-1.8 s of the 2.4 s of an `ibv_devices` in a nested guest.
 # The guest's /init binds this directory over the shared root's (tools/vm-initramfs-init.sh).
 providers=(/etc/libibverbs.d/rxe.driver
   "$(grep -h -m1 '/libibverbs/librxe-' /var/lib/dpkg/info/ibverbs-providers{,:*}.list 2>/dev/null || true)")

@@ -151,9 +151,9 @@ TEST(QmpHotplugAdapter, HotRemoveWithoutGuestCooperationTimesOutThenSucceedsOnce
     auto guest = testing::build_sleeping_guest(dir.path(), marker);
     ASSERT_TRUE(guest) << guest.error().message;
     options.extra_args = *guest;
-    // Cold-plugged on the hot-pluggable port: the guest's pciehp owns the slot once booted. (A device_del
-    // sent before the guest's pciehp is up can be taken as a button press at its start and cancelled by
-    // the retry's second press; that is a guest-boot race, not what this test is about.)
+    // Cold-plugged on the hot-pluggable port: the guest's ACPI hot-plug (q35's default in QEMU 7.2) owns
+    // the slot once booted. (A device_del sent before the guest's ACPI is up may go unanswered until
+    // the retry; that is a guest-boot race, not what this test is about.)
     options.extra_args.insert(options.extra_args.end(), {"-device", "pci-testdev,id=hyv-test,bus=hp0"});
     auto qemu = start_qemu(options);
     ASSERT_NE(qemu, nullptr);

@@ -160,7 +160,7 @@ TEST(QmpHotplugRealMdev, BootedGuestReleasesTheFunctionAndTheMdevCanGo)
     const std::string qdev_id = qdev_id_for_mdev(uuid.to_string());
     auto address = hotplug.hot_add(vm, uuid, qdev_id);
     ASSERT_TRUE(address) << address.error().message << "\n" << qemu->log();
-    // Let the guest's pciehp finish bringing the slot up before asking it to let go.
+    // Let the guest finish its ACPI hot-plug scan and probe before asking it to let go.
     std::this_thread::sleep_for(5s);
     auto removed = hotplug.hot_remove(vm, qdev_id, 180s);
     ASSERT_TRUE(removed) << removed.error().message << "\n" << qemu->console();
