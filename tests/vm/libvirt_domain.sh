@@ -217,8 +217,9 @@ domstate_is vm2 running || fail "vm2 not running after libvirtd restart: $(virsh
 mdev_exists "$mdev0" || fail "mdev $mdev0 gone after libvirtd restart"
 grep -q "uuid='$mdev0'" <<<"$(virsh dumpxml vm2)" || fail "live XML lost $mdev0 after libvirtd restart"
 wait_for 30 "hyvd to notice that libvirtd went away" grep -q "libvirt connection-lost" "$work/hyvd.log"
-# hyvd reconnects within its 5 s retry and reconciles: its second "connected".
-wait_for 30 "hyvd to reconnect to libvirtd" test "$(grep -c "libvirt connected" "$work/hyvd.log")" -ge 2
+# hyvd reconnects within its 5 s retry and reconciles: its second "connected" (counted at every poll).
+reconnected() { [ "$(grep -c "libvirt connected" "$work/hyvd.log")" -ge 2 ]; }
+wait_for 30 "hyvd to reconnect to libvirtd" reconnected
 row_is vm2 "$guid0" "attached true" || fail "assignment after libvirtd restart: $(row vm2 "$guid0")"
 log "ok: libvirtd restart: domain, device and assignment unchanged"
 
