@@ -55,7 +55,7 @@ rm -f /var/lib/man-db/auto-update
 # The test host's module tree is the build machine's, over 9p: DKMS's `depmod -a` at install and at
 # removal reads all 4000 modules of it (44 of dpkg -i's 93 s here, by strace), and its two `find`s walk
 # it (9 s). A tree of the modules this test host has loaded, hyv_mdev's dependencies among them, takes
-# its place: DKMS still runs depmod and finds its module, over 60 files instead of 4000.
+# its place: DKMS still runs depmod and finds its module, over those files instead of 4000.
 modules=/lib/modules/$kver
 small_tree=/run/hyv-packages-modules
 rm -rf "$small_tree" && mkdir -p "$small_tree"
