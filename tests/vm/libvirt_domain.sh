@@ -352,6 +352,8 @@ quiet_log() {
     sleep 0.5
   done
 }
+# A SIGKILLed child stays a zombie until waited for, and a zombie still answers kill -0.
+hyvd_died() { [ "$(ps -o stat= -p "$hyvd_pid" | cut -c1)" = Z ] || ! kill -0 "$hyvd_pid" 2>/dev/null; }
 crash_op() { # attach | detach
   if [ "$1" = attach ]; then ctl attach vm1 "$guid1" --unisolated --persistent; else ctl detach vm1 "$guid1"; fi
 }
@@ -369,7 +371,7 @@ crash_at() { # OPERATION POINT:K (the K-th crash step of that name: 1 before the
   quiet_log
   kill -USR1 "$hyvd_pid"
   crash_op "$op" >/dev/null 2>&1 || true
-  quiet_log
+  wait_for 60 "hyvd-crashpoints to die at $point" hyvd_died
   tail -n +"$((mark + 1))" "$work/hyvd.log" >"$work/crash-run.log"
   grep -q "crash point [0-9]*: SIGKILL" "$work/crash-run.log" || fail "$op never reached crash point $point"
   rc=0
@@ -381,7 +383,7 @@ crash_at() { # OPERATION POINT:K (the K-th crash step of that name: 1 before the
   again=$(ctl --json reconcile) || fail "reconcile after $op killed at $point"
   python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(len(d['actions']) + len(d['orphan_mdevs_removed']))" \
     <<<"$again" || fail "second reconcile after $op killed at $point still acted: $again"
-  echo "  $op killed at $point: $(row vm1 "$guid1") after the restart; $(cat "$work/consistency.out")"
+  log "  $op killed at $point: $(row vm1 "$guid1") after the restart; $(cat "$work/consistency.out")"
 }
 # Alternating, so that most runs start where the previous one ended.
 for pair in hot_add:1/forget:1 hot_add:2/forget:2 record:1/hot_remove:1 record:2/hot_remove:2; do
