@@ -7,15 +7,34 @@
 #   write and read:  the test host writes into / reads from the guest's buffer and reports (client);
 #   latency, 64 B:   ib_send_lat and ib_write_lat, the test host's side of the ping-pong;
 #   traps:           the instance's trapped writes and reads per iteration of each guest run.
+# One run of a row is a few seconds of emulated time on a shared machine, so a single scheduling
+# hiccup decides it: --repeat runs each bare-metal/guest pair N times in turn and reports the medians,
+# with every run's ratio beside them.
 # Not a test: it fails only when something breaks, never on a slow number.
-# usage: tests/bench/datapath_bench.sh   (on the build machine, as root; about 25 minutes)
+# --events: the send rows' processes, bare metal and guest alike, sleep on completion events (-e)
+# instead of polling their CQs (perftest has no -e for writes and reads).
+# usage: tests/bench/datapath_bench.sh [--repeat N] [--sizes "BYTES..."] [--no-latency] [--events]
+#        (on the build machine, as root; about 12 minutes with the defaults: 1 run, all sizes, latency)
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
 
 if [ "${1:-}" != --inside ]; then
   bench_build host-modules/hyv_mdev.ko guest/virtio_hyv.ko
-  HYV_BUILD_DIR=$build exec "$repo/tools/vm.sh" run --timeout 3600 -- "$here/datapath_bench.sh" --inside
+  HYV_BUILD_DIR=$build exec "$repo/tools/vm.sh" run --timeout 3600 -- "$here/datapath_bench.sh" --inside "$@"
 fi
+shift
+repeat=1 sizes="4096 65536 1048576" latency=1 events=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --repeat) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || fail "--repeat takes a count of runs, e.g. --repeat 5"
+      repeat=$2; shift 2 ;;
+    --sizes) [[ ${2:-} =~ ^[0-9]+( [0-9]+)*$ ]] || fail "--sizes takes message sizes in bytes, e.g. --sizes \"4096 1048576\""
+      sizes=$2; shift 2 ;;
+    --no-latency) latency=0; shift ;;
+    --events) events=-e; shift ;;
+    *) fail "unknown option $1 (see the usage at the top of $0)" ;;
+  esac
+done
 
 source "$repo/tests/vm/device_lib.sh"
 require_host
@@ -32,9 +51,19 @@ bw_of() { awk '{print $4}' <<<"$1"; }
 lat_of() { awk '{print $6}' <<<"$1"; }
 ratio() { awk -v g="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", g / b; else print "-"}'; }
 
+events_for() { if [ "$1" = ib_send_bw ]; then echo "$events"; fi; }
+# The nested QEMU's CPU time (all threads, test host clock ticks): what the guest's side of a run costs
+# the test host, whose two vCPUs also run rxe.
+qemu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$("$vm" path "$guest")/pid")/stat"; }
+# Sets $guest_cpu: the nested QEMU's CPU seconds since TICKS_BEFORE, over the wall seconds since T0.
+guest_cpu_since() { # TICKS_BEFORE T0
+  guest_cpu=$(awk -v t=$(($(qemu_ticks) - $1)) -v hz="$(getconf CLK_TCK)" -v w=$((SECONDS - $2)) \
+    'BEGIN {printf "nested QEMU %.1f s CPU in %d s", t / hz, w}')
+}
+
 bare() { # TOOL SIZE ITERS REPORTER(server|client): the reporting side's result line in $line
   local tool=$1 size=$2 iters=$3 pid opts
-  opts="-d rxe0 -x $gid_index -s $size -n $iters -F -p $bare_port"
+  opts="-d rxe0 -x $gid_index -s $size -n $iters -F $(events_for "$tool") -p $bare_port"
   # shellcheck disable=SC2086 # opts is a list of options
   $tool $opts > "$work/bare.srv" 2>&1 &
   pid=$!
@@ -46,30 +75,34 @@ bare() { # TOOL SIZE ITERS REPORTER(server|client): the reporting side's result 
 }
 
 guest_sends() { # TOOL SIZE ITERS: the test host server's result line in $line, traps in $traps
-  local tool=$1 size=$2 iters=$3 pid opts w r
-  opts="-x $gid_index -s $size -n $iters -F -p $host_port"
+  local tool=$1 size=$2 iters=$3 pid opts w r ticks t0
+  opts="-x $gid_index -s $size -n $iters -F $(events_for "$tool") -p $host_port"
   # shellcheck disable=SC2086
   $tool -d rxe0 $opts > "$work/guest.srv" 2>&1 &
   pid=$!
   wait_for 60 "the test host's $tool server" "ss -ltn | grep -q ':$host_port '"
   w=$(counter "$uuid" trapped_writes) r=$(counter "$uuid" trapped_reads)
+  ticks=$(qemu_ticks) t0=$SECONDS
   # shellcheck disable=SC2086
   gexec "$guest" timeout 900 $tool -d hyv0 $opts 10.0.2.100 > "$work/guest.cli" 2>&1 ||
     { cat "$work/guest.cli"; kill "$pid" 2>/dev/null; fail "guest $tool client failed"; }
   wait "$pid" || { cat "$work/guest.srv"; fail "test host $tool server failed"; }
+  guest_cpu_since "$ticks" "$t0"
   traps "$w" "$r" "$iters"
   result "$work/guest.srv" "$size" "$iters"
 }
 
 host_drives_guest() { # TOOL SIZE ITERS: the test host client's result line in $line, traps in $traps
-  local tool=$1 size=$2 iters=$3 opts w r
-  opts="-x $gid_index -s $size -n $iters -F"
+  local tool=$1 size=$2 iters=$3 opts w r ticks t0
+  opts="-x $gid_index -s $size -n $iters -F $(events_for "$tool")"
   guest_bg "$guest" /tmp/bench.srv "$tool -d hyv0 $opts -p $guest_port"
   guest_wait_listening "$guest_port" || { gexec "$guest" cat /tmp/bench.srv; fail "the guest's $tool server never listened"; }
   w=$(counter "$uuid" trapped_writes) r=$(counter "$uuid" trapped_reads)
+  ticks=$(qemu_ticks) t0=$SECONDS
   # shellcheck disable=SC2086
   timeout 900 $tool -d rxe0 $opts -p "$fwd_port" 127.0.0.1 > "$work/host.cli" 2>&1 ||
     { cat "$work/host.cli"; fail "test host $tool client against the guest failed"; }
+  guest_cpu_since "$ticks" "$t0"
   guest_wait "$guest" /tmp/bench.srv "$work/guest.srv" 600 || { cat "$work/guest.srv"; fail "guest $tool server failed"; }
   traps "$w" "$r" "$iters"
   result "$work/host.cli" "$size" "$iters"
@@ -82,30 +115,42 @@ traps() { # WRITES_BEFORE READS_BEFORE ITERS: per iteration, set-up included
 
 iters_for() { case $1 in 4096) echo 2000 ;; 65536) echo 500 ;; *) echo 100 ;; esac; }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
 rows=()
-row() { rows+=("$(printf '| %s | %s | %s | %s | %s | %s |' "$@")"); log "${rows[-1]}"; }
+row() { rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); log "${rows[-1]}"; }
 
 compare() { # LABEL TOOL SIZE ITERS BARE_REPORTER GUEST_RUN VALUE_OF
-  local b
-  bare "$2" "$3" "$4" "$5"
-  b=$line
-  "$6" "$2" "$3" "$4"
-  [ -n "$b" ] && [ -n "$line" ] || fail "$2 $3: no result line (bare '$b', guest '$line')"
-  row "$1" "$3" "$("$7" "$b")" "$("$7" "$line")" "$(ratio "$("$7" "$line")" "$("$7" "$b")")" "$traps"
+  local run b g bares=() guests=() ratios=()
+  for ((run = 1; run <= repeat; run++)); do
+    bare "$2" "$3" "$4" "$5"
+    b=$line
+    "$6" "$2" "$3" "$4"
+    [ -n "$b" ] && [ -n "$line" ] || fail "$2 $3: no result line (bare '$b', guest '$line')"
+    b=$("$7" "$b") g=$("$7" "$line")
+    bares+=("$b") guests+=("$g") ratios+=("$(ratio "$g" "$b")")
+    log "  $2 $3 run $run of $repeat: bare $b, guest $g, ratio ${ratios[-1]}; $guest_cpu"
+  done
+  b=$(median "${bares[@]}") g=$(median "${guests[@]}")
+  row "$1" "$3" "$b" "$g" "$(ratio "$g" "$b")" "${ratios[*]}" "$traps"
 }
 
-for size in 4096 65536 1048576; do
+for size in $sizes; do
   n=$(iters_for "$size")
   compare "ib_send_bw (MB/s), the guest sends" ib_send_bw "$size" "$n" server guest_sends bw_of
   compare "ib_write_bw (MB/s), the test host writes the guest's buffer" ib_write_bw "$size" "$n" client host_drives_guest bw_of
   compare "ib_read_bw (MB/s), the test host reads the guest's buffer" ib_read_bw "$size" "$n" client host_drives_guest bw_of
 done
-compare "ib_send_lat (usec, t_avg)" ib_send_lat 64 1000 client host_drives_guest lat_of
-compare "ib_write_lat (usec, t_avg)" ib_write_lat 64 1000 client host_drives_guest lat_of
+if [ "$latency" = 1 ]; then
+  compare "ib_send_lat (usec, t_avg)" ib_send_lat 64 1000 client host_drives_guest lat_of
+  compare "ib_write_lat (usec, t_avg)" ib_write_lat 64 1000 client host_drives_guest lat_of
+fi
 
 {
-  echo "| test | bytes | bare metal | guest | guest / bare | traps per iteration (guest) |"
-  echo "|---|---|---|---|---|---|"
+  echo "$repeat run(s) of each pair${events:+, ib_send_bw with -e}, medians; every run's guest / bare ratio in the sixth column"
+  echo
+  echo "| test | bytes | bare metal | guest | guest / bare | per run | traps per iteration (guest) |"
+  echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee "$build/bench/datapath.md"
 gexec "$guest" dmesg > "$work/dmesg.guest"
