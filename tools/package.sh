@@ -3,8 +3,9 @@
 # with lintian, and checks that the DKMS source trees build against this machine's kernel headers
 # (hyv_mdev's build kept as a binaries-only DKMS tarball for the newest kernel here).
 # usage: tools/package.sh [--fast] [OUT_DIR]   (default build/pkg; the .deb files and lintian.txt land there)
-#   --fast  compile without optimization and debug info (DEB_BUILD_OPTIONS=noopt, no -g): half the
-#           build time, for tests of the packaging (vm-packages); never for packages you ship.
+#   --fast  compile without optimization and debug info (DEB_BUILD_OPTIONS=noopt, no -g) and as one
+#           unity file per target (meson -Dunity=on): dpkg-buildpackage 73-78 s instead of 111-123 s
+#           here, for tests of the packaging (vm-packages); never for packages you ship.
 # The tree as it is (tracked and untracked files, not ignored ones) is copied aside first, so
 # dpkg-buildpackage's files never land in the checkout.
 set -euo pipefail
@@ -13,7 +14,7 @@ build_options="nocheck parallel=$(nproc)"
 if [ "${1:-}" = --fast ]; then
   shift
   build_options="$build_options noopt noddebs"
-  export DEB_CFLAGS_MAINT_STRIP=-g DEB_CXXFLAGS_MAINT_STRIP=-g
+  export DEB_CFLAGS_MAINT_STRIP=-g DEB_CXXFLAGS_MAINT_STRIP=-g HYV_MESON_OPTIONS=-Dunity=on
 fi
 out=$(realpath -m "${1:-$repo/build/pkg}")
 fail() { echo "package: $*" >&2; exit 1; }

@@ -28,7 +28,7 @@ struct RemovalWaiter {
     std::set<std::string> removed_aliases;
 };
 
-void on_device_removed(virConnectPtr, virDomainPtr, const char* alias, void* opaque)
+void wake_removal_waiter(virConnectPtr, virDomainPtr, const char* alias, void* opaque)
 {
     auto& waiter = **static_cast<std::shared_ptr<RemovalWaiter>*>(opaque);
     std::lock_guard lock(waiter.mutex);
@@ -49,7 +49,7 @@ public:
     {
         auto* opaque = new std::shared_ptr<RemovalWaiter>(waiter);
         id_ = virConnectDomainEventRegisterAny(connection, domain, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                                               VIR_DOMAIN_EVENT_CALLBACK(on_device_removed), opaque, free_waiter);
+                                               VIR_DOMAIN_EVENT_CALLBACK(wake_removal_waiter), opaque, free_waiter);
         if (id_ < 0) {
             delete opaque;
             spdlog::debug("libvirt: no device-removed events ({}); polling the domain XML", last_libvirt_error());
