@@ -69,6 +69,17 @@ timed "exec /bin/true" /bin/true
 timed "exec /bin/true (again)" /bin/true
 timed "ibv_devinfo -d hyv0" ibv_devinfo -d hyv0
 timed "ibv_devinfo -d hyv0 (again)" ibv_devinfo -d hyv0
+# The same command as a user in the guest sees it, without the harness's round trip: timed by the
+# guest's own clock (/proc/uptime, in steps of 10 ms).
+timed_in_guest() { # LABEL CMD...
+  local label=$1 times a b; shift
+  times=$(guest_exec gb sh -c "read a _ < /proc/uptime; $* > /dev/null 2>&1 || echo failed; read b _ < /proc/uptime; echo \$a \$b") ||
+    fail "$label failed"
+  [[ $times != failed* ]] || fail "$label failed in the guest"
+  read -r a b <<<"$times"
+  printf '  %-44s %6s s\n' "$label" "$(elapsed "$a" "$b")"
+}
+for run in 1 2 3; do timed_in_guest "ibv_devinfo -d hyv0, guest clock ($run)" ibv_devinfo -d hyv0; done
 ibv_rc_pingpong -d rxe0 -g "$gid_index" -s 4096 -n 200 -p "$port" > "$work/pp.host" 2>&1 &
 pp_pid=$!
 wait_for 60 "the host's pingpong server" "ss -ltn | grep -q ':$port '"
