@@ -65,7 +65,7 @@ for module in $(awk '{print $1}' /proc/modules); do
   (cd "$modules" && cp --parents "${path#"$modules"/}" "$small_tree"/)
 done
 for dependency in ib_core vfio mdev; do
-  [ -n "$(find "$small_tree" -name "$dependency.ko*")" ] || fail "hyv_mdev's dependency $dependency is not loaded"
+  grep -q "^$dependency " /proc/modules || fail "hyv_mdev's dependency $dependency is not loaded"
 done
 mount --bind "$small_tree" "$modules"
 # Where the hyv-dkms postinst looks for a prebuilt tarball (dkms' common.postinst, TARBALL_ROOT).
