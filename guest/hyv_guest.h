@@ -62,6 +62,11 @@ struct hyv_dev {
 	struct work_struct port_work;
 	bool port_events_on;		/* the ib_device is registered and not going away */
 
+	/* rdma_cm files (hyv_guest_cm.c): by host context for events, and all of them. */
+	struct xarray cm_files;
+	struct list_head cm_files_list;
+	struct list_head cm_node;	/* in the driver's device list */
+
 	/* User QPs, moved to error on unplug (hyv_guest_unplug.c). */
 	struct mutex qp_lock;		/* user_qps, unplugging */
 	struct list_head user_qps;
@@ -223,6 +228,14 @@ void hyv_events_port_start(struct hyv_dev *hdev);
 void hyv_events_port_stop(struct hyv_dev *hdev);
 void hyv_events_device_fatal(struct hyv_dev *hdev);
 int hyv_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
+
+/* hyv_guest_cm.c */
+void hyv_cm_register(void);
+void hyv_cm_unregister(void);
+void hyv_cm_add_device(struct hyv_dev *hdev);
+void hyv_cm_remove_device(struct hyv_dev *hdev);
+void hyv_cm_event(struct hyv_dev *hdev, u32 host_ctx);
+void hyv_cm_event_all(struct hyv_dev *hdev);
 
 /* hyv_guest_mr.c */
 struct ib_mr *hyv_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length, u64 virt, int access,

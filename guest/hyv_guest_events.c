@@ -7,7 +7,7 @@
  * or a QP, SRQ or CQ has an async event, and raises the configuration
  * interrupt, whose handler (hard IRQ) calls the object's completion or event
  * handler; guest uverbs turns those into events on the process's channel or
- * async file. Port and device events (GID change, port up and down, device
+ * async file. An rdma_cm context's event wakes its file (hyv_guest_cm.c). Port and device events (GID change, port up and down, device
  * fatal) are dispatched by a work item: ib_dispatch_event may sleep.
  *
  * events_lock covers a delivery from the lookup to the handler's return, so
@@ -144,6 +144,9 @@ static void hyv_event_deliver(struct hyv_dev *hdev, const struct hyv_event *ev)
 	case HYV_EVENT_ASYNC:
 		hyv_async_deliver(hdev, ev);
 		break;
+	case HYV_EVENT_CM:
+		hyv_cm_event(hdev, le32_to_cpu(ev->ctx));
+		break;
 	}
 }
 
@@ -204,6 +207,7 @@ int hyv_events_init(struct hyv_dev *hdev)
 	xa_init_flags(&hdev->cqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 	xa_init_flags(&hdev->qps, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 	xa_init_flags(&hdev->srqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&hdev->cm_files, XA_FLAGS_LOCK_IRQ);
 	INIT_KFIFO(hdev->port_events);
 	INIT_WORK(&hdev->port_work, hyv_port_work);
 	hdev->events = dma_alloc_coherent(hdev->dma_dev, HYV_GUEST_EVENT_RING_SIZE,
@@ -242,10 +246,11 @@ void hyv_events_process(struct hyv_dev *hdev)
 		return;
 	spin_lock_irqsave(&hdev->events_lock, flags);
 	if (READ_ONCE(hdr->overflow)) {
-		/* Some events were not written: every CQ may have one. */
+		/* Some events were not written: every CQ and rdma_cm file may have one. */
 		WRITE_ONCE(hdr->overflow, 0);
 		xa_for_each(&hdev->cqs, index, cq)
 			hyv_cq_notify(cq);
+		hyv_cm_event_all(hdev);
 	}
 	prod = le32_to_cpu(READ_ONCE(hdr->prod));
 	/* The events before prod are complete once prod is seen. */

@@ -114,6 +114,7 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 		goto err_ctx;
 	}
 	hyv_events_port_start(hdev);
+	hyv_cm_add_device(hdev);
 	return 0;
 
 err_ctx:
@@ -133,6 +134,8 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 {
 	struct hyv_dev *hdev = vdev->priv;
 
+	/* rdma_cm files fail from now on; their CM IDs go with their host contexts. */
+	hyv_cm_remove_device(hdev);
 	/* Running applications first see their QPs fail, then lose the device. */
 	hyv_unplug_flush(hdev);
 	hyv_events_port_stop(hdev);
@@ -180,7 +183,26 @@ static struct virtio_driver virtio_hyv_driver = {
 	.remove = virtio_hyv_remove,
 	.config_changed = virtio_hyv_config_changed,
 };
-module_virtio_driver(virtio_hyv_driver);
+
+static int __init virtio_hyv_init(void)
+{
+	int ret;
+
+	hyv_cm_register();
+	ret = register_virtio_driver(&virtio_hyv_driver);
+	if (ret)
+		hyv_cm_unregister();
+	return ret;
+}
+
+static void __exit virtio_hyv_exit(void)
+{
+	unregister_virtio_driver(&virtio_hyv_driver);
+	hyv_cm_unregister();
+}
+
+module_init(virtio_hyv_init);
+module_exit(virtio_hyv_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("hyv: guest driver for virtio-hyv RDMA functions");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Host contexts and the uverbs relay. A guest context is backed by the host
- * device's own uverbs file, opened for QEMU with QEMU's credentials (uverbs
+ * Host contexts and the relay. A guest context is backed by the host
+ * device's own uverbs file (or, for a guest rdma_cm file, the host's rdma_cm
+ * file: hyv_cm.c), opened for QEMU with QEMU's credentials (uverbs
  * insists that the writer's credentials are the opener's), and by a scratch page
  * mapped into QEMU's address space: uverbs reads commands from and writes
  * responses to user pointers, and the scratch page is where those live.
@@ -14,6 +15,7 @@
  */
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kmod.h>
 #include <linux/mman.h>
 #include <linux/namei.h>
 #include <linux/sched/mm.h>
@@ -29,16 +31,18 @@
 #define HYV_UVERBS_SYSFS_FMT "/sys/class/infiniband_verbs/uverbs%u/ibdev"
 #define HYV_UVERBS_DEV_FMT "/dev/infiniband/uverbs%u"
 #define HYV_PATH_MAX 64
+#define HYV_UCMA_DEV "/dev/infiniband/rdma_cm"
+#define HYV_UCMA_MODULE "rdma_ucm"
 
 /*
- * Finding the host device's uverbs node runs in a kernel worker, whose root is
- * the init mount namespace's: QEMU's own namespace (libvirt gives it a private
- * /dev) need not have /dev/infiniband at all. The file is then opened in
- * QEMU's context from the resolved path, with QEMU's credentials.
+ * Finding a host device node runs in a kernel worker, whose root is the init
+ * mount namespace's: QEMU's own namespace (libvirt gives it a private /dev)
+ * need not have /dev/infiniband at all. The file is then opened in QEMU's
+ * context from the resolved path, with QEMU's credentials.
  */
-struct hyv_uverbs_lookup {
+struct hyv_node_lookup {
 	struct work_struct work;
-	char ibdev[HYV_IBDEV_NAME_MAX];
+	char ibdev[HYV_IBDEV_NAME_MAX];	/* uverbs: the host device; else empty */
 	struct path path;
 	int ret;
 };
@@ -71,12 +75,19 @@ static int hyv_uverbs_index(const char *ibdev, unsigned int *index)
 	return -ENODEV;
 }
 
-static void hyv_uverbs_lookup_fn(struct work_struct *work)
+static void hyv_node_lookup_fn(struct work_struct *work)
 {
-	struct hyv_uverbs_lookup *l = container_of(work, struct hyv_uverbs_lookup, work);
+	struct hyv_node_lookup *l = container_of(work, struct hyv_node_lookup, work);
 	char path[HYV_PATH_MAX];
 	unsigned int index;
 
+	if (!l->ibdev[0]) {
+		l->ret = kern_path(HYV_UCMA_DEV, LOOKUP_FOLLOW, &l->path);
+		/* rdma_ucm makes the node when it loads; it may not be loaded yet. */
+		if (l->ret == -ENOENT && !request_module(HYV_UCMA_MODULE))
+			l->ret = kern_path(HYV_UCMA_DEV, LOOKUP_FOLLOW, &l->path);
+		return;
+	}
 	l->ret = hyv_uverbs_index(l->ibdev, &index);
 	if (l->ret)
 		return;
@@ -84,16 +95,25 @@ static void hyv_uverbs_lookup_fn(struct work_struct *work)
 	l->ret = kern_path(path, LOOKUP_FOLLOW, &l->path);
 }
 
-static struct file *hyv_uverbs_open(struct hyv_parent *parent)
+/*
+ * The host device's uverbs node, or with kind HYV_CONTEXT_CM the rdma_cm
+ * node (non-blocking: a GET_EVENT must never hold a vCPU), opened for QEMU.
+ */
+static struct file *hyv_node_open(struct hyv_parent *parent, enum hyv_context_kind kind)
 {
-	struct hyv_uverbs_lookup l = {};
+	struct hyv_node_lookup l = {};
+	int flags = O_RDWR | O_CLOEXEC;
 	struct file *f;
 	int ret;
 
-	ret = hyv_parent_ibdev_name(parent, l.ibdev, sizeof(l.ibdev));
-	if (ret)
-		return ERR_PTR(ret);
-	INIT_WORK_ONSTACK(&l.work, hyv_uverbs_lookup_fn);
+	if (kind == HYV_CONTEXT_VERBS) {
+		ret = hyv_parent_ibdev_name(parent, l.ibdev, sizeof(l.ibdev));
+		if (ret)
+			return ERR_PTR(ret);
+	} else {
+		flags |= O_NONBLOCK;
+	}
+	INIT_WORK_ONSTACK(&l.work, hyv_node_lookup_fn);
 	queue_work(system_unbound_wq, &l.work);
 	flush_work(&l.work);
 	destroy_work_on_stack(&l.work);
@@ -105,13 +125,14 @@ static struct file *hyv_uverbs_open(struct hyv_parent *parent)
 	 */
 	ret = inode_permission(mnt_user_ns(l.path.mnt), d_inode(l.path.dentry),
 			       MAY_READ | MAY_WRITE);
-	/* uverbs accepts writes only from the opener's credentials: QEMU's. */
-	f = ret ? ERR_PTR(ret) : dentry_open(&l.path, O_RDWR | O_CLOEXEC, current_cred());
+	/* uverbs and rdma_ucm accept writes only from the opener's credentials: QEMU's. */
+	f = ret ? ERR_PTR(ret) : dentry_open(&l.path, flags, current_cred());
 	path_put(&l.path);
 	return f;
 }
 
-int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
+int hyv_context_open(struct hyv_instance *inst, enum hyv_context_kind kind,
+		     struct hyv_context **out)
 {
 	struct hyv_context *ctx;
 	unsigned long addr;
@@ -125,11 +146,13 @@ int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->inst = inst;
+	ctx->kind = kind;
 	INIT_LIST_HEAD(&ctx->qmaps);
 	xa_init(&ctx->mrs);
-	ctx->uverbs = hyv_uverbs_open(inst->parent);
-	if (IS_ERR(ctx->uverbs)) {
-		ret = PTR_ERR(ctx->uverbs);
+	xa_init(&ctx->cm_ud_ids);
+	ctx->file = hyv_node_open(inst->parent, kind);
+	if (IS_ERR(ctx->file)) {
+		ret = PTR_ERR(ctx->file);
 		goto err_free;
 	}
 	addr = vm_mmap(NULL, 0, HYV_CONTEXT_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
@@ -141,11 +164,19 @@ int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out)
 	ctx->scratch = addr;
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
+	if (kind == HYV_CONTEXT_CM) {
+		ret = hyv_events_watch_cm(ctx);
+		if (ret)
+			goto err_mm;
+	}
 	*out = ctx;
 	return 0;
 
+err_mm:
+	vm_munmap(ctx->scratch, HYV_CONTEXT_SCRATCH_SIZE);
+	mmdrop(ctx->mm);
 err_file:
-	fput(ctx->uverbs);
+	fput(ctx->file);
 err_free:
 	kfree(ctx);
 	return ret;
@@ -164,14 +195,16 @@ void hyv_context_close(struct hyv_context *ctx)
 	/* Whatever the guest left (PDs, CQs, QPs, MRs) dies with the file below. */
 	hyv_quota_release_context(ctx);
 	xa_destroy(&ctx->mrs);
+	xa_destroy(&ctx->cm_ud_ids);
 	if (current->mm == ctx->mm)
 		vm_munmap(ctx->scratch, HYV_CONTEXT_SCRATCH_SIZE);
 	mmdrop(ctx->mm);
-	fput(ctx->uverbs);
+	/* For an rdma_cm context its release destroys every CM ID of it. */
+	fput(ctx->file);
 	kfree(ctx);
 }
 
-static ssize_t hyv_uverbs_file_write(struct file *f, const char __user *buf, size_t len)
+static ssize_t hyv_file_write(struct file *f, const char __user *buf, size_t len)
 {
 	loff_t pos = 0;
 
@@ -181,14 +214,14 @@ static ssize_t hyv_uverbs_file_write(struct file *f, const char __user *buf, siz
 }
 
 /*
- * Runs one uverbs write command on the context's host file: payload (in_len
- * bytes, the uverbs write ABI) is copied to the scratch page with its
- * response pointer (when resp_size, the u64 after the header) pointing into
- * the scratch page too; resp gets resp_size response bytes. The caller has
+ * Runs one write command on the context's host file: payload (in_len bytes)
+ * is copied to the scratch page, with the u64 response pointer at
+ * resp_ptr_off (when resp_size) pointing into the scratch page too, right
+ * after the command; resp gets resp_size response bytes. The caller has
  * checked the command. Returns the response length or a negative errno.
  */
-ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *resp,
-			u32 resp_size)
+ssize_t hyv_context_relay(struct hyv_context *ctx, u8 *payload, u32 in_len, u32 resp_ptr_off,
+			  u8 *resp, u32 resp_size)
 {
 	u32 resp_off = ALIGN(in_len, HYV_CMD_ALIGN);
 	u64 uresp;
@@ -196,22 +229,31 @@ ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *re
 
 	if (current->mm != ctx->mm)
 		return -EPERM;
-	if (in_len < sizeof(struct ib_uverbs_cmd_hdr) ||
-	    resp_off + resp_size > HYV_CONTEXT_SCRATCH_SIZE)
+	if (resp_off + resp_size > HYV_CONTEXT_SCRATCH_SIZE)
 		return -EINVAL;
 	if (resp_size) {
-		if (in_len < sizeof(struct ib_uverbs_cmd_hdr) + sizeof(uresp))
+		if (resp_ptr_off + sizeof(uresp) > in_len)
 			return -EINVAL;
 		uresp = ctx->scratch + resp_off;
-		memcpy(payload + sizeof(struct ib_uverbs_cmd_hdr), &uresp, sizeof(uresp));
+		memcpy(payload + resp_ptr_off, &uresp, sizeof(uresp));
 	}
 	if (copy_to_user((void __user *)ctx->scratch, payload, in_len) ||
 	    clear_user((void __user *)(ctx->scratch + resp_off), resp_size))
 		return -EFAULT;
-	ret = hyv_uverbs_file_write(ctx->uverbs, (const char __user *)ctx->scratch, in_len);
+	ret = hyv_file_write(ctx->file, (const char __user *)ctx->scratch, in_len);
 	if (ret < 0)
 		return ret;
 	if (copy_from_user(resp, (void __user *)(ctx->scratch + resp_off), resp_size))
 		return -EFAULT;
 	return resp_size;
+}
+
+/* A uverbs write command: its response pointer is the u64 after the header. */
+ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *resp,
+			u32 resp_size)
+{
+	if (ctx->kind != HYV_CONTEXT_VERBS || in_len < sizeof(struct ib_uverbs_cmd_hdr))
+		return -EINVAL;
+	return hyv_context_relay(ctx, payload, in_len, sizeof(struct ib_uverbs_cmd_hdr), resp,
+				 resp_size);
 }

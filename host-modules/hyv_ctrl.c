@@ -51,14 +51,24 @@ void hyv_ctrl_release(struct hyv_instance *inst)
 	mutex_unlock(&ctrl->lock);
 }
 
-static struct hyv_context *hyv_ctx_lookup(struct hyv_ctrl *ctrl, u32 handle)
+static struct hyv_context *hyv_ctx_lookup_any(struct hyv_ctrl *ctrl, u32 handle)
 {
 	if (handle >= HYV_MAX_CONTEXTS)
 		return NULL;
 	return ctrl->contexts[array_index_nospec(handle, HYV_MAX_CONTEXTS)];
 }
 
-static int hyv_op_ctx_open(struct hyv_instance *inst, struct hyv_cmd *cmd)
+/* A context of that kind: a verbs command never reaches an rdma_cm file, nor the reverse. */
+static struct hyv_context *hyv_ctx_lookup(struct hyv_ctrl *ctrl, u32 handle,
+					  enum hyv_context_kind kind)
+{
+	struct hyv_context *ctx = hyv_ctx_lookup_any(ctrl, handle);
+
+	return ctx && ctx->kind == kind ? ctx : NULL;
+}
+
+static int hyv_ctx_open(struct hyv_instance *inst, struct hyv_cmd *cmd,
+			enum hyv_context_kind kind)
 {
 	struct hyv_ctrl *ctrl = &inst->ctrl;
 	struct hyv_context *ctx;
@@ -71,7 +81,7 @@ static int hyv_op_ctx_open(struct hyv_instance *inst, struct hyv_cmd *cmd)
 		;
 	if (i == HYV_MAX_CONTEXTS)
 		return -EMFILE;
-	ret = hyv_context_open(inst, &ctx);
+	ret = hyv_context_open(inst, kind, &ctx);
 	if (ret)
 		return ret;
 	ctx->handle = i;
@@ -82,7 +92,7 @@ static int hyv_op_ctx_open(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 static int hyv_op_ctx_close(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
-	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	struct hyv_context *ctx = hyv_ctx_lookup_any(&inst->ctrl, cmd->ctx);
 
 	if (!ctx || cmd->in_len || cmd->out_len)
 		return -EINVAL;
@@ -93,12 +103,26 @@ static int hyv_op_ctx_close(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 static int hyv_op_uverbs_write(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
-	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx, HYV_CONTEXT_VERBS);
 	ssize_t ret;
 
 	if (!ctx)
 		return -EINVAL;
 	ret = hyv_uverbs_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp, cmd->out_len);
+	if (ret < 0)
+		return ret;
+	cmd->resp_len = ret;
+	return 0;
+}
+
+static int hyv_op_cm_write(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx, HYV_CONTEXT_CM);
+	ssize_t ret;
+
+	if (!ctx)
+		return -EINVAL;
+	ret = hyv_cm_write(inst, ctx, cmd->payload, cmd->in_len, cmd->resp, cmd->out_len);
 	if (ret < 0)
 		return ret;
 	cmd->resp_len = ret;
@@ -143,7 +167,7 @@ static int hyv_op_query_pkey(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 static int hyv_op_window_release(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
-	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx, HYV_CONTEXT_VERBS);
 	struct hyv_window_release r;
 
 	if (!ctx || cmd->in_len != sizeof(r) || cmd->out_len)
@@ -154,7 +178,7 @@ static int hyv_op_window_release(struct hyv_instance *inst, struct hyv_cmd *cmd)
 
 static int hyv_op_reg_mr(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
-	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx);
+	struct hyv_context *ctx = hyv_ctx_lookup(&inst->ctrl, cmd->ctx, HYV_CONTEXT_VERBS);
 	int ret;
 
 	if (!ctx)
@@ -180,7 +204,11 @@ static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	switch (cmd->op) {
 	case HYV_OP_CTX_OPEN:
-		return hyv_op_ctx_open(inst, cmd);
+		return hyv_ctx_open(inst, cmd, HYV_CONTEXT_VERBS);
+	case HYV_OP_CM_OPEN:
+		return hyv_ctx_open(inst, cmd, HYV_CONTEXT_CM);
+	case HYV_OP_CM_WRITE:
+		return hyv_op_cm_write(inst, cmd);
 	case HYV_OP_CTX_CLOSE:
 		return hyv_op_ctx_close(inst, cmd);
 	case HYV_OP_UVERBS_WRITE:
@@ -304,7 +332,7 @@ static int hyv_send_kick(struct hyv_instance *inst, u32 value)
 	lockdep_assert_held(&inst->ctrl.lock);
 	if (READ_ONCE(inst->dead))
 		return -ENODEV;
-	ctx = hyv_ctx_lookup(&inst->ctrl, value >> HYV_KICK_CTX_SHIFT);
+	ctx = hyv_ctx_lookup(&inst->ctrl, value >> HYV_KICK_CTX_SHIFT, HYV_CONTEXT_VERBS);
 	if (!ctx)
 		return -EINVAL;
 	ret = hyv_uverbs_write(inst, ctx, (u8 *)&c, sizeof(c), (u8 *)&resp, sizeof(resp));

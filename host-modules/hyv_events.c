@@ -10,7 +10,9 @@
  * errors, port and device events. A wait entry on each file's poll wait
  * queue schedules its work, which reads the events (in QEMU's address space:
  * uverbs' read wants a user buffer), writes them to the guest's event ring
- * (HYV_OP_EVENT_RING) and raises one interrupt for the burst.
+ * (HYV_OP_EVENT_RING) and raises one interrupt for the burst. An rdma_cm
+ * context's file is watched the same way, but its events stay queued on the
+ * host: the guest learns that one is there (HYV_EVENT_CM) and fetches it.
  *
  * Locks: events.lock (the ring) is taken inside inst->lock by a reset and is
  * never held while taking inst->lock; the work takes neither ctrl.lock nor
@@ -136,8 +138,9 @@ union hyv_uverbs_event {
 /* One event from the file, as the guest gets it, or 0 when the file is empty; in QEMU's mm. */
 static int hyv_events_read_one(struct hyv_event_file *ef, struct hyv_event *ev)
 {
-	size_t size = ef->async ? sizeof(struct ib_uverbs_async_event_desc) :
-				  sizeof(struct ib_uverbs_comp_event_desc);
+	bool async = ef->source == HYV_EVENTS_ASYNC;
+	size_t size = async ? sizeof(struct ib_uverbs_async_event_desc) :
+			      sizeof(struct ib_uverbs_comp_event_desc);
 	union hyv_uverbs_event desc;
 	loff_t pos = 0;
 	ssize_t n;
@@ -151,7 +154,7 @@ static int hyv_events_read_one(struct hyv_event_file *ef, struct hyv_event *ev)
 		return -EFAULT;
 	memset(ev, 0, sizeof(*ev));
 	ev->ctx = cpu_to_le32(ef->ctx->handle);
-	if (ef->async) {
+	if (async) {
 		ev->type = cpu_to_le16(HYV_EVENT_ASYNC);
 		ev->async_event = cpu_to_le16(desc.async.event_type);
 		ev->cookie = cpu_to_le64(desc.async.element);
@@ -160,6 +163,31 @@ static int hyv_events_read_one(struct hyv_event_file *ef, struct hyv_event *ev)
 		ev->cookie = cpu_to_le64(desc.comp.cq_handle);
 	}
 	return 1;
+}
+
+/* Raises the configuration interrupt for what was posted. */
+static void hyv_events_notify(struct hyv_instance *inst)
+{
+	mutex_lock(&inst->lock);
+	if (!inst->dead)
+		hyv_raise_config_interrupt(inst);
+	mutex_unlock(&inst->lock);
+}
+
+/*
+ * An rdma_cm file has an event queued. The guest fetches it with its own
+ * GET_EVENT (which then does not wait), so only the readiness is posted:
+ * events from one wake-up need one entry.
+ */
+static void hyv_events_cm_ready(struct hyv_event_file *ef)
+{
+	struct hyv_event ev = {
+		.type = cpu_to_le16(HYV_EVENT_CM),
+		.ctx = cpu_to_le32(ef->ctx->handle),
+	};
+
+	if (hyv_events_post(ef->ctx->inst, &ev, 1))
+		hyv_events_notify(ef->ctx->inst);
 }
 
 static void hyv_events_work(struct work_struct *work)
@@ -172,6 +200,10 @@ static void hyv_events_work(struct work_struct *work)
 	int ret = 0;
 	u32 n;
 
+	if (ef->source == HYV_EVENTS_CM) {
+		hyv_events_cm_ready(ef);
+		return;
+	}
 	/* QEMU is exiting: its contexts are about to close, the events with them. */
 	if (!mmget_not_zero(ctx->mm))
 		return;
@@ -183,18 +215,14 @@ static void hyv_events_work(struct work_struct *work)
 		kthread_unuse_mm(ctx->mm);
 		if (ret < 0)
 			dev_dbg(&inst->mdev->dev, "context %u: reading its %s events: %d\n", ctx->handle,
-				ef->async ? "async" : "completion", ret);
+				ef->source == HYV_EVENTS_ASYNC ? "async" : "completion", ret);
 		if (n && hyv_events_post(inst, ev, n))
 			notify = true;
 	} while (n == HYV_EVENTS_BATCH);
 	mmput(ctx->mm);
 
-	if (notify) {
-		mutex_lock(&inst->lock);
-		if (!inst->dead)
-			hyv_raise_config_interrupt(inst);
-		mutex_unlock(&inst->lock);
-	}
+	if (notify)
+		hyv_events_notify(inst);
 }
 
 /* The file's wait queue: atomic context, so the reading happens in the work. */
@@ -215,16 +243,31 @@ static void hyv_events_queue_proc(struct file *file, wait_queue_head_t *wqh, pol
 	add_wait_queue(wqh, &ef->wait);
 }
 
+/* Adds the wait entry; schedules the work at once if the file already has events. */
+static int hyv_events_poll_add(struct hyv_event_file *ef)
+{
+	__poll_t mask;
+
+	INIT_WORK(&ef->work, hyv_events_work);
+	init_waitqueue_func_entry(&ef->wait, hyv_events_wake);
+	init_poll_funcptr(&ef->pt, hyv_events_queue_proc);
+	mask = vfs_poll(ef->file, &ef->pt);
+	if (!ef->wqh)
+		return -EIO;
+	if (mask & EPOLLIN)
+		schedule_work(&ef->work);
+	return 0;
+}
+
 /*
  * Watches an event file uverbs installed in QEMU's fd table: the caller took
  * a reference (f) and closed the fd, so QEMU (and the guest) never holds it.
  * Consumes f. In QEMU's context.
  */
 static int hyv_events_watch(struct hyv_context *ctx, struct hyv_event_file *ef, struct file *f,
-			    bool async)
+			    enum hyv_event_source source)
 {
 	unsigned long buf;
-	__poll_t mask;
 	int ret;
 
 	ef->file = f;
@@ -237,19 +280,11 @@ static int hyv_events_watch(struct hyv_context *ctx, struct hyv_event_file *ef, 
 	ef->file->f_flags |= O_NONBLOCK;
 	spin_unlock(&ef->file->f_lock);
 	ef->ctx = ctx;
-	ef->async = async;
+	ef->source = source;
 	ef->buf = buf;
-
-	INIT_WORK(&ef->work, hyv_events_work);
-	init_waitqueue_func_entry(&ef->wait, hyv_events_wake);
-	init_poll_funcptr(&ef->pt, hyv_events_queue_proc);
-	mask = vfs_poll(ef->file, &ef->pt);
-	if (!ef->wqh) {
-		ret = -EIO;
+	ret = hyv_events_poll_add(ef);
+	if (ret)
 		goto err_unmap;
-	}
-	if (mask & EPOLLIN)
-		schedule_work(&ef->work);
 	return 0;
 
 err_unmap:
@@ -257,6 +292,26 @@ err_unmap:
 err_put:
 	fput(ef->file);
 	ef->file = NULL;
+	return ret;
+}
+
+/*
+ * An rdma_cm context's file (opened non-blocking): each event it queues is
+ * announced to the guest as HYV_EVENT_CM. The context keeps the file.
+ */
+int hyv_events_watch_cm(struct hyv_context *ctx)
+{
+	struct hyv_event_file *ef = &ctx->cm;
+	int ret;
+
+	ef->ctx = ctx;
+	ef->source = HYV_EVENTS_CM;
+	ef->file = get_file(ctx->file);
+	ret = hyv_events_poll_add(ef);
+	if (ret) {
+		fput(ef->file);
+		ef->file = NULL;
+	}
 	return ret;
 }
 
@@ -301,7 +356,7 @@ int hyv_events_get_fd(struct hyv_context *ctx)
 		close_fd(fd);
 		if (!f)
 			return -EBADF;
-		ret = hyv_events_watch(ctx, &ctx->comp, f, false);
+		ret = hyv_events_watch(ctx, &ctx->comp, f, HYV_EVENTS_COMPLETION);
 		if (ret)
 			return ret;
 	}
@@ -333,7 +388,7 @@ int hyv_events_open_async(struct hyv_context *ctx, int fd)
 		return -EPROTO;
 	}
 	close_fd(fd);
-	return hyv_events_watch(ctx, &ctx->async, f, true);
+	return hyv_events_watch(ctx, &ctx->async, f, HYV_EVENTS_ASYNC);
 }
 
 static void hyv_events_unwatch(struct hyv_context *ctx, struct hyv_event_file *ef)
@@ -344,7 +399,7 @@ static void hyv_events_unwatch(struct hyv_context *ctx, struct hyv_event_file *e
 	cancel_work_sync(&ef->work);
 	fput(ef->file);
 	ef->file = NULL;
-	if (current->mm == ctx->mm)
+	if (ef->buf && current->mm == ctx->mm)
 		vm_munmap(ef->buf, PAGE_SIZE);
 }
 
@@ -353,4 +408,5 @@ void hyv_events_context_release(struct hyv_context *ctx)
 {
 	hyv_events_unwatch(ctx, &ctx->comp);
 	hyv_events_unwatch(ctx, &ctx->async);
+	hyv_events_unwatch(ctx, &ctx->cm);
 }

@@ -16,6 +16,8 @@
  */
 #include <linux/netdevice.h>
 #include <linux/nospec.h>
+#include <net/addrconf.h>
+#include <net/ipv6.h>
 #include <net/net_namespace.h>
 #include <rdma/ib_cache.h>
 
@@ -157,6 +159,73 @@ int hyv_gid_query(struct hyv_instance *inst, u32 port, u32 guest_index, struct h
 	if (ret)
 		return ret;
 	return hyv_parent_query_gid(inst->parent, port, host_index, out);
+}
+
+bool hyv_gid_unisolated(struct hyv_instance *inst)
+{
+	return READ_ONCE(inst->gids.unisolated);
+}
+
+/*
+ * Calls fn on each GID of the instance's view, port by port, until it
+ * returns true; returns whether it did.
+ */
+static bool hyv_gid_any(struct hyv_instance *inst, bool (*fn)(const u8 *raw, void *arg), void *arg)
+{
+	u32 host[HYV_GID_TABLE_LEN], port;
+	struct hyv_gid_entry entry;
+	int i, n;
+
+	for (port = 1; port <= inst->parent->identity.phys_port_cnt; port++) {
+		n = hyv_gid_view(inst, port, host);
+		for (i = 0; i < n; i++) {
+			if (hyv_parent_query_gid(inst->parent, port, host[i], &entry))
+				continue;
+			if (fn(entry.raw, arg))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool hyv_gid_equal(const u8 *raw, void *arg)
+{
+	return !memcmp(raw, arg, sizeof(union ib_gid));
+}
+
+/* Whether raw (an address as a RoCE GID) is one of the instance's GIDs. */
+bool hyv_gid_owns(struct hyv_instance *inst, const u8 raw[16])
+{
+	return hyv_gid_any(inst, hyv_gid_equal, (void *)raw);
+}
+
+struct hyv_gid_pick {
+	bool ipv4;
+	u8 *raw;
+};
+
+static bool hyv_gid_is_addr(const u8 *raw, void *arg)
+{
+	struct hyv_gid_pick *pick = arg;
+	struct in6_addr a;
+
+	memcpy(&a, raw, sizeof(a));
+	if (ipv6_addr_any(&a) || pick->ipv4 != ipv6_addr_v4mapped(&a) ||
+	    (!pick->ipv4 && ipv6_addr_type(&a) & IPV6_ADDR_LINKLOCAL))
+		return false;
+	memcpy(pick->raw, raw, sizeof(a));
+	return true;
+}
+
+/*
+ * The instance's first address of a family, as a RoCE GID: an IPv4-mapped
+ * one, or a global IPv6 one. -EADDRNOTAVAIL when it has none.
+ */
+int hyv_gid_first_addr(struct hyv_instance *inst, bool ipv4, u8 raw[16])
+{
+	struct hyv_gid_pick pick = { .ipv4 = ipv4, .raw = raw };
+
+	return hyv_gid_any(inst, hyv_gid_is_addr, &pick) ? 0 : -EADDRNOTAVAIL;
 }
 
 /* sysfs: identity/netdev and identity/unisolated. */

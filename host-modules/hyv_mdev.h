@@ -119,15 +119,22 @@ struct hyv_quota {
 	u64 used[HYV_RES_COUNT];
 };
 
+enum hyv_event_source {
+	HYV_EVENTS_COMPLETION,	/* a completion channel */
+	HYV_EVENTS_ASYNC,	/* a uverbs async event file */
+	HYV_EVENTS_CM,		/* an rdma_cm file: only readiness is announced */
+};
+
 /*
- * A host uverbs event file of a context whose events go to the guest
- * (hyv_events.c): its completion channel, opened at its first CREATE_CQ, or
- * its async event file, from GET_CONTEXT. file is NULL until opened. buf: a
- * page in QEMU's address space to read events into.
+ * A host event file of a context whose events go to the guest
+ * (hyv_events.c): its completion channel, opened at its first CREATE_CQ, its
+ * async event file, from GET_CONTEXT, or an rdma_cm context's own file. file
+ * is NULL until opened. buf: a page in QEMU's address space to read events
+ * into (not for HYV_EVENTS_CM, whose events the guest fetches).
  */
 struct hyv_event_file {
 	struct hyv_context *ctx;
-	bool async;
+	enum hyv_event_source source;
 	struct file *file;
 	unsigned long buf;
 	wait_queue_head_t *wqh;
@@ -156,22 +163,32 @@ struct hyv_events {
 	u32 prod;
 };
 
+enum hyv_context_kind {
+	HYV_CONTEXT_VERBS,	/* HYV_OP_CTX_OPEN: the host device's uverbs file */
+	HYV_CONTEXT_CM,		/* HYV_OP_CM_OPEN: the host's rdma_cm file (hyv_cm.c) */
+};
+
 /*
- * A host context: the host device's uverbs file opened in QEMU's context for
- * one guest context, and a scratch page in QEMU's address space that carries
- * each uverbs command and its response (uverbs wants user pointers).
+ * A host context: the host device's uverbs file (or the rdma_cm file) opened
+ * in QEMU's context for one guest context, and a scratch page in QEMU's
+ * address space that carries each command and its response (uverbs and
+ * rdma_ucm want user pointers).
  */
 struct hyv_context {
 	struct hyv_instance *inst;
 	u32 handle;			/* its index in ctrl.contexts, the guest's name for it */
+	enum hyv_context_kind kind;
 	struct list_head qmaps;		/* struct hyv_qmap: rings in BAR2; under ctrl.lock */
-	struct file *uverbs;
+	struct file *file;		/* uverbs or rdma_cm */
 	struct mm_struct *mm;		/* QEMU's, mmgrab()ed; scratch lives there */
 	unsigned long scratch;		/* user address, HYV_CONTEXT_SCRATCH_SIZE bytes */
 	u64 used[HYV_RES_COUNT];	/* this context's share of the instance's quota */
 	struct xarray mrs;		/* MR handle -> xa_mk_value(pinned bytes) */
 	struct hyv_event_file comp;
 	struct hyv_event_file async;
+	struct hyv_event_file cm;
+	/* rdma_cm: the CM IDs created for UD QPs, whose events carry an address handle. */
+	struct xarray cm_ud_ids;
 };
 
 /*
@@ -296,11 +313,18 @@ void hyv_ctrl_release(struct hyv_instance *inst);
 ssize_t hyv_ctrl_access(struct hyv_instance *inst, u32 offset, u8 *buf, size_t count,
 			bool is_write);
 
-/* hyv_context.c: host contexts and the uverbs relay */
-int hyv_context_open(struct hyv_instance *inst, struct hyv_context **out);
+/* hyv_context.c: host contexts and the relay */
+int hyv_context_open(struct hyv_instance *inst, enum hyv_context_kind kind,
+		     struct hyv_context **out);
 void hyv_context_close(struct hyv_context *ctx);
+ssize_t hyv_context_relay(struct hyv_context *ctx, u8 *payload, u32 in_len, u32 resp_ptr_off,
+			  u8 *resp, u32 resp_size);
 ssize_t hyv_context_run(struct hyv_context *ctx, u8 *payload, u32 in_len, u8 *resp,
 			u32 resp_size);
+
+/* hyv_cm.c: the rdma_cm relay */
+ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
+		     u32 in_len, u8 *resp, u32 out_len);
 
 /* hyv_uverbs.c: the allow-list and the queue mapping */
 ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *payload,
@@ -314,6 +338,7 @@ void hyv_events_reset(struct hyv_instance *inst);
 int hyv_events_set_ring(struct hyv_instance *inst, const struct hyv_event_ring *r);
 int hyv_events_get_fd(struct hyv_context *ctx);
 int hyv_events_open_async(struct hyv_context *ctx, int fd);
+int hyv_events_watch_cm(struct hyv_context *ctx);
 void hyv_events_context_release(struct hyv_context *ctx);
 
 /* hyv_gid.c: the GIDs the instance sees and may use */
@@ -322,6 +347,9 @@ void hyv_gid_release(struct hyv_instance *inst);
 int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index);
 int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index);
 int hyv_gid_query(struct hyv_instance *inst, u32 port, u32 guest_index, struct hyv_gid_entry *out);
+bool hyv_gid_unisolated(struct hyv_instance *inst);
+bool hyv_gid_owns(struct hyv_instance *inst, const u8 raw[16]);
+int hyv_gid_first_addr(struct hyv_instance *inst, bool ipv4, u8 raw[16]);
 extern const struct attribute_group hyv_gid_group;
 
 /* hyv_quota.c */

@@ -342,7 +342,7 @@ static int hyv_ring_pin(struct hyv_context *ctx, unsigned long addr, u64 offset,
 
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, addr);
-	if (vma && vma->vm_file == ctx->uverbs && vma->vm_start == addr &&
+	if (vma && vma->vm_file == ctx->file && vma->vm_start == addr &&
 	    vma->vm_end - vma->vm_start == (unsigned long)npages << PAGE_SHIFT &&
 	    vma->vm_pgoff == offset >> PAGE_SHIFT)
 		got = get_user_pages(addr, npages, FOLL_WRITE, pages, NULL);
@@ -382,7 +382,7 @@ static int hyv_map_ring(struct hyv_instance *inst, struct hyv_context *ctx, u32 
 	}
 
 	/* The hidden mapping: the provider's own mmap of the ring, in QEMU's mm. */
-	addr = vm_mmap(ctx->uverbs, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, offset);
+	addr = vm_mmap(ctx->file, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, offset);
 	if (IS_ERR_VALUE(addr)) {
 		ret = (int)addr;
 		goto err_free;

@@ -31,7 +31,7 @@ constexpr CounterInfo instance_counters[] = {
     {"trapped_writes", "Guest writes to trapped device registers (each one an exit to the host)."},
     {"interrupts", "Interrupts the host raised in the guest (completion events, command completions)."},
     {"bad_accesses", "Guest accesses the device refused (bad offset, size or state)."},
-    {"gid_refusals", "Source GID indices the guest named outside its network identity (refused)."},
+    {"gid_refusals", "Source GID indices and rdma_cm addresses outside the guest's network identity (refused)."},
     {"pinned_unmaps", "Guest RAM unmaps by QEMU that met pinned memory registrations (VFIO dma_unmap)."},
 };
 constexpr const char* quota_resources[] = {"pds", "cqs", "qps", "srqs", "mrs", "ahs", "pinned_bytes"};

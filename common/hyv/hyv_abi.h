@@ -151,6 +151,19 @@ enum hyv_cmd_op {
 	 * it raises the configuration interrupt. Replaces an earlier ring; a
 	 * device reset forgets it (the host then writes nothing). */
 	HYV_OP_EVENT_RING = 8,
+	/* Open a host rdma_cm context: the host's rdma_cm file, opened for
+	 * QEMU, private to one guest rdma_cm file (docs/rdma-cm.md). value <-
+	 * context handle, closed with HYV_OP_CTX_CLOSE. No payload, no
+	 * response. Counts against HYV_MAX_CONTEXTS. */
+	HYV_OP_CM_OPEN = 9,
+	/* Run payload (rdma_ucm write ABI: struct rdma_ucm_cmd_hdr, then the
+	 * command) on rdma_cm context ctx. As for HYV_OP_UVERBS_WRITE the host
+	 * replaces the response pointer and returns the response (at most
+	 * hdr.out bytes) in the response buffer; it checks every address
+	 * against the instance's network identity. Only allow-listed commands
+	 * run. GET_EVENT never waits: with no event queued it succeeds with an
+	 * empty response (resp_len 0), and HYV_EVENT_CM announces the next one. */
+	HYV_OP_CM_WRITE = 10,
 };
 
 struct hyv_cmd_hdr {
@@ -268,6 +281,9 @@ enum hyv_event_type {
 	 * event, the port number; for a device event, 0. Port and device events
 	 * reach every context of the instance. */
 	HYV_EVENT_ASYNC = 2,
+	/* The host rdma_cm context ctx has an event queued: a GET_EVENT on it
+	 * returns one now. cookie: 0. */
+	HYV_EVENT_CM = 3,
 };
 
 struct hyv_event {

@@ -24,6 +24,7 @@ cases=(
   "ud-address-handles case_in_g1 ud.sh"
   "async-events case_in_g1 async_events.sh"
   "network-identity case_in_g1 identity.sh"
+  "rdma-cm case_in_g1 rdma_cm.sh"
   "hotplug-cycles-and-rxe-deletion case_in_g1 device_hotplug.sh"
 )
 # Port forwards every case may use: ibv_rc_pingpong's TCP rendezvous in both directions

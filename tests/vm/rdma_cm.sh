@@ -1,0 +1,94 @@
+#!/bin/bash
+# rdma_cm in a nested guest (docs/rdma-cm.md), with the instance bound to a network identity (a macvlan
+# of rxe0's netdev with the guest's address), against test host processes, all unmodified rdmacm-utils:
+# - rping with data verification, guest client -> test host server, then test host client -> guest
+#   server; the guest server binds the wildcard, which the host turns into the identity's address;
+# - ucmatose, guest client -> test host server;
+# - the guest's CM IDs are QEMU's on the host (rdma res show cm_id): a listen carries the guest's address;
+# - a bind to the test host's own address is refused (EADDRNOTAVAIL) and counted in gid_refusals;
+# - nothing is left on the host afterwards: no CM ID, QP or CQ.
+# As in identity.sh the test host's peer address is on the macvlan too: RoCE between two addresses of
+# one host in the test bed works only through rxe's loopback (docs/network.md).
+source "$(dirname "$0")/device_lib.sh"
+require_host
+
+link=hyvtcm mac=02:00:0a:4d:02:05 ip=10.77.2.5 peer_ip=10.77.2.1
+netdev=$(rdma link show rxe0/1 | grep -o 'netdev [^ ]*' | awk '{print $2}')
+[ -n "$netdev" ] || fail "rxe0 has no netdev"
+host_ip=$(rxe_gid_ipv4 "$(rxe_ipv4_gid_index)")
+count=5
+dmesg_mark
+host_objects_mark
+use_guest gc --mem 1024
+trap 'ip link del "$link" 2>/dev/null || true; cleanup' EXIT
+
+# The test host's CM IDs (rdma_cm's, the guest's among them) whose source is one of this case's addresses.
+cm_ids() { rdma resource show cm_id | grep -F "src-addr 10.77.2." || true; }
+# The test host's listening CM IDs.
+listening() { rdma resource show cm_id | grep 'state LISTEN' || true; }
+export -f listening
+
+ip link add "$link" link "$netdev" address "$mac" type macvlan mode bridge
+sysctl -qw "net.ipv6.conf.$link.disable_ipv6=1"
+ip addr add "$ip/24" dev "$link"
+ip addr add "$peer_ip/24" dev "$link"
+ip link set "$link" up
+wait_for 60 "rxe0's GIDs for $link's $ip and $peer_ip" \
+  "grep -qx '0000:0000:0000:0000:0000:ffff:0a4d:0205' /sys/class/infiniband/rxe0/ports/1/gids/* && grep -qx '0000:0000:0000:0000:0000:ffff:0a4d:0201' /sys/class/infiniband/rxe0/ports/1/gids/*"
+plug_instance hyvcm "$link"
+gexec "$guest" test -c /dev/infiniband/rdma_cm || fail "the guest has no /dev/infiniband/rdma_cm"
+refusals0=$(counter "$uuid" gid_refusals)
+
+# Guest client -> test host server.
+timeout 600 rping -s -a "$peer_ip" -C "$count" -V -v > "$work/rping1.host" 2>&1 &
+server=$!
+wait_for 60 "the test host's rping server" "listening | grep -q 'src-addr $peer_ip:7174'"
+gexec "$guest" timeout 600 rping -c -a "$peer_ip" -I "$ip" -C "$count" -V -v > "$work/rping1.guest" 2>&1 ||
+  { cat "$work/rping1.guest"; kill "$server" 2>/dev/null; cat "$work/rping1.host"; fail "guest rping client against the test host's server failed"; }
+wait "$server" || { cat "$work/rping1.host"; fail "the test host's rping server failed"; }
+[ "$(grep -c 'ping data: rdma-ping-' "$work/rping1.guest")" = "$count" ] ||
+  { cat "$work/rping1.guest"; fail "the guest's rping did not verify $count pings"; }
+log "rping guest ($ip) -> test host ($peer_ip): $count pings verified"
+
+# Test host client -> guest server bound to the wildcard.
+guest_bg "$guest" /tmp/rping.srv "rping -s -a 0.0.0.0 -C $count -V -v"
+wait_for 300 "the guest's rping server to listen" "listening | grep qemu | grep -q ':7174'"
+listen=$(listening | grep qemu)
+log "the guest's listen on the host: $listen"
+grep -q 'src-addr 0.0.0.0' <<<"$listen" && fail "the guest listens on the test host's wildcard address"
+listen_ip=$(grep -o 'src-addr 10.77.2.[0-9]*' <<<"$listen" | cut -d' ' -f2)
+timeout 600 rping -c -a "$listen_ip" -C "$count" -V -v > "$work/rping2.host" 2>&1 ||
+  { cat "$work/rping2.host"; gexec "$guest" cat /tmp/rping.srv; fail "test host rping client against the guest's server failed"; }
+guest_wait "$guest" /tmp/rping.srv "$work/rping2.guest" 300 ||
+  { cat "$work/rping2.guest"; fail "the guest's rping server failed"; }
+[ "$(grep -c 'ping data: rdma-ping-' "$work/rping2.host")" = "$count" ] ||
+  { cat "$work/rping2.host"; fail "the test host's rping did not verify $count pings"; }
+log "rping test host -> guest (wildcard bound as $listen_ip): $count pings verified"
+
+# ucmatose: guest client -> test host server.
+timeout 600 ucmatose -b "$peer_ip" > "$work/ucmatose.host" 2>&1 &
+server=$!
+wait_for 60 "the test host's ucmatose server" "listening | grep -q 'src-addr $peer_ip:7471'"
+gexec "$guest" timeout 600 ucmatose -s "$peer_ip" -b "$ip" > "$work/ucmatose.guest" 2>&1 ||
+  { cat "$work/ucmatose.guest"; kill "$server" 2>/dev/null; cat "$work/ucmatose.host"; fail "guest ucmatose against the test host's server failed"; }
+wait "$server" || { cat "$work/ucmatose.host"; fail "the test host's ucmatose server failed"; }
+grep -q 'test complete' "$work/ucmatose.guest" || { cat "$work/ucmatose.guest"; fail "the guest's ucmatose did not complete"; }
+log "ucmatose guest -> test host: $(grep -c 'receiving data transfers' "$work/ucmatose.guest") receive round(s), test complete"
+
+# A bind to the test host's own address is refused, and counted.
+if gexec "$guest" timeout 120 rping -s -a "$host_ip" -C 1 > "$work/refused.guest" 2>&1; then
+  cat "$work/refused.guest"; fail "the guest's rping could bind the test host's address $host_ip"
+fi
+grep -q 'Cannot assign requested address' "$work/refused.guest" ||
+  { cat "$work/refused.guest"; fail "the guest's bind to $host_ip failed for another reason than EADDRNOTAVAIL"; }
+[ "$(counter "$uuid" gid_refusals)" -gt "$refusals0" ] || fail "the refused bind was not counted in gid_refusals"
+log "a bind to the test host's $host_ip: refused (EADDRNOTAVAIL), gid_refusals $refusals0 -> $(counter "$uuid" gid_refusals)"
+
+wait_for 60 "the guest's CM IDs to leave the test host" "[ -z \"\$(rdma resource show cm_id | grep qemu)\" ]"
+[ -z "$(cm_ids)" ] || fail "CM IDs left on the test host: $(cm_ids)"
+assert_host_clean "the rdma_cm tools"
+hotplug_del hyvcm
+mdev_remove "$uuid"
+ip link del "$link"
+assert_kernel_clean
+log "PASS rdma_cm"
