@@ -521,6 +521,7 @@ int main(int argc, char **argv)
 	if (vfio_device >= 0) {
 		queue_checks();
 		mr_checks(container, argv[2]);
+		cm_checks();
 	}
 	random_commands();
 	printf("cmd_fuzz: %d checks, %d failed; commands %u, failed %u\n", checks, failures,

@@ -90,7 +90,7 @@ void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova)
 }
 
 /* A number the instance shows in sysfs: FOLDER/NAME under its mdev device. */
-static uint64_t mdev_attr_read(const char *folder, const char *name)
+uint64_t mdev_attr_read(const char *folder, const char *name)
 {
 	char path[256], buf[32] = "";
 	FILE *f;

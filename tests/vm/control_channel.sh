@@ -10,9 +10,12 @@
 # page listed twice and malformed registrations refused; the quotas (quota/ in sysfs) enforced and
 # back to zero; no MR left on the host. Device resets (virtio status 0 as a rebooting guest writes
 # it, VFIO_DEVICE_RESET as QEMU's system_reset issues it) release every host object the "guest" held.
+# The rdma_cm relay (tests/vm/cmd_fuzz_cm.c): malformed and random rdma_ucm commands, no CM ID left
+# once the device is closed.
 # The second run binds the instance to a network identity (a macvlan with its own address,
 # docs/network.md): cmd_fuzz sees exactly the macvlan's GIDs, and a source GID index past them is
-# refused and counted in hyv/gid_refusals.
+# refused and counted in hyv/gid_refusals; so are rdma_cm binds and listens outside the identity, and a
+# wildcard bind becomes the identity's address.
 # Last, the race run (cmd_fuzz race, tests/vm/cmd_fuzz_race.c): doorbell threads, an object
 # creator/destroyer and a guest-RAM unmapper/BAR2 remapper at once; then no oops or warning, nothing
 # counted or pinned, no host object left, and the instance still serves.
@@ -65,7 +68,12 @@ for run in 1 2; do
       fail "quota/$res $(cat "/sys/bus/mdev/devices/$uuid/quota/$res") after the device was closed"
   done
   [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
+  grep -q '^cmd_fuzz: rdma_cm relay checked' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not check the rdma_cm relay"
+  [ -z "$(rdma resource show cm_id | grep cmd_fuzz)" ] ||
+    fail "CM IDs of cmd_fuzz left after the device was closed: $(rdma resource show cm_id | grep cmd_fuzz)"
   if [ "$run" = 2 ]; then
+    grep -q '^cmd_fuzz: rdma_cm: addresses outside the identity refused; the wildcard bound as 0a4d0905' "$work/fuzz.2" ||
+      fail "cmd_fuzz did not check rdma_cm's addresses against the identity"
     grep -qx "cmd_fuzz: the instance sees $(own_gids) GIDs" "$work/fuzz.2" ||
       fail "cmd_fuzz did not see exactly the $(own_gids) GIDs of $link"
     [ "$(counter "$uuid" gid_refusals)" -gt "$refusals" ] || fail "gid_refusals did not count the GID indices past the identity"
