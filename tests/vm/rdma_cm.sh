@@ -3,7 +3,9 @@
 # of rxe0's netdev with the guest's address), against test host processes, all unmodified rdmacm-utils:
 # - rping with data verification, guest client -> test host server, then test host client -> guest
 #   server; the guest server binds the wildcard, which the host turns into the identity's address;
-# - ucmatose, guest client -> test host server;
+# - ucmatose, guest client -> test host server and test host client -> guest server;
+# - udaddy (UD), guest client -> test host server (a guest UD server cannot answer: docs/rdma-cm.md);
+# - perftest ib_write_bw -R, guest client -> test host server;
 # - the guest's CM IDs are QEMU's on the host (rdma res show cm_id): a listen carries the guest's address;
 # - a bind to the test host's own address is refused (EADDRNOTAVAIL) and counted in gid_refusals;
 # - nothing is left on the host afterwards: no CM ID, QP or CQ.
@@ -74,6 +76,42 @@ gexec "$guest" timeout 600 ucmatose -s "$peer_ip" -b "$ip" > "$work/ucmatose.gue
 wait "$server" || { cat "$work/ucmatose.host"; fail "the test host's ucmatose server failed"; }
 grep -q 'test complete' "$work/ucmatose.guest" || { cat "$work/ucmatose.guest"; fail "the guest's ucmatose did not complete"; }
 log "ucmatose guest -> test host: $(grep -c 'receiving data transfers' "$work/ucmatose.guest") receive round(s), test complete"
+
+# Test host client -> guest server (wildcard, as the rping server's).
+guest_bg "$guest" /tmp/ucmatose.srv "ucmatose"
+wait_for 300 "the guest's ucmatose server to listen" "listening | grep qemu | grep -q ':7471'"
+timeout 600 ucmatose -s "$listen_ip" -b "$peer_ip" > "$work/ucmatose2.host" 2>&1 ||
+  { cat "$work/ucmatose2.host"; gexec "$guest" cat /tmp/ucmatose.srv; fail "test host ucmatose against the guest's server failed"; }
+guest_wait "$guest" /tmp/ucmatose.srv "$work/ucmatose2.guest" 300 ||
+  { cat "$work/ucmatose2.guest"; fail "the guest's ucmatose server failed"; }
+grep -q 'test complete' "$work/ucmatose2.host" || { cat "$work/ucmatose2.host"; fail "the test host's ucmatose did not complete"; }
+log "ucmatose test host -> guest: test complete"
+
+# perftest over rdma_cm: guest client, test host server, whose figures count (docs/benchmarks.md).
+timeout 600 ib_write_bw -R -d rxe0 -p 18600 -s 4096 -n 200 > "$work/bw.host" 2>&1 &
+server=$!
+wait_for 60 "the test host's ib_write_bw -R server" "listening | grep -q ':18600'"
+gexec "$guest" timeout 600 ib_write_bw -R -d hyv0 -p 18600 -s 4096 -n 200 --source_ip "$ip" "$peer_ip" > "$work/bw.guest" 2>&1 ||
+  { cat "$work/bw.guest"; kill "$server" 2>/dev/null; cat "$work/bw.host"; fail "guest ib_write_bw -R against the test host failed"; }
+wait "$server" || { cat "$work/bw.host"; fail "the test host's ib_write_bw -R server failed"; }
+grep -q '^ *4096 *200 ' "$work/bw.guest" || { cat "$work/bw.guest"; fail "the guest's ib_write_bw -R printed no result line"; }
+log "ib_write_bw -R guest -> test host: $(grep '^ *4096 *200 ' "$work/bw.guest" | tr -s ' ')"
+
+# udaddy (UD over rdma_cm). librxe resolves an address handle's MAC in the guest's own network stack
+# (ibv_resolve_eth_l2_from_gid) before the host sees it, so the guest needs its identity's address on an
+# interface and a neighbour entry for the peer; the host ignores that MAC and resolves its own.
+gexec "$guest" sh -c "ip addr add $ip/24 dev eth0 && ip neigh replace $peer_ip lladdr $mac dev eth0 nud permanent" ||
+  fail "giving the guest's eth0 $ip and a neighbour $peer_ip failed"
+timeout 600 udaddy -b "$peer_ip" > "$work/udaddy.host" 2>&1 &
+server=$!
+wait_for 60 "the test host's udaddy server" "listening | grep -q 'src-addr $peer_ip:7174'"
+gexec "$guest" timeout 600 udaddy -s "$peer_ip" -b "$ip" > "$work/udaddy.guest" 2>&1 ||
+  { cat "$work/udaddy.guest"; kill "$server" 2>/dev/null; cat "$work/udaddy.host"; fail "guest udaddy against the test host's server failed"; }
+wait "$server" || { cat "$work/udaddy.host"; fail "the test host's udaddy server failed"; }
+grep -q 'test complete' "$work/udaddy.guest" || { cat "$work/udaddy.guest"; fail "the guest's udaddy did not complete"; }
+log "udaddy guest -> test host: test complete"
+gexec "$guest" sh -c "ip neigh del $peer_ip dev eth0; ip addr del $ip/24 dev eth0" ||
+  fail "taking $ip and the neighbour off the guest's eth0 failed"
 
 # A bind to the test host's own address is refused, and counted.
 if gexec "$guest" timeout 120 rping -s -a "$host_ip" -C 1 > "$work/refused.guest" 2>&1; then
