@@ -204,6 +204,7 @@ qmp_close() {
   [ -n "${qmp_fd:-}" ] && exec {qmp_fd}>&- || true
   [ -n "${qmp_pid:-}" ] && kill "$qmp_pid" 2>/dev/null || true
   qmp_fd= qmp_pid=
+  rm -f "$work/qmp.in"
 }
 qmp_returns=0
 # Sends one command and waits for its reply; fails on an error reply.
