@@ -52,7 +52,9 @@ wait "$server" || { cat "$work/rping1.host"; fail "the test host's rping server 
   { cat "$work/rping1.guest"; fail "the guest's rping did not verify $count pings"; }
 log "rping guest ($ip) -> test host ($peer_ip): $count pings verified"
 
-# Test host client -> guest server bound to the wildcard.
+# Test host client -> guest server bound to the wildcard. The server sleeps in GET_EVENT: each host
+# event reaches it as an interrupt.
+interrupts0=$(counter "$uuid" interrupts)
 guest_bg "$guest" /tmp/rping.srv "rping -s -a 0.0.0.0 -C $count -V -v"
 wait_for 300 "the guest's rping server to listen" "listening | grep qemu | grep -q ':7174'"
 listen=$(listening | grep qemu)
@@ -65,7 +67,9 @@ guest_wait "$guest" /tmp/rping.srv "$work/rping2.guest" 300 ||
   { cat "$work/rping2.guest"; fail "the guest's rping server failed"; }
 [ "$(grep -c 'ping data: rdma-ping-' "$work/rping2.host")" = "$count" ] ||
   { cat "$work/rping2.host"; fail "the test host's rping did not verify $count pings"; }
-log "rping test host -> guest (wildcard bound as $listen_ip): $count pings verified"
+interrupts1=$(counter "$uuid" interrupts)
+[ "$interrupts1" -gt "$interrupts0" ] || fail "no interrupt announced the guest server's rdma_cm events"
+log "rping test host -> guest (wildcard bound as $listen_ip): $count pings verified; interrupts $interrupts0 -> $interrupts1"
 
 # ucmatose: guest client -> test host server.
 timeout 600 ucmatose -b "$peer_ip" > "$work/ucmatose.host" 2>&1 &
@@ -87,15 +91,17 @@ guest_wait "$guest" /tmp/ucmatose.srv "$work/ucmatose2.guest" 300 ||
 grep -q 'test complete' "$work/ucmatose2.host" || { cat "$work/ucmatose2.host"; fail "the test host's ucmatose did not complete"; }
 log "ucmatose test host -> guest: test complete"
 
-# perftest over rdma_cm: guest client, test host server, whose figures count (docs/benchmarks.md).
+# perftest over rdma_cm, guest client -> test host server. Under two levels of TCG the guest's cycle
+# counter can fail perftest's calibration ("Can't produce a report", docs/benchmarks.md); -F lets it
+# finish anyway: this checks the connection and the transfer, not the figures.
 timeout 600 ib_write_bw -R -d rxe0 -p 18600 -s 4096 -n 200 > "$work/bw.host" 2>&1 &
 server=$!
 wait_for 60 "the test host's ib_write_bw -R server" "listening | grep -q ':18600'"
-gexec "$guest" timeout 600 ib_write_bw -R -d hyv0 -p 18600 -s 4096 -n 200 --source_ip "$ip" "$peer_ip" > "$work/bw.guest" 2>&1 ||
+gexec "$guest" timeout 600 ib_write_bw -R -F -d hyv0 -p 18600 -s 4096 -n 200 --source_ip "$ip" "$peer_ip" > "$work/bw.guest" 2>&1 ||
   { cat "$work/bw.guest"; kill "$server" 2>/dev/null; cat "$work/bw.host"; fail "guest ib_write_bw -R against the test host failed"; }
 wait "$server" || { cat "$work/bw.host"; fail "the test host's ib_write_bw -R server failed"; }
 grep -q '^ *4096 *200 ' "$work/bw.guest" || { cat "$work/bw.guest"; fail "the guest's ib_write_bw -R printed no result line"; }
-log "ib_write_bw -R guest -> test host: $(grep '^ *4096 *200 ' "$work/bw.guest" | tr -s ' ')"
+log "ib_write_bw -R guest -> test host: 200 writes of 4096 B done"
 
 # udaddy (UD over rdma_cm). librxe resolves an address handle's MAC in the guest's own network stack
 # (ibv_resolve_eth_l2_from_gid) before the host sees it, so the guest needs its identity's address on an
