@@ -22,12 +22,13 @@
  * event queued it answers with an empty response, and the guest waits for
  * HYV_EVENT_CM, posted by hyv_events.c when the file has events.
  * Source GID indices the host reports (INIT_QP_ATTR, a UD ID's events)
- * become the guest's.
+ * become the guest's. CM IDs count against the instance's quota/cm_ids.
  */
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <net/ipv6.h>
 #include <rdma/ib_user_verbs.h>
+#include <rdma/rdma_cm.h>
 #include <rdma/rdma_user_cm.h>
 
 #include "hyv_mdev.h"
@@ -384,6 +385,31 @@ static const struct hyv_cm_cmd_desc *hyv_cm_lookup(u32 cmd)
 	return NULL;
 }
 
+/*
+ * The instance's rdma_cm IDs (quota/cm_ids): one per CREATE_ID, and one per
+ * connection request a GET_EVENT hands over, whose new ID the host's CM made
+ * (it may go past the limit: the peer chose it, the guest can only destroy
+ * it); DESTROY_ID gives one back, the context's close the rest.
+ */
+static void hyv_cm_count(struct hyv_context *ctx, u32 cmd, const void *resp, u32 resp_len)
+{
+	const struct rdma_ucm_event_resp *ev = resp;
+
+	switch (cmd) {
+	case RDMA_USER_CM_CMD_CREATE_ID:
+		hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
+		break;
+	case RDMA_USER_CM_CMD_DESTROY_ID:
+		hyv_quota_sub(ctx, HYV_RES_CM_ID, 1);
+		break;
+	case RDMA_USER_CM_CMD_GET_EVENT:
+		if (resp_len >= offsetofend(struct rdma_ucm_event_resp, event) &&
+		    ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
+			hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
+		break;
+	}
+}
+
 static ssize_t hyv_cm_refuse_cmd(struct hyv_instance *inst, u32 cmd, int err, const char *why)
 {
 	dev_dbg(&inst->mdev->dev, "rdma_cm command %u refused: %s (%d)\n", cmd, why, err);
@@ -425,6 +451,11 @@ ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *pay
 		if (ret)
 			return hyv_cm_refuse_cmd(inst, hdr.cmd, ret, "a field the host checks");
 	}
+	if (hdr.cmd == RDMA_USER_CM_CMD_CREATE_ID) {
+		ret = hyv_quota_check(inst, HYV_RES_CM_ID, 1);
+		if (ret)
+			return hyv_cm_refuse_cmd(inst, hdr.cmd, ret, "the instance's quota is used up");
+	}
 	ret = hyv_context_relay(ctx, payload, in_len, sizeof(hdr) + desc->resp_ptr, resp, resp_len);
 	/* Nothing queued is no error: an empty response, not a failed command counted as one. */
 	if (ret == -EAGAIN && hdr.cmd == RDMA_USER_CM_CMD_GET_EVENT)
@@ -433,5 +464,6 @@ ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *pay
 		return ret;
 	if (desc->done)
 		desc->done(ctx, body, resp);
+	hyv_cm_count(ctx, hdr.cmd, resp, resp_len);
 	return resp_len;
 }

@@ -110,6 +110,7 @@ enum hyv_resource {
 	HYV_RES_AH,
 	HYV_RES_MR,
 	HYV_RES_PINNED,		/* bytes of guest memory pinned by MRs */
+	HYV_RES_CM_ID,		/* rdma_cm IDs (hyv_cm.c) */
 	HYV_RES_COUNT,
 };
 

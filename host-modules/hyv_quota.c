@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Per-instance quotas on the host objects a guest can make: PDs, CQs, QPs,
- * SRQs, MRs and bytes of guest memory pinned by MRs. A guest that would exceed one
+ * SRQs, MRs, bytes of guest memory pinned by MRs and rdma_cm IDs. A guest that would exceed one
  * gets the errno bare metal gives for the same limit: EAGAIN for object
  * counts (the rdma cgroup's rdma.max) and ENOMEM for pinned memory
  * (RLIMIT_MEMLOCK in ib_umem_get); the host verb never runs.
@@ -34,6 +34,9 @@ MODULE_PARM_DESC(default_max_ahs, "address handles per instance until its quota/
 static unsigned int default_max_mrs = 4096;
 module_param(default_max_mrs, uint, 0644);
 MODULE_PARM_DESC(default_max_mrs, "MRs per instance until its quota/mrs_max is set");
+static unsigned int default_max_cm_ids = 1024;
+module_param(default_max_cm_ids, uint, 0644);
+MODULE_PARM_DESC(default_max_cm_ids, "rdma_cm IDs per instance until its quota/cm_ids_max is set");
 static unsigned long default_max_pinned_mb = 1024;
 module_param(default_max_pinned_mb, ulong, 0644);
 MODULE_PARM_DESC(default_max_pinned_mb, "MiB of guest memory MRs may pin per instance until its quota/pinned_bytes_max is set");
@@ -46,6 +49,7 @@ static const char *const hyv_resource_names[HYV_RES_COUNT] = {
 	[HYV_RES_AH] = "ahs",
 	[HYV_RES_MR] = "mrs",
 	[HYV_RES_PINNED] = "pinned_bytes",
+	[HYV_RES_CM_ID] = "cm_ids",
 };
 
 void hyv_quota_init(struct hyv_instance *inst)
@@ -59,6 +63,7 @@ void hyv_quota_init(struct hyv_instance *inst)
 	limit[HYV_RES_AH] = READ_ONCE(default_max_ahs);
 	limit[HYV_RES_MR] = READ_ONCE(default_max_mrs);
 	limit[HYV_RES_PINNED] = (u64)READ_ONCE(default_max_pinned_mb) << 20;
+	limit[HYV_RES_CM_ID] = READ_ONCE(default_max_cm_ids);
 }
 
 /* Would amount more of res exceed the instance's quota? */
@@ -151,6 +156,7 @@ HYV_QUOTA_ATTRS(srqs, HYV_RES_SRQ);
 HYV_QUOTA_ATTRS(ahs, HYV_RES_AH);
 HYV_QUOTA_ATTRS(mrs, HYV_RES_MR);
 HYV_QUOTA_ATTRS(pinned_bytes, HYV_RES_PINNED);
+HYV_QUOTA_ATTRS(cm_ids, HYV_RES_CM_ID);
 
 static struct attribute *hyv_quota_attrs[] = {
 	&hyv_quota_used_pds.attr.attr, &hyv_quota_limit_pds.attr.attr,
@@ -160,6 +166,7 @@ static struct attribute *hyv_quota_attrs[] = {
 	&hyv_quota_used_ahs.attr.attr, &hyv_quota_limit_ahs.attr.attr,
 	&hyv_quota_used_mrs.attr.attr, &hyv_quota_limit_mrs.attr.attr,
 	&hyv_quota_used_pinned_bytes.attr.attr, &hyv_quota_limit_pinned_bytes.attr.attr,
+	&hyv_quota_used_cm_ids.attr.attr, &hyv_quota_limit_cm_ids.attr.attr,
 	NULL,
 };
 

@@ -34,7 +34,7 @@ constexpr CounterInfo instance_counters[] = {
     {"gid_refusals", "Source GID indices and rdma_cm addresses outside the guest's network identity (refused)."},
     {"pinned_unmaps", "Guest RAM unmaps by QEMU that met pinned memory registrations (VFIO dma_unmap)."},
 };
-constexpr const char* quota_resources[] = {"pds", "cqs", "qps", "srqs", "mrs", "ahs", "pinned_bytes"};
+constexpr const char* quota_resources[] = {"pds", "cqs", "qps", "srqs", "mrs", "ahs", "pinned_bytes", "cm_ids"};
 
 std::string escape(const std::string& value)
 {

@@ -50,6 +50,7 @@ extern const char *mdev_uuid;	/* whose quota/ quota_read() reads */
 void mr_checks(int container, const char *uuid);
 void *map_guest_ram(int container, int fd, uint32_t pages, uint64_t iova);
 uint64_t quota_read(const char *name);
+void quota_write(const char *name, uint64_t value);
 uint64_t mdev_attr_read(const char *folder, const char *name);
 
 /* cmd_fuzz_cm.c: vfio mode only, after mr_checks (mdev_uuid set) */

@@ -209,7 +209,8 @@ static void random_cm_commands(uint32_t ctx)
 
 void cm_checks(void)
 {
-	uint32_t ctx, vctx, id, st, dead;
+	uint32_t ctx, vctx, id, extra, st, dead;
+	uint64_t ids, limit;
 	struct rdma_ucm_get_event ge = { .response = 0x4141414141414141ull };
 	struct rdma_ucm_query q = { .option = 99 };
 
@@ -243,11 +244,20 @@ void cm_checks(void)
 	expect_status(cm_run(ctx, 0xffff, &ge, sizeof(ge), 0), EOPNOTSUPP, "rdma_cm command 0xffff");
 	expect_status(create_id(ctx, 0x13f /* RDMA_PS_IB */, &id), EOPNOTSUPP, "rdma_cm CREATE_ID for AF_IB");
 
+	ids = quota_read("cm_ids");
 	expect_status(create_id(ctx, RDMA_PS_TCP, &id), 0, "rdma_cm CREATE_ID");
+	expect(quota_read("cm_ids") == ids + 1, "quota/cm_ids %llu after a CREATE_ID, expected %llu",
+	       (unsigned long long)quota_read("cm_ids"), (unsigned long long)ids + 1);
+	limit = quota_read("cm_ids_max");
+	quota_write("cm_ids_max", ids + 1);
+	expect_status(create_id(ctx, RDMA_PS_TCP, &extra), EAGAIN, "rdma_cm CREATE_ID beyond quota/cm_ids_max");
+	quota_write("cm_ids_max", limit);
 	q.id = id;
 	expect_status(cm_run(ctx, RDMA_USER_CM_CMD_QUERY, &q, sizeof(q), 64), EINVAL,
 		      "rdma_cm QUERY with an unknown option");
 	expect_status(destroy_id(ctx, id), 0, "rdma_cm DESTROY_ID");
+	expect(quota_read("cm_ids") == ids, "quota/cm_ids %llu after the DESTROY_ID, expected %llu",
+	       (unsigned long long)quota_read("cm_ids"), (unsigned long long)ids);
 	st = destroy_id(ctx, id);
 	expect(st == EINVAL || st == ENOENT, "rdma_cm DESTROY_ID twice: status %u", st);
 

@@ -108,7 +108,7 @@ uint64_t quota_read(const char *name)
 	return mdev_attr_read("quota", name);
 }
 
-static void quota_write(const char *name, uint64_t value)
+void quota_write(const char *name, uint64_t value)
 {
 	char path[256];
 	FILE *f;

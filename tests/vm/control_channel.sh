@@ -63,7 +63,7 @@ for run in 1 2; do
   grep -q '^cmd_fuzz: REG_MR of 8 scattered pages: handle' "$work/fuzz.$run" || fail "cmd_fuzz run $run registered no MR"
   [ "$(grep -c '^cmd_fuzz: .* released the context, its PD and its MR' "$work/fuzz.$run")" = 2 ] ||
     fail "cmd_fuzz run $run did not check both device resets"
-  for res in pds cqs qps mrs pinned_bytes; do
+  for res in pds cqs qps mrs pinned_bytes cm_ids; do
     [ "$(cat "/sys/bus/mdev/devices/$uuid/quota/$res")" = 0 ] ||
       fail "quota/$res $(cat "/sys/bus/mdev/devices/$uuid/quota/$res") after the device was closed"
   done

@@ -8,7 +8,7 @@
 # - perftest ib_write_bw -R, guest client -> test host server;
 # - the guest's CM IDs are QEMU's on the host (rdma res show cm_id): a listen carries the guest's address;
 # - a bind to the test host's own address is refused (EADDRNOTAVAIL) and counted in gid_refusals;
-# - nothing is left on the host afterwards: no CM ID, QP or CQ.
+# - nothing is left on the host afterwards: no CM ID, QP or CQ, and quota/cm_ids is back to 0.
 # As in identity.sh the test host's peer address is on the macvlan too: RoCE between two addresses of
 # one host in the test bed works only through rxe's loopback (docs/network.md).
 source "$(dirname "$0")/device_lib.sh"
@@ -130,6 +130,9 @@ log "a bind to the test host's $host_ip: refused (EADDRNOTAVAIL), gid_refusals $
 
 wait_for 60 "the guest's CM IDs to leave the test host" "[ -z \"\$(rdma resource show cm_id | grep qemu)\" ]"
 [ -z "$(cm_ids)" ] || fail "CM IDs left on the test host: $(cm_ids)"
+# Every CM ID the guest made or was handed (the servers' connection requests) was counted and given back.
+[ "$(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids")" = 0 ] ||
+  fail "quota/cm_ids $(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids") after the rdma_cm tools ended"
 assert_host_clean "the rdma_cm tools"
 hotplug_del hyvcm
 mdev_remove "$uuid"
