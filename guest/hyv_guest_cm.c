@@ -141,8 +141,10 @@ static ssize_t hyv_cm_write(struct file *filp, const char __user *buf, size_t le
 	/* As rdma_ucm: only the opener's credentials, never from a kernel context. */
 	if (!ib_safe_file_access(filp))
 		return -EACCES;
-	if (len < sizeof(hdr) || copy_from_user(&hdr, buf, sizeof(hdr)))
+	if (len < sizeof(hdr))
 		return -EINVAL;
+	if (copy_from_user(&hdr, buf, sizeof(hdr)))
+		return -EFAULT;
 	in_len = sizeof(hdr) + hdr.in;
 	if (in_len > len || in_len > HYV_CM_MAX_CMD)
 		return -EINVAL;
