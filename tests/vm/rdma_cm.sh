@@ -29,6 +29,19 @@ cm_ids() { rdma resource show cm_id | grep -F "src-addr 10.77.2." || true; }
 # The test host's listening CM IDs.
 listening() { rdma resource show cm_id | grep 'state LISTEN' || true; }
 export -f listening
+# A test host server (HOST_CMD, in the background) until its listen matches PATTERN, then the guest's
+# client (GUEST_CMD); their outputs in $work/PREFIX.host and $work/PREFIX.guest.
+host_server_guest_client_cm() { # PREFIX PATTERN "HOST_CMD" "GUEST_CMD"
+  local prefix=$1 pattern=$2 pid
+  # shellcheck disable=SC2086 # commands are lists
+  timeout 600 $3 > "$work/$prefix.host" 2>&1 &
+  pid=$!
+  wait_for 60 "the test host's $prefix server" "listening | grep -q '$pattern'"
+  # shellcheck disable=SC2086
+  gexec "$guest" timeout 600 $4 > "$work/$prefix.guest" 2>&1 ||
+    { cat "$work/$prefix.guest"; kill "$pid" 2>/dev/null; cat "$work/$prefix.host"; fail "guest $prefix client against the test host's server failed"; }
+  wait "$pid" || { cat "$work/$prefix.host"; fail "the test host's $prefix server failed"; }
+}
 
 ip link add "$link" link "$netdev" address "$mac" type macvlan mode bridge
 sysctl -qw "net.ipv6.conf.$link.disable_ipv6=1"
@@ -42,12 +55,8 @@ gexec "$guest" test -c /dev/infiniband/rdma_cm || fail "the guest has no /dev/in
 refusals0=$(counter "$uuid" gid_refusals)
 
 # Guest client -> test host server.
-timeout 600 rping -s -a "$peer_ip" -C "$count" -V -v > "$work/rping1.host" 2>&1 &
-server=$!
-wait_for 60 "the test host's rping server" "listening | grep -q 'src-addr $peer_ip:7174'"
-gexec "$guest" timeout 600 rping -c -a "$peer_ip" -I "$ip" -C "$count" -V -v > "$work/rping1.guest" 2>&1 ||
-  { cat "$work/rping1.guest"; kill "$server" 2>/dev/null; cat "$work/rping1.host"; fail "guest rping client against the test host's server failed"; }
-wait "$server" || { cat "$work/rping1.host"; fail "the test host's rping server failed"; }
+host_server_guest_client_cm rping1 "src-addr $peer_ip:7174" "rping -s -a $peer_ip -C $count -V -v" \
+  "rping -c -a $peer_ip -I $ip -C $count -V -v"
 [ "$(grep -c 'ping data: rdma-ping-' "$work/rping1.guest")" = "$count" ] ||
   { cat "$work/rping1.guest"; fail "the guest's rping did not verify $count pings"; }
 log "rping guest ($ip) -> test host ($peer_ip): $count pings verified"
@@ -72,12 +81,7 @@ interrupts1=$(counter "$uuid" interrupts)
 log "rping test host -> guest (wildcard bound as $listen_ip): $count pings verified; interrupts $interrupts0 -> $interrupts1"
 
 # ucmatose: guest client -> test host server.
-timeout 600 ucmatose -b "$peer_ip" > "$work/ucmatose.host" 2>&1 &
-server=$!
-wait_for 60 "the test host's ucmatose server" "listening | grep -q 'src-addr $peer_ip:7471'"
-gexec "$guest" timeout 600 ucmatose -s "$peer_ip" -b "$ip" > "$work/ucmatose.guest" 2>&1 ||
-  { cat "$work/ucmatose.guest"; kill "$server" 2>/dev/null; cat "$work/ucmatose.host"; fail "guest ucmatose against the test host's server failed"; }
-wait "$server" || { cat "$work/ucmatose.host"; fail "the test host's ucmatose server failed"; }
+host_server_guest_client_cm ucmatose "src-addr $peer_ip:7471" "ucmatose -b $peer_ip" "ucmatose -s $peer_ip -b $ip"
 grep -q 'test complete' "$work/ucmatose.guest" || { cat "$work/ucmatose.guest"; fail "the guest's ucmatose did not complete"; }
 log "ucmatose guest -> test host: $(grep -c 'receiving data transfers' "$work/ucmatose.guest") receive round(s), test complete"
 
@@ -94,12 +98,8 @@ log "ucmatose test host -> guest: test complete"
 # perftest over rdma_cm, guest client -> test host server. Under two levels of TCG the guest's cycle
 # counter can fail perftest's calibration ("Can't produce a report", docs/benchmarks.md); -F lets it
 # finish anyway: this checks the connection and the transfer, not the figures.
-timeout 600 ib_write_bw -R -d rxe0 -p 18600 -s 4096 -n 200 > "$work/bw.host" 2>&1 &
-server=$!
-wait_for 60 "the test host's ib_write_bw -R server" "listening | grep -q ':18600'"
-gexec "$guest" timeout 600 ib_write_bw -R -F -d hyv0 -p 18600 -s 4096 -n 200 --source_ip "$ip" "$peer_ip" > "$work/bw.guest" 2>&1 ||
-  { cat "$work/bw.guest"; kill "$server" 2>/dev/null; cat "$work/bw.host"; fail "guest ib_write_bw -R against the test host failed"; }
-wait "$server" || { cat "$work/bw.host"; fail "the test host's ib_write_bw -R server failed"; }
+host_server_guest_client_cm bw ":18600" "ib_write_bw -R -d rxe0 -p 18600 -s 4096 -n 200" \
+  "ib_write_bw -R -F -d hyv0 -p 18600 -s 4096 -n 200 --source_ip $ip $peer_ip"
 grep -q '^ *4096 *200 ' "$work/bw.guest" || { cat "$work/bw.guest"; fail "the guest's ib_write_bw -R printed no result line"; }
 log "ib_write_bw -R guest -> test host: 200 writes of 4096 B done"
 
@@ -108,12 +108,7 @@ log "ib_write_bw -R guest -> test host: 200 writes of 4096 B done"
 # interface and a neighbour entry for the peer; the host ignores that MAC and resolves its own.
 gexec "$guest" sh -c "ip addr add $ip/24 dev eth0 && ip neigh replace $peer_ip lladdr $mac dev eth0 nud permanent" ||
   fail "giving the guest's eth0 $ip and a neighbour $peer_ip failed"
-timeout 600 udaddy -b "$peer_ip" > "$work/udaddy.host" 2>&1 &
-server=$!
-wait_for 60 "the test host's udaddy server" "listening | grep -q 'src-addr $peer_ip:7174'"
-gexec "$guest" timeout 600 udaddy -s "$peer_ip" -b "$ip" > "$work/udaddy.guest" 2>&1 ||
-  { cat "$work/udaddy.guest"; kill "$server" 2>/dev/null; cat "$work/udaddy.host"; fail "guest udaddy against the test host's server failed"; }
-wait "$server" || { cat "$work/udaddy.host"; fail "the test host's udaddy server failed"; }
+host_server_guest_client_cm udaddy "src-addr $peer_ip:7174" "udaddy -b $peer_ip" "udaddy -s $peer_ip -b $ip"
 grep -q 'test complete' "$work/udaddy.guest" || { cat "$work/udaddy.guest"; fail "the guest's udaddy did not complete"; }
 log "udaddy guest -> test host: test complete"
 gexec "$guest" sh -c "ip neigh del $peer_ip dev eth0; ip addr del $ip/24 dev eth0" ||
