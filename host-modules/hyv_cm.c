@@ -11,9 +11,11 @@
  * Addresses belong to the network identity (hyv_gid.c, docs/network.md). A
  * bind or a resolve names one of the instance's own addresses as the source,
  * or none (the wildcard), which becomes the instance's first address of the
- * family: a guest never binds, and so never listens, on the host's or
- * another VM's addresses. LISTEN and CONNECT run only on a CM ID whose
- * source address, read back from the host, is the instance's. Unisolated
+ * family (a resolve's: the destination's). An IPv6 wildcard is dual-stack,
+ * as on the host, so without an IPv6 address it becomes the first IPv4 one.
+ * A guest never binds, and so never listens, on the host's or another VM's
+ * addresses. LISTEN and CONNECT run only on a CM ID whose source address,
+ * read back from the host, is the instance's. Unisolated
  * instances skip these checks. AF_IB addresses and multicast are not
  * forwarded; IPv6 link-local addresses are refused (their scope names a
  * host interface).
@@ -90,6 +92,31 @@ static int hyv_cm_addr_gid(const struct __kernel_sockaddr_storage *ss, u8 raw[16
 	return 0;
 }
 
+/* The size of ss's address for the commands that carry one (0: no family). */
+static u16 hyv_cm_addr_size(const struct __kernel_sockaddr_storage *ss)
+{
+	switch (ss->ss_family) {
+	case AF_INET:
+		return sizeof(struct sockaddr_in);
+	case AF_INET6:
+		return sizeof(struct sockaddr_in6);
+	default:
+		return 0;
+	}
+}
+
+/* Makes ss an address of family with the same port (both families keep it at one offset). */
+static void hyv_cm_set_family(struct __kernel_sockaddr_storage *ss, sa_family_t family)
+{
+	__be16 port = ((struct sockaddr_in *)ss)->sin_port;
+
+	if (ss->ss_family == family)
+		return;
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	((struct sockaddr_in *)ss)->sin_port = port;
+}
+
 /* Writes a GID into the address part of ss; the family and the port stay. */
 static void hyv_cm_set_addr(struct __kernel_sockaddr_storage *ss, const u8 raw[16])
 {
@@ -106,8 +133,10 @@ static void hyv_cm_set_addr(struct __kernel_sockaddr_storage *ss, const u8 raw[1
 
 /*
  * A source address for a bind or a resolve: the instance's own, or none
- * (AF_UNSPEC, taken as family, or the wildcard), which becomes its first
- * address of the family.
+ * (AF_UNSPEC or the wildcard), which becomes its first address of family
+ * (a resolve's destination family; AF_UNSPEC: the source's own). An IPv6
+ * wildcard without an IPv6 address in the identity takes the first IPv4 one,
+ * as a dual-stack listener on the host would accept IPv4.
  */
 static int hyv_cm_own_source(struct hyv_instance *inst, struct __kernel_sockaddr_storage *ss,
 			     sa_family_t family)
@@ -126,9 +155,16 @@ static int hyv_cm_own_source(struct hyv_instance *inst, struct __kernel_sockaddr
 	if (ret)
 		return hyv_cm_refuse(inst, ret, "not an IPv4 or global IPv6 address");
 	if (any) {
-		ret = hyv_gid_first_addr(inst, ss->ss_family == AF_INET, raw);
+		if (family == AF_UNSPEC)
+			family = ss->ss_family;
+		ret = hyv_gid_first_addr(inst, family == AF_INET, raw);
+		if (ret && family == AF_INET6) {
+			family = AF_INET;
+			ret = hyv_gid_first_addr(inst, true, raw);
+		}
 		if (ret)
 			return hyv_cm_refuse(inst, ret, "the identity has no address of the family");
+		hyv_cm_set_family(ss, family);
 		hyv_cm_set_addr(ss, raw);
 		return 0;
 	}
@@ -217,10 +253,16 @@ static void hyv_cm_done_destroy_id(struct hyv_context *ctx, const void *cmd, voi
 static int hyv_cm_fixup_bind(struct hyv_context *ctx, void *cmd)
 {
 	struct rdma_ucm_bind *c = cmd;
+	sa_family_t asked = c->addr.ss_family;
+	int ret;
 
-	if (c->addr.ss_family == AF_UNSPEC)
+	if (asked == AF_UNSPEC)
 		return -EAFNOSUPPORT;
-	return hyv_cm_own_source(ctx->inst, &c->addr, AF_UNSPEC);
+	ret = hyv_cm_own_source(ctx->inst, &c->addr, AF_UNSPEC);
+	/* An IPv6 wildcard that became IPv4 (the size is still checked on the host otherwise). */
+	if (!ret && c->addr.ss_family != asked)
+		c->addr_size = hyv_cm_addr_size(&c->addr);
+	return ret;
 }
 
 /* The older commands carry a sockaddr_in6 that may hold a sockaddr_in. */
@@ -259,10 +301,8 @@ static int hyv_cm_fixup_resolve_addr(struct hyv_context *ctx, void *cmd)
 	ret = hyv_cm_own_source(ctx->inst, &c->src_addr, c->dst_addr.ss_family);
 	if (ret)
 		return ret;
-	if (c->src_addr.ss_family == AF_INET)
-		c->src_size = sizeof(struct sockaddr_in);
-	else if (c->src_addr.ss_family == AF_INET6)
-		c->src_size = sizeof(struct sockaddr_in6);
+	if (hyv_cm_addr_size(&c->src_addr))
+		c->src_size = hyv_cm_addr_size(&c->src_addr);
 	return 0;
 }
 

@@ -64,6 +64,17 @@ static uint32_t bind_ipv4(uint32_t ctx, uint32_t id, uint32_t addr_be)
 	return cm_run(ctx, RDMA_USER_CM_CMD_BIND, &c, sizeof(c), 0);
 }
 
+/* A bind to the IPv6 wildcard, [::]:port. */
+static uint32_t bind_ipv6_any(uint32_t ctx, uint32_t id, uint16_t port)
+{
+	struct rdma_ucm_bind c = { .id = id, .addr_size = sizeof(struct sockaddr_in6) };
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c.addr;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	return cm_run(ctx, RDMA_USER_CM_CMD_BIND, &c, sizeof(c), 0);
+}
+
 static uint32_t listen_id(uint32_t ctx, uint32_t id)
 {
 	struct rdma_ucm_listen c = { .id = id, .backlog = 4 };
@@ -100,16 +111,22 @@ static uint32_t own_ipv4(void)
 	return 0;
 }
 
-/* The source address of id, as the host's QUERY reports it. */
-static uint32_t query_src_ipv4(uint32_t ctx, uint32_t id, uint32_t *addr)
+/* The source address of id, as the host's QUERY reports it: its family, IPv4 address and port. */
+static uint32_t query_src_ipv4(uint32_t ctx, uint32_t id, uint16_t *family, uint32_t *addr,
+			       uint16_t *port)
 {
 	struct rdma_ucm_query c = { .id = id, .option = RDMA_USER_CM_QUERY_ADDR };
 	struct rdma_ucm_query_addr_resp *r;
 	uint32_t st = cm_run(ctx, RDMA_USER_CM_CMD_QUERY, &c, sizeof(c), sizeof(*r));
+	const struct sockaddr_in *sin;
 
 	r = cm_resp(sizeof(c));
-	if (!st)
-		*addr = ((struct sockaddr_in *)&r->src_addr)->sin_addr.s_addr;
+	sin = (const struct sockaddr_in *)&r->src_addr;
+	if (!st) {
+		*family = sin->sin_family;
+		*addr = sin->sin_addr.s_addr;
+		*port = ntohs(sin->sin_port);
+	}
 	return st;
 }
 
@@ -118,6 +135,7 @@ static void identity_checks(uint32_t ctx)
 {
 	uint64_t refusals = mdev_attr_read("hyv", "gid_refusals");
 	uint32_t own = own_ipv4(), id, src = 0, st;
+	uint16_t family = 0, port = 0;
 	struct rdma_ucm_bind b = { .addr_size = 16 };
 
 	expect(own != 0, "rdma_cm: the identity has no IPv4 address in the GID table");
@@ -134,14 +152,27 @@ static void identity_checks(uint32_t ctx)
 	       (unsigned long long)refusals, (unsigned long long)mdev_attr_read("hyv", "gid_refusals"));
 	/* The wildcard becomes the identity's first address; then the ID may listen. */
 	expect_status(bind_ipv4(ctx, id, htonl(INADDR_ANY)), 0, "rdma_cm BIND to the wildcard");
-	st = query_src_ipv4(ctx, id, &src);
+	st = query_src_ipv4(ctx, id, &family, &src, &port);
 	expect_status(st, 0, "rdma_cm QUERY of the wildcard-bound ID");
 	expect(src == own, "rdma_cm: a wildcard bind became %08x, not the identity's %08x", ntohl(src),
 	       ntohl(own));
 	expect_status(listen_id(ctx, id), 0, "rdma_cm LISTEN on the identity's address");
 	expect_status(destroy_id(ctx, id), 0, "rdma_cm DESTROY_ID of the listener");
-	printf("cmd_fuzz: rdma_cm: addresses outside the identity refused; the wildcard bound as %08x\n",
-	       ntohl(own));
+	/*
+	 * The IPv6 wildcard is dual-stack on the host (bindv6only=0): with no IPv6 address in the
+	 * identity it becomes the IPv4 one, port kept, and may listen.
+	 */
+	expect_status(create_id(ctx, RDMA_PS_TCP, &id), 0, "rdma_cm CREATE_ID for the IPv6 wildcard");
+	expect_status(bind_ipv6_any(ctx, id, 7399), 0, "rdma_cm BIND to the IPv6 wildcard");
+	st = query_src_ipv4(ctx, id, &family, &src, &port);
+	expect_status(st, 0, "rdma_cm QUERY of the ID bound to the IPv6 wildcard");
+	expect(family == AF_INET && src == own && port == 7399,
+	       "rdma_cm: an IPv6 wildcard bind became family %u %08x port %u, not IPv4 %08x port 7399",
+	       family, ntohl(src), port, ntohl(own));
+	expect_status(listen_id(ctx, id), 0, "rdma_cm LISTEN after an IPv6 wildcard bind");
+	expect_status(destroy_id(ctx, id), 0, "rdma_cm DESTROY_ID of the dual-stack listener");
+	printf("cmd_fuzz: rdma_cm: addresses outside the identity refused; the wildcard bound as %08x, "
+	       "the IPv6 wildcard as IPv4 %08x:%u\n", ntohl(own), ntohl(src), port);
 }
 
 /* The commands the host forwards, with their sizes: half the random ones are well-formed. */

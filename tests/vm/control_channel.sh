@@ -72,7 +72,7 @@ for run in 1 2; do
   [ -z "$(rdma resource show cm_id | grep cmd_fuzz)" ] ||
     fail "CM IDs of cmd_fuzz left after the device was closed: $(rdma resource show cm_id | grep cmd_fuzz)"
   if [ "$run" = 2 ]; then
-    grep -q '^cmd_fuzz: rdma_cm: addresses outside the identity refused; the wildcard bound as 0a4d0905' "$work/fuzz.2" ||
+    grep -q '^cmd_fuzz: rdma_cm: addresses outside the identity refused; the wildcard bound as 0a4d0905, the IPv6 wildcard as IPv4 0a4d0905:7399' "$work/fuzz.2" ||
       fail "cmd_fuzz did not check rdma_cm's addresses against the identity"
     grep -qx "cmd_fuzz: the instance sees $(own_gids) GIDs" "$work/fuzz.2" ||
       fail "cmd_fuzz did not see exactly the $(own_gids) GIDs of $link"
