@@ -46,7 +46,9 @@
  *	has none)
  * @resp_ptr: offset of the response pointer in the command struct
  * @fixup: checks or rewrites the command before it runs
- * @done: after it ran: rewrites host values in the response, keeps track
+ * @done: after it ran: rewrites host values in the response (resp_len bytes
+ *	of it written), keeps track
+ * @quota: the command's effect on the instance's quota/cm_ids
  */
 struct hyv_cm_cmd_desc {
 	u32 cmd;
@@ -54,7 +56,8 @@ struct hyv_cm_cmd_desc {
 	u32 resp_size;
 	u32 resp_ptr;
 	int (*fixup)(struct hyv_context *ctx, void *cmd);
-	void (*done)(struct hyv_context *ctx, const void *cmd, void *resp);
+	void (*done)(struct hyv_context *ctx, const void *cmd, void *resp, u32 resp_len);
+	enum hyv_quota_effect quota;
 };
 
 static int hyv_cm_refuse(struct hyv_instance *inst, int err, const char *why)
@@ -231,7 +234,8 @@ static int hyv_cm_fixup_create_id(struct hyv_context *ctx, void *cmd)
 }
 
 /* A UD ID's events carry an address handle whose GID index the guest must get as its own. */
-static void hyv_cm_done_create_id(struct hyv_context *ctx, const void *cmd, void *resp)
+static void hyv_cm_done_create_id(struct hyv_context *ctx, const void *cmd, void *resp,
+				  u32 resp_len)
 {
 	const struct rdma_ucm_create_id *c = cmd;
 	const struct rdma_ucm_create_id_resp *r = resp;
@@ -243,7 +247,8 @@ static void hyv_cm_done_create_id(struct hyv_context *ctx, const void *cmd, void
 			 ctx->handle, r->id);
 }
 
-static void hyv_cm_done_destroy_id(struct hyv_context *ctx, const void *cmd, void *resp)
+static void hyv_cm_done_destroy_id(struct hyv_context *ctx, const void *cmd, void *resp,
+				   u32 resp_len)
 {
 	const struct rdma_ucm_destroy_id *c = cmd;
 
@@ -291,6 +296,7 @@ static int hyv_cm_fixup_bind_ip(struct hyv_context *ctx, void *cmd)
 static int hyv_cm_fixup_resolve_addr(struct hyv_context *ctx, void *cmd)
 {
 	struct rdma_ucm_resolve_addr *c = cmd;
+	u16 size;
 	int ret;
 
 	ret = hyv_cm_destination(ctx->inst, &c->dst_addr);
@@ -301,8 +307,9 @@ static int hyv_cm_fixup_resolve_addr(struct hyv_context *ctx, void *cmd)
 	ret = hyv_cm_own_source(ctx->inst, &c->src_addr, c->dst_addr.ss_family);
 	if (ret)
 		return ret;
-	if (hyv_cm_addr_size(&c->src_addr))
-		c->src_size = hyv_cm_addr_size(&c->src_addr);
+	size = hyv_cm_addr_size(&c->src_addr);
+	if (size)
+		c->src_size = size;
 	return 0;
 }
 
@@ -356,7 +363,8 @@ static void hyv_cm_ah_to_guest(struct hyv_instance *inst, struct ib_uverbs_ah_at
 	ah->grh.sgid_index = guest_index;
 }
 
-static void hyv_cm_done_init_qp_attr(struct hyv_context *ctx, const void *cmd, void *resp)
+static void hyv_cm_done_init_qp_attr(struct hyv_context *ctx, const void *cmd, void *resp,
+				     u32 resp_len)
 {
 	struct ib_uverbs_qp_attr *r = resp;
 
@@ -364,24 +372,34 @@ static void hyv_cm_done_init_qp_attr(struct hyv_context *ctx, const void *cmd, v
 	hyv_cm_ah_to_guest(ctx->inst, &r->alt_ah_attr);
 }
 
-static void hyv_cm_done_get_event(struct hyv_context *ctx, const void *cmd, void *resp)
+static void hyv_cm_done_get_event(struct hyv_context *ctx, const void *cmd, void *resp,
+				  u32 resp_len)
 {
 	struct rdma_ucm_event_resp *r = resp;
 
 	/* Only a UD ID's events carry the ud parameter, with its address handle. */
 	if (xa_load(&ctx->cm_ud_ids, r->id))
 		hyv_cm_ah_to_guest(ctx->inst, &r->param.ud.ah_attr);
+	/*
+	 * A connection request hands over a new ID, which the host's CM made:
+	 * it counts in quota/cm_ids and may go past the limit (the peer chose
+	 * it; the guest can only destroy it, which gives it back).
+	 */
+	if (resp_len >= offsetofend(struct rdma_ucm_event_resp, event) &&
+	    r->event == RDMA_CM_EVENT_CONNECT_REQUEST)
+		hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
 }
 
 static const struct hyv_cm_cmd_desc hyv_cm_allowed[] = {
 	{ .cmd = RDMA_USER_CM_CMD_CREATE_ID, .req_size = sizeof(struct rdma_ucm_create_id),
 	  .resp_size = sizeof(struct rdma_ucm_create_id_resp),
 	  .resp_ptr = offsetof(struct rdma_ucm_create_id, response),
-	  .fixup = hyv_cm_fixup_create_id, .done = hyv_cm_done_create_id },
+	  .fixup = hyv_cm_fixup_create_id, .done = hyv_cm_done_create_id,
+	  .quota = HYV_QUOTA_CREATES },
 	{ .cmd = RDMA_USER_CM_CMD_DESTROY_ID, .req_size = sizeof(struct rdma_ucm_destroy_id),
 	  .resp_size = sizeof(struct rdma_ucm_destroy_id_resp),
 	  .resp_ptr = offsetof(struct rdma_ucm_destroy_id, response),
-	  .done = hyv_cm_done_destroy_id },
+	  .done = hyv_cm_done_destroy_id, .quota = HYV_QUOTA_DESTROYS },
 	{ .cmd = RDMA_USER_CM_CMD_BIND_IP, .req_size = sizeof(struct rdma_ucm_bind_ip),
 	  .fixup = hyv_cm_fixup_bind_ip },
 	{ .cmd = RDMA_USER_CM_CMD_BIND, .req_size = sizeof(struct rdma_ucm_bind),
@@ -425,31 +443,6 @@ static const struct hyv_cm_cmd_desc *hyv_cm_lookup(u32 cmd)
 	return NULL;
 }
 
-/*
- * The instance's rdma_cm IDs (quota/cm_ids): one per CREATE_ID, and one per
- * connection request a GET_EVENT hands over, whose new ID the host's CM made
- * (it may go past the limit: the peer chose it, the guest can only destroy
- * it); DESTROY_ID gives one back, the context's close the rest.
- */
-static void hyv_cm_count(struct hyv_context *ctx, u32 cmd, const void *resp, u32 resp_len)
-{
-	const struct rdma_ucm_event_resp *ev = resp;
-
-	switch (cmd) {
-	case RDMA_USER_CM_CMD_CREATE_ID:
-		hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
-		break;
-	case RDMA_USER_CM_CMD_DESTROY_ID:
-		hyv_quota_sub(ctx, HYV_RES_CM_ID, 1);
-		break;
-	case RDMA_USER_CM_CMD_GET_EVENT:
-		if (resp_len >= offsetofend(struct rdma_ucm_event_resp, event) &&
-		    ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
-			hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
-		break;
-	}
-}
-
 static ssize_t hyv_cm_refuse_cmd(struct hyv_instance *inst, u32 cmd, int err, const char *why)
 {
 	dev_dbg(&inst->mdev->dev, "rdma_cm command %u refused: %s (%d)\n", cmd, why, err);
@@ -491,7 +484,7 @@ ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *pay
 		if (ret)
 			return hyv_cm_refuse_cmd(inst, hdr.cmd, ret, "a field the host checks");
 	}
-	if (hdr.cmd == RDMA_USER_CM_CMD_CREATE_ID) {
+	if (desc->quota == HYV_QUOTA_CREATES) {
 		ret = hyv_quota_check(inst, HYV_RES_CM_ID, 1);
 		if (ret)
 			return hyv_cm_refuse_cmd(inst, hdr.cmd, ret, "the instance's quota is used up");
@@ -503,7 +496,11 @@ ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *pay
 	if (ret < 0)
 		return ret;
 	if (desc->done)
-		desc->done(ctx, body, resp);
-	hyv_cm_count(ctx, hdr.cmd, resp, resp_len);
+		desc->done(ctx, body, resp, resp_len);
+	/* The context's close gives back what is left. */
+	if (desc->quota == HYV_QUOTA_CREATES)
+		hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
+	else if (desc->quota == HYV_QUOTA_DESTROYS)
+		hyv_quota_sub(ctx, HYV_RES_CM_ID, 1);
 	return resp_len;
 }

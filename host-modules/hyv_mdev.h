@@ -114,6 +114,13 @@ enum hyv_resource {
 	HYV_RES_COUNT,
 };
 
+/* What a relayed command does to the instance's object quota, on success. */
+enum hyv_quota_effect {
+	HYV_QUOTA_NONE,
+	HYV_QUOTA_CREATES,	/* one more object: checked before the command runs */
+	HYV_QUOTA_DESTROYS,	/* one object less */
+};
+
 /* used: under ctrl.lock (commands); limit: set through sysfs at any time. */
 struct hyv_quota {
 	u64 limit[HYV_RES_COUNT];

@@ -35,13 +35,6 @@ struct hyv_qmap {
 	bool retired;
 };
 
-/* What a command does to the instance's object quota (hyv_quota.c), on success. */
-enum hyv_quota_effect {
-	HYV_QUOTA_NONE,
-	HYV_QUOTA_CREATES,	/* one more object of res: checked before the command runs */
-	HYV_QUOTA_DESTROYS,	/* one object of res less */
-};
-
 /**
  * struct hyv_uverbs_cmd_desc - one allow-listed uverbs write command
  * @command: IB_USER_VERBS_CMD_* number
