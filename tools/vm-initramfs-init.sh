@@ -23,6 +23,7 @@ if [ "$role" = guest ]; then
     insmod "/lib/modules/$mod" || hyv_die "cannot load $mod"
   done < /modules.guest
   hyv_console "RDMA core loaded"
+  hyv_fork_point
   # The shared root stays visible at /lower so the checkout and build dir can be bound back in
   # when they live under a directory that gets a tmpfs here (CI may clone into /tmp).
   mount $ninep /lower || hyv_die "cannot mount 9p tag host"

@@ -37,6 +37,10 @@ options:
                       'tcp:10.0.2.100:18515-cmd:socat - TCP:127.0.0.1:18515' (cmd: spawns one command per
                       connection); a bare PORT means exactly that with PORT, socat logging to <state dir>/guestfwd.log
                       Commas in SPEC are escaped for QEMU. restrict=on stays: only these rules get through.
+  --fork-to FILE      nested guest: at its fork point (kernel and modules up, before any 9p mount) save
+                      its state to FILE (QEMU migration), then go on booting; FILE appears when complete
+  --fork-from FILE    nested guest: start as a copy of the VM saved in FILE (waits for FILE to appear),
+                      instead of booting; --mem and --smp must be the saved VM's
 environment: HYV_BUILD_DIR (default <repo>/build), HYV_VM_DIR (state dirs), HYV_KERNEL_VERSION,
              HYV_VM_APPEND (extra kernel arguments, e.g. "initcall_debug" to see where a boot spends its time)
 Free PCIe root ports hp0..hp3 are there for hot-plug.
@@ -133,7 +137,7 @@ ensure_kernel() {
   if [ -f "$elf" ]; then echo "$elf"; else echo "/boot/vmlinuz-$kver"; fi
 }
 
-role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1 memfd= guest_image=1
+role= timeout=600 boot_timeout= mem= smp= qmp= hyvmod=1 memfd= guest_image=1 fork_to= fork_from=
 extra=() netfwd=()
 parse_opts() {
   while [ $# -gt 0 ]; do
@@ -149,6 +153,8 @@ parse_opts() {
       --memfd) memfd=1; shift ;;
       --no-memfd) memfd=0; shift ;;
       --no-guest-image) guest_image=0; shift ;;
+      --fork-to) fork_to=$2; shift 2 ;;
+      --fork-from) fork_from=$2; shift 2 ;;
       --hostfwd|--guestfwd) [ $# -ge 2 ] || die "$1 needs a SPEC"; netfwd+=("${1#--}=$2"); shift 2 ;;
       --) shift; rest=("$@"); return ;;
       -h|--help) usage; exit 0 ;;
@@ -201,6 +207,8 @@ qemu_command() {
     die "$build/host-modules/hyv_mdev.ko not built; run: ninja -C $build"
   fi
   [ "$role" = host ] || [ "$role" = guest ] || die "--role must be host or guest, not '$role'"
+  [ -z "$fork_to$fork_from" ] || [ "$role" = guest ] || die "--fork-to and --fork-from are for nested guests only"
+  [ -z "$fork_to" ] || [ -z "$fork_from" ] || die "--fork-to and --fork-from exclude each other"
   mem=${mem:-$([ "$role" = host ] && echo 6144 || echo 1536)}
   smp=${smp:-$([ "$role" = host ] && echo 2 || echo 1)}
   # Shared memfd RAM for nested guests: shmem pages, which the host module can map again (anonymous RAM
@@ -224,7 +232,7 @@ qemu_command() {
   cmd=(qemu-system-x86_64 -accel tcg -machine "$machine" "${memobj[@]}" -cpu max -smp "$smp" -m "$mem"
     -nodefaults -nographic -no-reboot
     -kernel "$kernel" -initrd "$img"
-    -append "console=ttyS0 panic=-1 quiet $(boot_options "$role") hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
+    -append "console=ttyS0 panic=-1 quiet $(boot_options "$role") hyv.role=$role hyv.stage2=$repo/tools/vm-init.sh hyv.repo=$repo hyv.build=$build hyv.hyvmod=$hyvmod hyv.shell=$shell${fork_to:+ hyv.fork=1}${fork_from:+ hyv.fork=1}${HYV_VM_APPEND:+ $HYV_VM_APPEND}"
     -serial "$console"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -netdev "$netdev" -device virtio-net-pci,netdev=n0
@@ -237,31 +245,66 @@ qemu_command() {
   for i in 0 1 2 3; do
     cmd+=(-device "pcie-root-port,id=hp$i,chassis=$((i + 1)),slot=$((i + 1))")
   done
+  # A copy of a saved VM: QEMU loads the state instead of booting (the kernel and initramfs above
+  # are overwritten by it; the device list must be the saved VM's, the network forwards may differ).
+  [ -z "$fork_from" ] || cmd+=(-incoming "exec:cat $(printf %q "$fork_from")")
   cmd+=("${extra[@]}")
 }
 
 vm_start() {
-  local name=$1 dir=$state_root/$1
+  local name=$1 dir=$state_root/$1 why
   [ -e "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && die "VM $name already running (tools/vm.sh stop $name)"
+  boot_limit=${boot_timeout:-$([ "$role" = host ] && echo 180 || echo 420)}
+  deadline=$((SECONDS + boot_limit))
+  if [ -n "$fork_from" ]; then
+    # The VM it copies may still be booting towards its fork point.
+    while [ ! -f "$fork_from" ]; do
+      [ "$SECONDS" -lt "$deadline" ] || die "VM $name: no saved VM state $fork_from after ${boot_limit}s; start the VM it copies with --fork-to $fork_from"
+      sleep 0.5
+    done
+  fi
   rm -rf "$dir"; mkdir -p "$dir"
   qemu_command "$dir" "file:$dir/console.log" 0
   "${cmd[@]}" </dev/null >"$dir/qemu.log" 2>&1 &
   echo $! > "$dir/pid"
   [ -n "$qmp" ] && ln -sf "$dir/qmp.sock" "$qmp"
-  local limit=${boot_timeout:-$([ "$role" = host ] && echo 180 || echo 420)} waited=0
-  while ! grep -q HYV-AGENT-READY "$dir/console.log" 2>/dev/null; do
+  if [ -n "$fork_to" ]; then
+    wait_console "$name" HYV-FORK-POINT
+    why=$(python3 "$repo/tools/vm-fork.py" save "$dir" "$fork_to" 2>&1) ||
+      boot_failed "$name" "saving its state to $fork_to failed: $why"
+  elif [ -n "$fork_from" ]; then
+    wait_console "$name" QMP  # the monitor is up (a console stays empty until the copy runs)
+    why=$(python3 "$repo/tools/vm-fork.py" resume "$dir" 2>&1) ||
+      boot_failed "$name" "loading the state $fork_from failed: $why"
+  fi
+  wait_console "$name" HYV-AGENT-READY
+}
+
+# boot_failed NAME WHY: the console and QEMU's output, the VM stopped, exit 125.
+boot_failed() {
+  local dir=$state_root/$1
+  echo "vm.sh: VM $1 failed to boot ($2); console and QEMU output follow" >&2
+  tail -n 40 "$dir/console.log" "$dir/qemu.log" >&2 2>/dev/null || true
+  vm_stop "$1"; exit 125
+}
+
+# wait_console NAME WORD: until the VM's console shows WORD (QMP: until its monitor socket exists),
+# or its QEMU dies, its boot fails or the boot's deadline (vm_start) passes.
+wait_console() {
+  local name=$1 word=$2 dir=$state_root/$1
+  while true; do
+    if [ "$word" = QMP ]; then [ -S "$dir/qmp.sock" ] && return 0
+    elif grep -q "$word" "$dir/console.log" 2>/dev/null; then return 0; fi
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null || grep -q 'hyv-init: FATAL\|Kernel panic' "$dir/console.log" 2>/dev/null; then
-      echo "vm.sh: VM $name failed to boot; console and QEMU output follow" >&2
-      tail -n 40 "$dir/console.log" "$dir/qemu.log" >&2 2>/dev/null || true
-      vm_stop "$name"; exit 125
+      boot_failed "$name" "QEMU exited or the guest stopped"
     fi
-    if [ "$waited" -ge $((limit * 5)) ]; then
-      echo "vm.sh: VM $name not ready after ${limit}s; console tail follows" >&2
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "vm.sh: VM $name not ready after ${boot_limit}s; console tail follows" >&2
       # Under load QEMU may not have opened the console file yet; the timeout stays the error.
       tail -n 40 "$dir/console.log" >&2 2>/dev/null || echo "vm.sh: (no console output yet)" >&2
       vm_stop "$name"; exit 124
     fi
-    sleep 0.2; waited=$((waited + 1))
+    sleep 0.2
   done
 }
 

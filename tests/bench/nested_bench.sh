@@ -4,7 +4,8 @@
 #   - the guest's boot to agent-ready (wall, and the guest kernel's own clock at each boot stage),
 #   - one exec of a static and of a dynamic program in the guest (/bin/true, ibv_devinfo -d hyv0),
 #   - unmodified ibv_rc_pingpong -n 200 -s 4096, guest client to a test host server,
-#   - CPU time of each outer QEMU thread over the whole run (main loop, vCPUs, 9p workers).
+#   - CPU time of each outer QEMU thread over the whole run (main loop, vCPUs, 9p workers),
+#   - a copy of a nested guest started from another's saved state (--fork-from): saved state to agent-ready.
 # Not a test: it fails only when something breaks, never on a slow number.
 # usage: tests/bench/nested_bench.sh [--no-image]   (on the build machine, as root)
 #        --no-image boots the guest on the plain 9p root (the layout before the guest root image)
@@ -88,3 +89,22 @@ wait "$pp_pid" || { cat "$work/pp.host"; fail "host pingpong server failed"; }
 echo "  host server: $(grep -o '[0-9.]* Mbit/sec' "$work/pp.host"), $(grep -o '[0-9.]* usec/iter' "$work/pp.host")"
 cleanup_guests
 mdev_remove "$uuid"
+
+# A copy of a nested guest (tools/vm.sh --fork-to/--fork-from, the guest session's g2): one more guest
+# boots to its fork point and saves its state; the copy's time runs from the saved state to agent-ready.
+state=/run/nested-bench.state
+rm -f "$state"
+guest_start gf --fork-to "$state" &
+gf_pid=$!
+wait_for 1200 "gf's saved state" "[ -f '$state' ]"
+t2=$(date +%s.%N)
+guest_start gc --fork-from "$state"
+t3=$(date +%s.%N)
+wait "$gf_pid" || fail "gf did not boot after its fork point"
+echo "copy of a nested guest ($(du -m "$state" | cut -f1) MB of saved state):"
+printf '  %-44s %6s s\n' "saved state to the copy's agent-ready (wall)" "$(elapsed "$t2" "$t3")"
+sed -n 's/^hyv-init: \[\([0-9.]*\)\] \(.*\)/  copy, guest clock \1 s: \2/p' "$("$vm" path gc)/console.log"
+guest_exec gc /bin/true || fail "the copy does not answer"
+rm -f "$state"
+cleanup_guests
+"$vm" stop gf  # started in a subshell, so not in cleanup_guests' list

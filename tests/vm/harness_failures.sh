@@ -7,7 +7,8 @@
 #     process and no state dir left;
 #   - a normal `vm.sh run` (one test host boot): its state dir is gone and no QEMU process of it is left
 #     afterwards; inside it, the nested level's missing kernel and boot timeout come back non-zero
-#     (no nested guest boots: the nested QEMU is killed after 1 s).
+#     (no nested guest boots: the nested QEMU is killed after 1 s), and so does a nested guest started
+#     as a copy of a saved VM state that is missing or not a VM state (--fork-from).
 # Every VM here uses a private HYV_VM_DIR, so "left behind" means exactly this test's VMs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,12 +57,37 @@ check_boot_timeout() { # LEVEL
   echo "ok: $1, boot timeout: exit 124 after ${took}s, '$(head -n1 <<<"$err")', no QEMU or state left"
 }
 
+# A copy of a VM whose saved state is missing or not a VM state: non-zero, a message naming the
+# state, nothing left.
+check_bad_fork() { # LEVEL
+  local err rc bogus=$HYV_VM_DIR/bogus.state
+  set +e
+  err=$("$vm" start fx --fork-from "$HYV_VM_DIR/missing.state" --boot-timeout 1 2>&1 >/dev/null); rc=$?
+  set -e
+  [ "$rc" = 125 ] || fail "$1: --fork-from a missing state: exit $rc, expected 125: $err"
+  one_line "$1: --fork-from a missing state" "$err"
+  grep -q 'no saved VM state .*missing.state' <<<"$err" || fail "$1: --fork-from a missing state: $err"
+  no_qemu_left "$1: missing state"; no_state_left "$1: missing state"
+  echo "ok: $1, --fork-from a missing state: exit 125, '$err'"
+  echo "not a VM state" > "$bogus"
+  set +e
+  err=$("$vm" start fx --fork-from "$bogus" --boot-timeout 60 2>&1 >/dev/null); rc=$?
+  set -e
+  rm -f "$bogus"
+  [ "$rc" = 125 ] || fail "$1: --fork-from a file that is no VM state: exit $rc, expected 125: $err"
+  grep -q "loading the state $bogus failed" <<<"$(head -n1 <<<"$err")" ||
+    fail "$1: --fork-from a file that is no VM state: the first line does not name it: $err"
+  no_qemu_left "$1: bogus state"; no_state_left "$1: bogus state"
+  echo "ok: $1, --fork-from a file that is no VM state: exit 125, '$(head -n1 <<<"$err")', no QEMU or state left"
+}
+
 # --- inside the test host: the nested level (called by the outer part below through vm.sh run)
 if [ "${1:-}" = --inside ]; then
   export HYV_VM_DIR=/run/hyv-vm-failures
   mkdir -p "$HYV_VM_DIR"
   check_missing_kernel "nested level"
   check_boot_timeout "nested level"
+  check_bad_fork "nested level"
   exit 0
 fi
 
