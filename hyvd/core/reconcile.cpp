@@ -24,7 +24,9 @@ namespace hyv::core {
 
 using S = AssignmentState;
 
-namespace {
+// Named, not anonymous: Service::Impl::Reconciler holds these, and a class with external linkage
+// must not hold a type with internal linkage (-Wsubobject-linkage, seen in a unity build).
+namespace reconcile_detail {
 
 // What one VM looks like right now.
 struct VmReality {
@@ -40,7 +42,9 @@ struct Fix {
     Result<void> outcome;
 };
 
-}  // namespace
+}  // namespace reconcile_detail
+using reconcile_detail::Fix;
+using reconcile_detail::VmReality;
 
 // One run of reconcile(): its steps share the journal, the report and the latest picture of each VM.
 // Per assignment state there is one step, chosen in reconcile_assignment; a step that finds nothing
