@@ -498,9 +498,6 @@ ssize_t hyv_cm_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 *pay
 	if (desc->done)
 		desc->done(ctx, body, resp, resp_len);
 	/* The context's close gives back what is left. */
-	if (desc->quota == HYV_QUOTA_CREATES)
-		hyv_quota_add(ctx, HYV_RES_CM_ID, 1);
-	else if (desc->quota == HYV_QUOTA_DESTROYS)
-		hyv_quota_sub(ctx, HYV_RES_CM_ID, 1);
+	hyv_quota_apply(ctx, HYV_RES_CM_ID, desc->quota);
 	return resp_len;
 }

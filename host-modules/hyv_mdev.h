@@ -365,6 +365,7 @@ void hyv_quota_init(struct hyv_instance *inst);
 int hyv_quota_check(struct hyv_instance *inst, enum hyv_resource res, u64 amount);
 void hyv_quota_add(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
 void hyv_quota_sub(struct hyv_context *ctx, enum hyv_resource res, u64 amount);
+void hyv_quota_apply(struct hyv_context *ctx, enum hyv_resource res, enum hyv_quota_effect effect);
 void hyv_quota_release_context(struct hyv_context *ctx);
 extern const struct attribute_group hyv_quota_group;
 

@@ -94,6 +94,15 @@ void hyv_quota_sub(struct hyv_context *ctx, enum hyv_resource res, u64 amount)
 	ctx->inst->quota.used[res] -= amount;
 }
 
+/* A relayed command's effect on res (enum hyv_quota_effect), once it succeeded. */
+void hyv_quota_apply(struct hyv_context *ctx, enum hyv_resource res, enum hyv_quota_effect effect)
+{
+	if (effect == HYV_QUOTA_CREATES)
+		hyv_quota_add(ctx, res, 1);
+	else if (effect == HYV_QUOTA_DESTROYS)
+		hyv_quota_sub(ctx, res, 1);
+}
+
 /* The context's objects die with its host file. */
 void hyv_quota_release_context(struct hyv_context *ctx)
 {

@@ -585,10 +585,7 @@ ssize_t hyv_uverbs_write(struct hyv_instance *inst, struct hyv_context *ctx, u8 
 		if (err)
 			return err;
 	}
-	if (desc->quota == HYV_QUOTA_CREATES)
-		hyv_quota_add(ctx, desc->res, 1);
-	else if (desc->quota == HYV_QUOTA_DESTROYS)
-		hyv_quota_sub(ctx, desc->res, 1);
+	hyv_quota_apply(ctx, desc->res, desc->quota);
 	if (hdr.command == IB_USER_VERBS_CMD_DEREG_MR) {
 		struct ib_uverbs_dereg_mr *c = (void *)(payload + sizeof(hdr));
 
