@@ -10,7 +10,7 @@ build=${HYV_BUILD_DIR:-$repo/build}
 "$repo/tools/bootstrap.sh"
 
 # CI: warnings are errors, no debug info (about 30% of each C++ compile; nobody reads a core there)
-# and one unity file per target (the build from scratch 209 s instead of 280 s on two cores; its
+# and one unity file per target (the build from scratch about 200 s instead of 280 s on two cores; its
 # time is on the critical path of the whole run). A developer's build keeps compiling each file on
 # its own, which is what shows a missing #include. The code is optimized the same way (-O2).
 options=(-Dwerror_ci=false -Ddebug=true -Dunity=off)
