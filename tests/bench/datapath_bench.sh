@@ -13,7 +13,10 @@
 # Not a test: it fails only when something breaks, never on a slow number.
 # --events: the send rows' processes, bare metal and guest alike, sleep on completion events (-e)
 # instead of polling their CQs (perftest has no -e for writes and reads).
+# --busy-guest: the bare-metal runs go on beside a shell loop that keeps the nested guest's vCPU busy,
+# as a guest process polling its CQ does: what the emulated guest CPU alone costs the test host's rxe.
 # usage: tests/bench/datapath_bench.sh [--repeat N] [--sizes "BYTES..."] [--no-latency] [--events]
+#        [--busy-guest]
 #        (on the build machine, as root; about 12 minutes with the defaults: 1 run, all sizes, latency)
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
@@ -23,7 +26,7 @@ if [ "${1:-}" != --inside ]; then
   HYV_BUILD_DIR=$build exec "$repo/tools/vm.sh" run --timeout 3600 -- "$here/datapath_bench.sh" --inside "$@"
 fi
 shift
-repeat=1 sizes="4096 65536 1048576" latency=1 events=
+repeat=1 sizes="4096 65536 1048576" latency=1 events='' busy_guest=0
 while [ $# -gt 0 ]; do
   case $1 in
     --repeat) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || fail "--repeat takes a count of runs, e.g. --repeat 5"
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
       sizes=$2; shift 2 ;;
     --no-latency) latency=0; shift ;;
     --events) events=-e; shift ;;
+    --busy-guest) busy_guest=1; shift ;;
     *) fail "unknown option $1 (see the usage at the top of $0)" ;;
   esac
 done
@@ -61,8 +65,16 @@ guest_cpu_since() { # TICKS_BEFORE T0
     'BEGIN {printf "nested QEMU %.1f s CPU in %d s", t / hz, w}')
 }
 
+# A shell loop in the guest, in a session of its own; busy_stop kills it (its pid in /tmp/busy.pid).
+busy_start() {
+  gexec "$guest" sh -c "setsid sh -c 'while :; do :; done' < /dev/null > /dev/null 2>&1 & echo \$! > /tmp/busy.pid"
+}
+busy_stop() { gexec "$guest" sh -c 'kill $(cat /tmp/busy.pid)'; }
+
 bare() { # TOOL SIZE ITERS REPORTER(server|client): the reporting side's result line in $line
-  local tool=$1 size=$2 iters=$3 pid opts
+  local tool=$1 size=$2 iters=$3 pid opts ticks t0
+  if [ "$busy_guest" = 1 ]; then busy_start; fi
+  ticks=$(qemu_ticks) t0=$SECONDS
   opts="-d rxe0 -x $gid_index -s $size -n $iters -F $(events_for "$tool") -p $bare_port"
   # shellcheck disable=SC2086 # opts is a list of options
   $tool $opts > "$work/bare.srv" 2>&1 &
@@ -71,6 +83,9 @@ bare() { # TOOL SIZE ITERS REPORTER(server|client): the reporting side's result 
   # shellcheck disable=SC2086
   timeout 900 $tool $opts 127.0.0.1 > "$work/bare.cli" 2>&1 || { cat "$work/bare.cli"; fail "bare-metal $tool client failed"; }
   wait "$pid" || { cat "$work/bare.srv"; fail "bare-metal $tool server failed"; }
+  guest_cpu_since "$ticks" "$t0"
+  bare_cpu=$guest_cpu
+  if [ "$busy_guest" = 1 ]; then busy_stop; fi
   result "$work/bare.$([ "$4" = server ] && echo srv || echo cli)" "$size" "$iters"
 }
 
@@ -129,7 +144,7 @@ compare() { # LABEL TOOL SIZE ITERS BARE_REPORTER GUEST_RUN VALUE_OF
     [ -n "$b" ] && [ -n "$line" ] || fail "$2 $3: no result line (bare '$b', guest '$line')"
     b=$("$7" "$b") g=$("$7" "$line")
     bares+=("$b") guests+=("$g") ratios+=("$(ratio "$g" "$b")")
-    log "  $2 $3 run $run of $repeat: bare $b, guest $g, ratio ${ratios[-1]}; $guest_cpu"
+    log "  $2 $3 run $run of $repeat: bare $b ($bare_cpu), guest $g ($guest_cpu), ratio ${ratios[-1]}"
   done
   b=$(median "${bares[@]}") g=$(median "${guests[@]}")
   row "$1" "$3" "$b" "$g" "$(ratio "$g" "$b")" "${ratios[*]}" "$traps"
@@ -147,7 +162,7 @@ if [ "$latency" = 1 ]; then
 fi
 
 {
-  echo "$repeat run(s) of each pair${events:+, ib_send_bw with -e}, medians; every run's guest / bare ratio in the sixth column"
+  echo "$repeat run(s) of each pair${events:+, ib_send_bw with -e}$([ "$busy_guest" = 1 ] && echo ", bare metal beside a busy guest"), medians; every run's guest / bare ratio in the sixth column"
   echo
   echo "| test | bytes | bare metal | guest | guest / bare | per run | traps per iteration (guest) |"
   echo "|---|---|---|---|---|---|---|"
