@@ -22,7 +22,7 @@ options:
   --role host|guest   override the role chosen from where the script runs
   --timeout S         command timeout (default 600); boot timeout is separate (--boot-timeout, default 180/420)
   --mem MB            guest memory (default host 6144, guest 1536)
-  --smp N             vCPUs (default host 2, guest 1)
+  --smp N             vCPUs (default host \$HYV_HOST_SMP or 2, guest 1)
   --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock; a second
                       monitor at <state dir>/qmp2.sock serves a test while a daemon holds the first)
   --qemu-arg ARG      one extra QEMU argument (repeatable), e.g. --qemu-arg -device --qemu-arg vfio-pci,sysfsdev=...
@@ -42,6 +42,7 @@ options:
   --fork-from FILE    nested guest: start as a copy of the VM saved in FILE (waits for FILE to appear),
                       instead of booting; --mem and --smp must be the saved VM's
 environment: HYV_BUILD_DIR (default <repo>/build), HYV_VM_DIR (state dirs), HYV_KERNEL_VERSION,
+             HYV_HOST_SMP (the test host's vCPUs; tests/vm/meson.build sets it per test),
              HYV_VM_APPEND (extra kernel arguments, e.g. "initcall_debug" to see where a boot spends its time)
 Free PCIe root ports hp0..hp3 are there for hot-plug.
 EOT
@@ -211,7 +212,7 @@ qemu_command() {
   [ -z "$fork_to$fork_from" ] || [ "$role" = guest ] || die "--fork-to and --fork-from are for nested guests only"
   [ -z "$fork_to" ] || [ -z "$fork_from" ] || die "--fork-to and --fork-from exclude each other"
   mem=${mem:-$([ "$role" = host ] && echo 6144 || echo 1536)}
-  smp=${smp:-$([ "$role" = host ] && echo 2 || echo 1)}
+  smp=${smp:-$([ "$role" = host ] && echo "${HYV_HOST_SMP:-2}" || echo 1)}
   # Shared memfd RAM for nested guests: shmem pages, which the host module can map again (anonymous RAM
   # cannot). The backend keeps the default RAM block name pc.ram; -m must equal its size.
   memfd=${memfd:-$([ "$role" = guest ] && echo 1 || echo 0)}
