@@ -22,7 +22,7 @@ options:
   --role host|guest   override the role chosen from where the script runs
   --timeout S         command timeout (default 600); boot timeout is separate (--boot-timeout, default 180/420)
   --mem MB            guest memory (default host 6144, guest 1536)
-  --smp N             vCPUs (default host \$HYV_HOST_SMP or 2, guest 1)
+  --smp N             vCPUs (default host $HYV_HOST_SMP or 2, guest 1)
   --qmp PATH          also expose a QMP socket at PATH (always at <state dir>/qmp.sock; a second
                       monitor at <state dir>/qmp2.sock serves a test while a daemon holds the first)
   --qemu-arg ARG      one extra QEMU argument (repeatable), e.g. --qemu-arg -device --qemu-arg vfio-pci,sysfsdev=...
