@@ -59,10 +59,10 @@ events_for() { if [ "$1" = ib_send_bw ]; then echo "$events"; fi; }
 # The nested QEMU's CPU time (all threads, test host clock ticks): what the guest's side of a run costs
 # the test host, whose two vCPUs also run rxe.
 qemu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$("$vm" path "$guest")/pid")/stat"; }
-# Sets $guest_cpu: the nested QEMU's CPU seconds since TICKS_BEFORE, over the wall seconds since T0.
-guest_cpu_since() { # TICKS_BEFORE T0
-  guest_cpu=$(awk -v t=$(($(qemu_ticks) - $1)) -v hz="$(getconf CLK_TCK)" -v w=$((SECONDS - $2)) \
-    'BEGIN {printf "nested QEMU %.1f s CPU in %d s", t / hz, w}')
+# The nested QEMU's CPU seconds since TICKS_BEFORE, over the wall seconds since T0.
+nested_cpu_since() { # TICKS_BEFORE T0
+  awk -v t=$(($(qemu_ticks) - $1)) -v hz="$(getconf CLK_TCK)" -v w=$((SECONDS - $2)) \
+    'BEGIN {printf "nested QEMU %.1f s CPU in %d s", t / hz, w}'
 }
 
 # A shell loop in the guest, in a session of its own; busy_stop kills it (its pid in /tmp/busy.pid).
@@ -83,8 +83,7 @@ bare() { # TOOL SIZE ITERS REPORTER(server|client): the reporting side's result 
   # shellcheck disable=SC2086
   timeout 900 $tool $opts 127.0.0.1 > "$work/bare.cli" 2>&1 || { cat "$work/bare.cli"; fail "bare-metal $tool client failed"; }
   wait "$pid" || { cat "$work/bare.srv"; fail "bare-metal $tool server failed"; }
-  guest_cpu_since "$ticks" "$t0"
-  bare_cpu=$guest_cpu
+  bare_cpu=$(nested_cpu_since "$ticks" "$t0")
   if [ "$busy_guest" = 1 ]; then busy_stop; fi
   result "$work/bare.$([ "$4" = server ] && echo srv || echo cli)" "$size" "$iters"
 }
@@ -102,7 +101,7 @@ guest_sends() { # TOOL SIZE ITERS: the test host server's result line in $line, 
   gexec "$guest" timeout 900 $tool -d hyv0 $opts 10.0.2.100 > "$work/guest.cli" 2>&1 ||
     { cat "$work/guest.cli"; kill "$pid" 2>/dev/null; fail "guest $tool client failed"; }
   wait "$pid" || { cat "$work/guest.srv"; fail "test host $tool server failed"; }
-  guest_cpu_since "$ticks" "$t0"
+  guest_cpu=$(nested_cpu_since "$ticks" "$t0")
   traps "$w" "$r" "$iters"
   result "$work/guest.srv" "$size" "$iters"
 }
@@ -117,7 +116,7 @@ host_drives_guest() { # TOOL SIZE ITERS: the test host client's result line in $
   # shellcheck disable=SC2086
   timeout 900 $tool -d rxe0 $opts -p "$fwd_port" 127.0.0.1 > "$work/host.cli" 2>&1 ||
     { cat "$work/host.cli"; fail "test host $tool client against the guest failed"; }
-  guest_cpu_since "$ticks" "$t0"
+  guest_cpu=$(nested_cpu_since "$ticks" "$t0")
   guest_wait "$guest" /tmp/bench.srv "$work/guest.srv" 600 || { cat "$work/guest.srv"; fail "guest $tool server failed"; }
   traps "$w" "$r" "$iters"
   result "$work/host.cli" "$size" "$iters"
