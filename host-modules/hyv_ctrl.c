@@ -49,6 +49,8 @@ void hyv_ctrl_release(struct hyv_instance *inst)
 	ctrl->commands = 0;
 	ctrl->failed = 0;
 	mutex_unlock(&ctrl->lock);
+	/* A new driver numbers its GIDs anew, or not at all. */
+	hyv_gid_forget_guest(inst);
 }
 
 static struct hyv_context *hyv_ctx_lookup_any(struct hyv_ctrl *ctrl, u32 handle)
@@ -146,6 +148,31 @@ static int hyv_op_query_gid(struct hyv_instance *inst, struct hyv_cmd *cmd)
 	return 0;
 }
 
+static int hyv_op_set_gid(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_set_gid req;
+
+	if (cmd->in_len != sizeof(req) || cmd->out_len)
+		return -EINVAL;
+	memcpy(&req, cmd->payload, sizeof(req));
+	return hyv_gid_declare(inst, &req);
+}
+
+static int hyv_op_query_identity(struct hyv_instance *inst, struct hyv_cmd *cmd)
+{
+	struct hyv_identity id;
+	int ret;
+
+	if (cmd->in_len || cmd->out_len < sizeof(id))
+		return -EINVAL;
+	ret = hyv_gid_identity(inst, &id);
+	if (ret)
+		return ret;
+	memcpy(cmd->resp, &id, sizeof(id));
+	cmd->resp_len = sizeof(id);
+	return 0;
+}
+
 static int hyv_op_query_pkey(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	struct hyv_query_pkey q;
@@ -223,6 +250,10 @@ static int hyv_dispatch(struct hyv_instance *inst, struct hyv_cmd *cmd)
 		return hyv_op_reg_mr(inst, cmd);
 	case HYV_OP_EVENT_RING:
 		return hyv_op_event_ring(inst, cmd);
+	case HYV_OP_SET_GID:
+		return hyv_op_set_gid(inst, cmd);
+	case HYV_OP_QUERY_IDENTITY:
+		return hyv_op_query_identity(inst, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}

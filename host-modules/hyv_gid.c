@@ -13,6 +13,10 @@
  * port, unless it is marked unisolated: then it sees the host's first
  * HYV_GID_TABLE_LEN entries index for index, the host's own and every other
  * VM's addresses among them. hyvd sets one of the two before the hot-add.
+ *
+ * A guest driver may instead keep a GID table of its own, whose entries it
+ * declares and the host checks against this view (hyv_gid_guest.c); source
+ * GID indices are then that table's.
  */
 #include <linux/netdevice.h>
 #include <linux/nospec.h>
@@ -54,7 +58,7 @@ static bool hyv_gid_is_own(const struct hyv_gid_view *view, const struct ib_gid_
  * host table under parent->lock (the device stays) and view->lock (the
  * identity stays).
  */
-static int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TABLE_LEN])
+int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TABLE_LEN])
 {
 	struct hyv_parent *parent = inst->parent;
 	struct hyv_gid_view *view = &inst->gids;
@@ -116,7 +120,9 @@ static int hyv_gid_lookup(struct hyv_instance *inst, u32 port, u32 guest_index, 
  */
 int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index)
 {
-	int ret = hyv_gid_lookup(inst, port, guest_index, host_index);
+	int ret = READ_ONCE(inst->gids.guest_table) ?
+		  hyv_gid_guest_to_host(inst, port, guest_index, host_index) :
+		  hyv_gid_lookup(inst, port, guest_index, host_index);
 
 	if (ret) {
 		atomic64_inc(&inst->counters.gid_refusals);
@@ -131,8 +137,11 @@ int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *h
 int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index)
 {
 	u32 host[HYV_GID_TABLE_LEN];
-	int i, n = hyv_gid_view(inst, port, host);
+	int i, n;
 
+	if (READ_ONCE(inst->gids.guest_table))
+		return hyv_gid_host_to_guest(inst, port, host_index, guest_index);
+	n = hyv_gid_view(inst, port, host);
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++) {
@@ -306,16 +315,32 @@ static ssize_t unisolated_store(struct device *dev, struct device_attribute *att
 }
 static DEVICE_ATTR_RW(unisolated);
 
-/* The guest's table as host indices, one line per guest index: what the guest may use. */
+/*
+ * The guest's table as host indices, one line per guest index: what the
+ * guest may use. A table the guest keeps itself may have holes: "-".
+ */
 static ssize_t host_indices_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct hyv_instance *inst = dev_get_drvdata(dev);
 	u32 host[HYV_GID_TABLE_LEN];
-	int i, n = hyv_gid_view(inst, 1, host);
+	int i, n, last = -1;
 	int len = 0;
 
-	for (i = 0; i < n; i++)
-		len += sysfs_emit_at(buf, len, "%u\n", host[i]);
+	if (!READ_ONCE(inst->gids.guest_table)) {
+		n = hyv_gid_view(inst, 1, host);
+		for (i = 0; i < n; i++)
+			len += sysfs_emit_at(buf, len, "%u\n", host[i]);
+		return len;
+	}
+	for (i = 0; i < HYV_GID_TABLE_LEN; i++) {
+		if (hyv_gid_guest_to_host(inst, HYV_SET_GID_PORT, i, &host[i]))
+			host[i] = U32_MAX;
+		else
+			last = i;
+	}
+	for (i = 0; i <= last; i++)
+		len += host[i] == U32_MAX ? sysfs_emit_at(buf, len, "-\n") :
+					    sysfs_emit_at(buf, len, "%u\n", host[i]);
 	return len;
 }
 static DEVICE_ATTR_RO(host_indices);

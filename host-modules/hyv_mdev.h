@@ -151,6 +151,13 @@ struct hyv_event_file {
 	struct work_struct work;
 };
 
+/* An entry of the guest's own GID table, port HYV_SET_GID_PORT's. */
+struct hyv_guest_gid {
+	u8 raw[16];
+	u32 type;			/* enum ib_gid_type */
+	bool set;
+};
+
 /*
  * The instance's network identity (hyv_gid.c): the host net device whose
  * GIDs it sees, or the whole host table when unisolated; neither: no GID.
@@ -161,6 +168,9 @@ struct hyv_gid_view {
 	int ifindex;
 	char ifname[IFNAMSIZ];
 	bool unisolated;
+	/* The guest declared a table of its own (HYV_OP_SET_GID, hyv_gid_guest.c). */
+	bool guest_table;
+	struct hyv_guest_gid guest[HYV_GID_TABLE_LEN];
 };
 
 /* Where the host writes events for the guest (HYV_OP_EVENT_RING); ring_addr 0: none. */
@@ -359,6 +369,14 @@ bool hyv_gid_unisolated(struct hyv_instance *inst);
 bool hyv_gid_owns(struct hyv_instance *inst, const u8 raw[16]);
 int hyv_gid_first_addr(struct hyv_instance *inst, bool ipv4, u8 raw[16]);
 extern const struct attribute_group hyv_gid_group;
+int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TABLE_LEN]);
+
+/* hyv_gid_guest.c: a GID table the guest keeps itself (HYV_OP_SET_GID) */
+int hyv_gid_declare(struct hyv_instance *inst, const struct hyv_set_gid *req);
+void hyv_gid_forget_guest(struct hyv_instance *inst);
+int hyv_gid_guest_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index);
+int hyv_gid_host_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index);
+int hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out);
 
 /* hyv_quota.c */
 void hyv_quota_init(struct hyv_instance *inst);

@@ -164,6 +164,17 @@ enum hyv_cmd_op {
 	 * run. GET_EVENT never waits: with no event queued it succeeds with an
 	 * empty response (resp_len 0), and HYV_EVENT_CM announces the next one. */
 	HYV_OP_CM_WRITE = 10,
+	/* struct hyv_set_gid, no response; ctx unused (0). The guest keeps a GID
+	 * table of its own (a RoCE port over a guest net device, docs/network.md)
+	 * and puts a GID at one of its indices, or empties one. From the first
+	 * SET_GID until the device's reset, every source GID index the guest
+	 * names is an index of that table: the host maps it by value to the host
+	 * GID, which must be one of the instance's (else EADDRNOTAVAIL, counted).
+	 * HYV_OP_QUERY_GID keeps reading the instance's own GIDs. */
+	HYV_OP_SET_GID = 11,
+	/* No payload -> struct hyv_identity; ctx unused (0). The link of the
+	 * instance's network identity, for the guest's net device. */
+	HYV_OP_QUERY_IDENTITY = 12,
 };
 
 struct hyv_cmd_hdr {
@@ -198,6 +209,27 @@ struct hyv_gid_entry {
 	__u8 raw[16];
 	__le32 gid_type;	/* host enum ib_gid_type */
 	__le32 reserved;
+};
+
+/* The only port a guest GID table (HYV_OP_SET_GID) may describe. */
+#define HYV_SET_GID_PORT 1u
+/* hyv_set_gid.flags: the entry holds raw; without it the entry is emptied. */
+#define HYV_SET_GID_VALID 1u
+
+struct hyv_set_gid {
+	__le32 port;
+	__le32 index;		/* < HYV_GID_TABLE_LEN */
+	__u8 raw[16];
+	__le32 gid_type;	/* enum ib_gid_type */
+	__le32 flags;
+};
+
+/* The identity's link: its net device's MAC and MTU; all zero with none. */
+struct hyv_identity {
+	__u8 mac[6];
+	__le16 reserved;
+	__le32 mtu;
+	__le32 reserved2;
 };
 
 struct hyv_query_pkey {

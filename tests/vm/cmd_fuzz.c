@@ -442,7 +442,7 @@ uint32_t random_command(uint32_t ctx)
 	};
 	static const uint32_t ops[] = { HYV_OP_UVERBS_WRITE, HYV_OP_QUERY_GID, HYV_OP_QUERY_PKEY,
 					0, HYV_OP_WINDOW_RELEASE, HYV_OP_REG_MR, HYV_OP_EVENT_RING,
-					0xffffffff };
+					HYV_OP_SET_GID, HYV_OP_QUERY_IDENTITY, 0xffffffff };
 	uint32_t in_len = rng() % 512, out_len = rng() % 512, len;
 	struct ib_uverbs_cmd_hdr *h;
 

@@ -2,7 +2,9 @@
 /*
  * cmd_fuzz, vfio mode: address handles. CREATE_AH with the fields a hostile
  * guest controls (GID index, port, GRH, PD, response size), DESTROY_AH of
- * bogus and destroyed handles.
+ * bogus and destroyed handles. Then a GID table of the guest's own
+ * (SET_GID): malformed and foreign entries refused, and source GID indices
+ * that follow it.
  */
 #include <endian.h>
 #include <errno.h>
@@ -71,6 +73,76 @@ static uint32_t gid_view_len(void)
 	return i;
 }
 
+static uint32_t set_gid(uint32_t port, uint32_t index, const uint8_t raw[16], uint32_t type,
+			uint32_t flags)
+{
+	struct hyv_set_gid s = { .port = htole32(port), .index = htole32(index),
+				 .gid_type = htole32(type), .flags = htole32(flags) };
+
+	memcpy(s.raw, raw, sizeof(s.raw));
+	return run(HYV_OP_SET_GID, 0, &s, sizeof(s), 0);
+}
+
+/*
+ * The guest declares a table of its own, as virtio_hyv does over its net
+ * device: from then on a source GID index is an index of that table, mapped
+ * by value to the instance's GID. The device's reset (mr_checks) forgets it.
+ */
+static void gid_table_checks(uint32_t ctx, uint32_t pd)
+{
+	struct hyv_query_gid qg = { .port = htole32(1), .index = htole32(0) };
+	struct hyv_gid_entry gid0, *e = (struct hyv_gid_entry *)(page + resp_off(sizeof(qg)));
+	struct hyv_identity *id = (struct hyv_identity *)(page + resp_off(0));
+	static const uint8_t foreign[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 99 };
+	static const uint8_t no_mac[6];
+	struct ib_uverbs_create_ah c;
+	struct create_ah_out out;
+	uint32_t declared = 5, st;
+
+	expect_status(run(HYV_OP_QUERY_IDENTITY, 0, NULL, 0, sizeof(*id)), 0, "QUERY_IDENTITY");
+	expect(memcmp(id->mac, no_mac, sizeof(no_mac)) && le32toh(id->mtu) >= 576,
+	       "QUERY_IDENTITY: no MAC or MTU %u", le32toh(id->mtu));
+	printf("cmd_fuzz: identity link %02x:%02x:%02x:%02x:%02x:%02x mtu %u\n", id->mac[0], id->mac[1],
+	       id->mac[2], id->mac[3], id->mac[4], id->mac[5], le32toh(id->mtu));
+	expect_status(run(HYV_OP_QUERY_IDENTITY, 0, NULL, 0, 4), EINVAL,
+		      "QUERY_IDENTITY with a short response buffer");
+	expect_status(run(HYV_OP_QUERY_IDENTITY, 0, &qg, sizeof(qg), sizeof(*id)), EINVAL,
+		      "QUERY_IDENTITY with a payload");
+
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(*e)), 0, "QUERY_GID 0");
+	gid0 = *e;
+	expect_status(run(HYV_OP_SET_GID, 0, &gid0, sizeof(gid0), 0), EINVAL, "SET_GID of the wrong size");
+	expect_status(set_gid(2, declared, gid0.raw, le32toh(gid0.gid_type), HYV_SET_GID_VALID), EINVAL,
+		      "SET_GID on port 2");
+	expect_status(set_gid(1, HYV_GID_TABLE_LEN, gid0.raw, le32toh(gid0.gid_type), HYV_SET_GID_VALID),
+		      EINVAL, "SET_GID past the table");
+	expect_status(set_gid(1, declared, gid0.raw, le32toh(gid0.gid_type), 2), EINVAL,
+		      "SET_GID with unknown flags");
+	expect_status(set_gid(1, declared, gid0.raw, 7, HYV_SET_GID_VALID), EINVAL, "SET_GID of type 7");
+	expect_status(set_gid(1, declared, foreign, le32toh(gid0.gid_type), HYV_SET_GID_VALID),
+		      EADDRNOTAVAIL, "SET_GID of an address not the instance's");
+
+	/* The instance's GID 0 at the guest's index 5: index 5 works, index 0 (empty now) does not. */
+	expect_status(set_gid(1, declared, gid0.raw, le32toh(gid0.gid_type), HYV_SET_GID_VALID), 0,
+		      "SET_GID of the instance's GID 0 at index 5");
+	ah_to_gid0(&c, pd);
+	c.attr.grh.sgid_index = declared;
+	st = create_ah(ctx, &c, sizeof(out), &out);
+	expect_status(st, 0, "CREATE_AH from the guest's index 5");
+	if (!st)
+		expect_status(destroy_ah(ctx, out.ah_handle), 0, "DESTROY_AH of the guest table's AH");
+	c.attr.grh.sgid_index = 0;
+	expect_status(create_ah(ctx, &c, sizeof(out), NULL), EINVAL,
+		      "CREATE_AH from an index the guest's table leaves empty");
+	expect_status(run(HYV_OP_QUERY_GID, 0, &qg, sizeof(qg), sizeof(*e)), 0,
+		      "QUERY_GID 0 with a guest table");
+	expect(!memcmp(e->raw, gid0.raw, sizeof(gid0.raw)), "QUERY_GID 0 changed with a guest table");
+	expect_status(set_gid(1, declared, gid0.raw, 0, 0), 0, "SET_GID emptying index 5");
+	c.attr.grh.sgid_index = declared;
+	expect_status(create_ah(ctx, &c, sizeof(out), NULL), EINVAL, "CREATE_AH from an emptied index");
+	printf("cmd_fuzz: guest GID table: foreign GID refused, index %u followed it\n", declared);
+}
+
 void ah_checks(uint32_t ctx)
 {
 	uint32_t view = gid_view_len();
@@ -120,4 +192,5 @@ void ah_checks(uint32_t ctx)
 	expect_status(create_ah(ctx, &c, 0, NULL), EINVAL, "CREATE_AH without a response buffer");
 	/* An AH left alive here goes with the context's close. */
 	expect_status(create_ah(ctx, &c, sizeof(out), NULL), 0, "CREATE_AH left to the context close");
+	gid_table_checks(ctx, pd);
 }

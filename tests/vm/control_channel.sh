@@ -11,7 +11,8 @@
 # back to zero; no MR left on the host. Device resets (virtio status 0 as a rebooting guest writes
 # it, VFIO_DEVICE_RESET as QEMU's system_reset issues it) release every host object the "guest" held.
 # The rdma_cm relay (tests/vm/cmd_fuzz_cm.c): malformed and random rdma_ucm commands, no CM ID left
-# once the device is closed.
+# once the device is closed. A GID table of the guest's own (SET_GID, tests/vm/cmd_fuzz_ah.c): malformed
+# entries and a GID that is not the instance's refused, and source GID indices that follow the table.
 # The second run binds the instance to a network identity (a macvlan with its own address,
 # docs/network.md): cmd_fuzz sees exactly the macvlan's GIDs, and a source GID index past them is
 # refused and counted in hyv/gid_refusals; so are rdma_cm binds and listens outside the identity, and a
@@ -69,6 +70,8 @@ for run in 1 2; do
   done
   [ "$(counter "$uuid" window_pages)" = 0 ] || fail "BAR2 pages $(counter "$uuid" window_pages) still used after the device was closed"
   grep -q '^cmd_fuzz: rdma_cm relay checked' "$work/fuzz.$run" || fail "cmd_fuzz run $run did not check the rdma_cm relay"
+  grep -q '^cmd_fuzz: guest GID table: foreign GID refused' "$work/fuzz.$run" ||
+    fail "cmd_fuzz run $run did not check a GID table of the guest's own"
   [ -z "$(rdma resource show cm_id | grep cmd_fuzz)" ] ||
     fail "CM IDs of cmd_fuzz left after the device was closed: $(rdma resource show cm_id | grep cmd_fuzz)"
   if [ "$run" = 2 ]; then
