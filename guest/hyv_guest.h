@@ -45,6 +45,8 @@ struct hyv_dev {
 	u32 host_driver_id;
 	u32 host_abi;
 	u32 ports;
+	/* The guest's net device (hyv_guest_netdev.c); NULL: GIDs from the host. */
+	struct net_device *netdev;
 	/* Host context for device-wide queries, opened at probe. */
 	u32 dev_ctx;
 
@@ -260,6 +262,11 @@ int hyv_unplug_track_qp(struct hyv_dev *hdev, struct hyv_qp *qp);
 void hyv_unplug_untrack_qp(struct hyv_dev *hdev, struct hyv_qp *qp);
 void hyv_unplug_flush(struct hyv_dev *hdev);
 
+/* hyv_guest_netdev.c */
+int hyv_netdev_add(struct hyv_dev *hdev);
+void hyv_netdev_remove(struct hyv_dev *hdev);
+int hyv_add_gid(const struct ib_gid_attr *attr, void **context);
+int hyv_del_gid(const struct ib_gid_attr *attr, void **context);
 /* hyv_guest_verbs.c */
 int hyv_ib_register(struct hyv_dev *hdev);
 void hyv_ib_unregister(struct hyv_dev *hdev);

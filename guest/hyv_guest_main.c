@@ -108,15 +108,22 @@ static int virtio_hyv_probe(struct virtio_device *vdev)
 	ret = hyv_events_init(hdev);
 	if (ret)
 		goto err_ctx;
+	ret = hyv_netdev_add(hdev);
+	if (ret) {
+		dev_err(&vdev->dev, "cannot register the net device: %d\n", ret);
+		goto err_ctx;
+	}
 	ret = hyv_ib_register(hdev);
 	if (ret) {
 		dev_err(&vdev->dev, "cannot register the RDMA device: %d\n", ret);
-		goto err_ctx;
+		goto err_netdev;
 	}
 	hyv_events_port_start(hdev);
 	hyv_cm_add_device(hdev);
 	return 0;
 
+err_netdev:
+	hyv_netdev_remove(hdev);
 err_ctx:
 	hyv_ctx_close(hdev, hdev->dev_ctx);
 err_cmd:
@@ -141,6 +148,7 @@ static void virtio_hyv_remove(struct virtio_device *vdev)
 	hyv_events_port_stop(hdev);
 	/* Destroys every user context (disassociating running processes) first. */
 	hyv_ib_unregister(hdev);
+	hyv_netdev_remove(hdev);
 	hyv_ctx_close(hdev, hdev->dev_ctx);
 	hyv_cmd_cleanup(hdev, hyv_pci_dev(vdev));
 	virtio_reset_device(vdev);

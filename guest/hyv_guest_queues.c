@@ -406,10 +406,11 @@ int hyv_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 }
 
 /*
- * Address vectors: the guest port is IB-protocol (docs/control-path.md,
- * "GIDs"), so ib_core hands over IB-type attributes; the host rebuilds them
- * for its RoCE port from the uverbs dest (GID index, DGID, ...) and resolves
- * the destination MAC itself. sgid_index means the same GID on both sides.
+ * Address vectors: ib_core hands over IB-type attributes (the port mirrors
+ * the host's GIDs) or RoCE ones (the guest's net device, whose MAC the guest
+ * resolved; docs/control-path.md, "GIDs"). The host rebuilds them for its
+ * RoCE port from the uverbs dest (GID index, DGID, ...), maps the guest's GID
+ * index to its own and resolves the destination MAC itself.
  */
 void hyv_ah_to_dest(const struct rdma_ah_attr *ah, struct ib_uverbs_qp_dest *d)
 {
@@ -431,15 +432,21 @@ void hyv_ah_to_dest(const struct rdma_ah_attr *ah, struct ib_uverbs_qp_dest *d)
 	d->traffic_class = grh->traffic_class;
 }
 
-static void hyv_dest_to_ah(const struct ib_uverbs_qp_dest *d, struct rdma_ah_attr *ah)
+static void hyv_dest_to_ah(struct ib_device *ibdev, const struct ib_uverbs_qp_dest *d,
+			   struct rdma_ah_attr *ah)
 {
 	union ib_gid dgid;
 
 	memset(ah, 0, sizeof(*ah));
-	ah->type = RDMA_AH_ATTR_TYPE_IB;
-	rdma_ah_set_dlid(ah, d->dlid);
+	/* A QP in RESET has port 0, which has no protocol. */
+	ah->type = rdma_is_port_valid(ibdev, d->port_num) ? rdma_ah_find_type(ibdev, d->port_num) :
+							     RDMA_AH_ATTR_TYPE_IB;
+	/* On a RoCE port the union holds the MAC instead (zero: the host resolves it). */
+	if (ah->type == RDMA_AH_ATTR_TYPE_IB) {
+		rdma_ah_set_dlid(ah, d->dlid);
+		rdma_ah_set_path_bits(ah, d->src_path_bits);
+	}
 	rdma_ah_set_sl(ah, d->sl);
-	rdma_ah_set_path_bits(ah, d->src_path_bits);
 	rdma_ah_set_static_rate(ah, d->static_rate);
 	rdma_ah_set_port_num(ah, d->port_num);
 	if (d->is_global) {
@@ -520,8 +527,8 @@ int hyv_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	attr->cap.max_send_sge = r.max_send_sge;
 	attr->cap.max_recv_sge = r.max_recv_sge;
 	attr->cap.max_inline_data = r.max_inline_data;
-	hyv_dest_to_ah(&r.dest, &attr->ah_attr);
-	hyv_dest_to_ah(&r.alt_dest, &attr->alt_ah_attr);
+	hyv_dest_to_ah(ibqp->device, &r.dest, &attr->ah_attr);
+	hyv_dest_to_ah(ibqp->device, &r.alt_dest, &attr->alt_ah_attr);
 	attr->pkey_index = r.pkey_index;
 	attr->alt_pkey_index = r.alt_pkey_index;
 	attr->en_sqd_async_notify = 0;

@@ -6,12 +6,14 @@
  * uverbs write command the host's own uverbs layer would run, with the
  * provider's udata passed through untouched.
  *
- * Port model (docs/control-path.md, "GIDs"): the host port is RoCE, but the
- * guest has no netdev behind it, and ib_core builds a RoCE GID table only from
- * netdevs. So the port is registered as an IB-protocol port, whose GID table
- * ib_core fills through query_gid, which mirrors the host table index for
- * index; get_link_layer reports the host's real link layer (Ethernet) to
- * userspace, so rdma-core and apps see a RoCE port with LID 0 and GIDs.
+ * Port model (docs/control-path.md, "GIDs"): the host port is RoCE, and
+ * ib_core builds a RoCE GID table only from net devices. With the guest's net
+ * device (hyv_guest_netdev.c) the port is RoCE v2, its GIDs the addresses the
+ * guest gives that device, each declared to the host (add_gid). Without one
+ * the port is registered as an IB-protocol port, whose GID table ib_core
+ * fills through query_gid, which mirrors the instance's host GIDs index for
+ * index. Either way get_link_layer reports the host's real link layer
+ * (Ethernet), so rdma-core and apps see a RoCE port with LID 0 and GIDs.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -135,8 +137,10 @@ static int hyv_port_immutable(struct ib_device *ibdev, u32 port, struct ib_port_
 		return ret;
 	imm->pkey_tbl_len = attr.pkey_tbl_len;
 	imm->gid_tbl_len = attr.gid_tbl_len;
-	/* IB protocol only: the GID table comes from query_gid (see the top). */
-	imm->core_cap_flags = RDMA_CORE_CAP_PROT_IB;
+	/* See the top: RoCE v2 over the guest's net device, or IB with the host's GIDs. */
+	imm->core_cap_flags = to_hdev(ibdev)->netdev ?
+			      RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP | RDMA_CORE_CAP_ETH_AH :
+			      RDMA_CORE_CAP_PROT_IB;
 	imm->max_mad_size = 0;
 	return 0;
 }
@@ -270,6 +274,7 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.owner = THIS_MODULE,
 	/* driver_id and uverbs_abi_ver are the host's, set per device. */
 
+	.add_gid = hyv_add_gid,
 	.alloc_pd = hyv_alloc_pd,
 	.alloc_ucontext = hyv_alloc_ucontext,
 	.create_cq = hyv_create_cq,
@@ -278,6 +283,7 @@ static const struct ib_device_ops hyv_dev_ops = {
 	.create_user_ah = hyv_create_user_ah,
 	.dealloc_pd = hyv_dealloc_pd,
 	.dealloc_ucontext = hyv_dealloc_ucontext,
+	.del_gid = hyv_del_gid,
 	.dereg_mr = hyv_dereg_mr,
 	.destroy_ah = hyv_destroy_ah,
 	.destroy_cq = hyv_destroy_cq,
@@ -333,13 +339,25 @@ int hyv_ib_register(struct hyv_dev *hdev)
 				  BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
 	ibdev->dev.parent = &hdev->vdev->dev;
 	strscpy(ibdev->node_desc, "hyv", sizeof(ibdev->node_desc));
+	if (hdev->netdev) {
+		ret = ib_device_set_netdev(ibdev, hdev->netdev, HYV_SET_GID_PORT);
+		if (ret)
+			return ret;
+	}
 
 	ret = ib_register_device(ibdev, "hyv%d", hdev->dma_dev);
 	if (ret)
-		return ret;
-	dev_info(&hdev->vdev->dev, "registered %s (driver_id %u, uverbs abi %u)\n",
-		 dev_name(&ibdev->dev), hdev->host_driver_id, hdev->host_abi);
+		goto err_netdev;
+	dev_info(&hdev->vdev->dev, "registered %s (driver_id %u, uverbs abi %u%s%s)\n",
+		 dev_name(&ibdev->dev), hdev->host_driver_id, hdev->host_abi,
+		 hdev->netdev ? ", RoCE v2 over " : "", hdev->netdev ? hdev->netdev->name : "");
 	return 0;
+
+err_netdev:
+	/* The net device's unregistration would wait for this reference forever. */
+	if (hdev->netdev)
+		ib_device_set_netdev(ibdev, NULL, HYV_SET_GID_PORT);
+	return ret;
 }
 
 void hyv_ib_unregister(struct hyv_dev *hdev)

@@ -4,11 +4,14 @@
 # - rping with data verification, guest client -> test host server, then test host client -> guest
 #   server; the guest server binds the wildcard, which the host turns into the identity's address;
 # - ucmatose, guest client -> test host server and test host client -> guest server;
-# - udaddy (UD), guest client -> test host server (a guest UD server cannot answer: docs/rdma-cm.md);
+# - udaddy (UD), guest client -> test host server (a guest UD server needs the guest's net device);
 # - perftest ib_write_bw -R, guest client -> test host server;
 # - the guest's CM IDs are QEMU's on the host (rdma res show cm_id): a listen carries the guest's address;
 # - a bind to the test host's own address is refused (EADDRNOTAVAIL) and counted in gid_refusals;
-# - nothing is left on the host afterwards: no CM ID, QP or CQ, and quota/cm_ids is back to 0.
+# - nothing is left on the host afterwards: no CM ID, QP or CQ, and quota/cm_ids is back to 0;
+# - then again with the guest's net device (virtio_hyv netdev=1, docs/network.md): the port is RoCE v2, its
+#   GIDs the addresses the guest gives that device, so udaddy answers as the guest server too; rping and
+#   udaddy from the guest; an address outside the identity does not become a GID, and is counted.
 # As in identity.sh the test host's peer address is on the macvlan too: RoCE between two addresses of
 # one host in the test bed works only through rxe's loopback (docs/network.md).
 source "$(dirname "$0")/device_lib.sh"
@@ -42,6 +45,26 @@ host_server_guest_client_cm() { # PREFIX PATTERN "HOST_CMD" "GUEST_CMD"
     { cat "$work/$prefix.guest"; kill "$pid" 2>/dev/null; cat "$work/$prefix.host"; fail "guest $prefix client against the test host's server failed"; }
   wait "$pid" || { cat "$work/$prefix.host"; fail "the test host's $prefix server failed"; }
 }
+# Until COMMAND (a function of this script, which wait_for's own shell does not have) succeeds.
+until_true() { # SECONDS COMMAND
+  local deadline=$((SECONDS + $1))
+  until "$2"; do
+    [ $SECONDS -lt "$deadline" ] || return 1
+    sleep 1
+  done
+}
+# rping, guest client -> test host server: $count pings verified. Outputs $work/PREFIX.{host,guest}.
+rping_from_guest() { # PREFIX
+  host_server_guest_client_cm "$1" "src-addr $peer_ip:7174" "rping -s -a $peer_ip -C $count -V -v" \
+    "rping -c -a $peer_ip -I $ip -C $count -V -v"
+  [ "$(grep -c 'ping data: rdma-ping-' "$work/$1.guest")" = "$count" ] ||
+    { cat "$work/$1.guest"; fail "the guest's rping ($1) did not verify $count pings"; }
+}
+# udaddy (UD over rdma_cm), guest client -> test host server.
+udaddy_from_guest() { # PREFIX
+  host_server_guest_client_cm "$1" "src-addr $peer_ip:7174" "udaddy -b $peer_ip" "udaddy -s $peer_ip -b $ip"
+  grep -q 'test complete' "$work/$1.guest" || { cat "$work/$1.guest"; fail "the guest's udaddy ($1) did not complete"; }
+}
 
 ip link add "$link" link "$netdev" address "$mac" type macvlan mode bridge
 sysctl -qw "net.ipv6.conf.$link.disable_ipv6=1"
@@ -55,10 +78,7 @@ gexec "$guest" test -c /dev/infiniband/rdma_cm || fail "the guest has no /dev/in
 refusals0=$(counter "$uuid" gid_refusals)
 
 # Guest client -> test host server.
-host_server_guest_client_cm rping1 "src-addr $peer_ip:7174" "rping -s -a $peer_ip -C $count -V -v" \
-  "rping -c -a $peer_ip -I $ip -C $count -V -v"
-[ "$(grep -c 'ping data: rdma-ping-' "$work/rping1.guest")" = "$count" ] ||
-  { cat "$work/rping1.guest"; fail "the guest's rping did not verify $count pings"; }
+rping_from_guest rping1
 log "rping guest ($ip) -> test host ($peer_ip): $count pings verified"
 
 # Test host client -> guest server bound to the wildcard. The server sleeps in GET_EVENT: each host
@@ -108,8 +128,7 @@ log "ib_write_bw -R guest -> test host: 200 writes of 4096 B done"
 # interface and a neighbour entry for the peer; the host ignores that MAC and resolves its own.
 gexec "$guest" sh -c "ip addr add $ip/24 dev eth0 && ip neigh replace $peer_ip lladdr $mac dev eth0 nud permanent" ||
   fail "giving the guest's eth0 $ip and a neighbour $peer_ip failed"
-host_server_guest_client_cm udaddy "src-addr $peer_ip:7174" "udaddy -b $peer_ip" "udaddy -s $peer_ip -b $ip"
-grep -q 'test complete' "$work/udaddy.guest" || { cat "$work/udaddy.guest"; fail "the guest's udaddy did not complete"; }
+udaddy_from_guest udaddy
 log "udaddy guest -> test host: test complete"
 gexec "$guest" sh -c "ip neigh del $peer_ip dev eth0; ip addr del $ip/24 dev eth0" ||
   fail "taking $ip and the neighbour off the guest's eth0 failed"
@@ -123,14 +142,64 @@ grep -q 'Cannot assign requested address' "$work/refused.guest" ||
 [ "$(counter "$uuid" gid_refusals)" -gt "$refusals0" ] || fail "the refused bind was not counted in gid_refusals"
 log "a bind to the test host's $host_ip: refused (EADDRNOTAVAIL), gid_refusals $refusals0 -> $(counter "$uuid" gid_refusals)"
 
-wait_for 60 "the guest's CM IDs to leave the test host" "[ -z \"\$(rdma resource show cm_id | grep qemu)\" ]"
-[ -z "$(cm_ids)" ] || fail "CM IDs left on the test host: $(cm_ids)"
-# Every CM ID the guest made or was handed (the servers' connection requests) was counted and given back.
-[ "$(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids")" = 0 ] ||
-  fail "quota/cm_ids $(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids") after the rdma_cm tools ended"
-assert_host_clean "the rdma_cm tools"
-hotplug_del hyvcm
-mdev_remove "$uuid"
+# Nothing of the tools left on the host; then the instance goes.
+unplug_clean() { # AFTER_WHAT
+  wait_for 60 "the guest's CM IDs to leave the test host" "[ -z \"\$(rdma resource show cm_id | grep qemu)\" ]"
+  [ -z "$(cm_ids)" ] || fail "CM IDs left on the test host after $1: $(cm_ids)"
+  # Every CM ID the guest made or was handed (the servers' connection requests) was counted and given back.
+  [ "$(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids")" = 0 ] ||
+    fail "quota/cm_ids $(cat "/sys/bus/mdev/devices/$uuid/quota/cm_ids") after $1"
+  assert_host_clean "$1"
+  hotplug_del hyvcm
+  mdev_remove "$uuid"
+  qmp_close
+}
+unplug_clean "the rdma_cm tools"
+
+# The guest's net device: hyv0's port becomes RoCE v2 over it, with the identity's MAC; the guest gives
+# it the identity's address, as it would an SR-IOV function's net device. It resolves no neighbour (the
+# host resolves every MAC itself): librxe's own lookup gets a permanent entry, as on eth0 above.
+gexec "$guest" sh -c 'echo 1 > /sys/module/virtio_hyv/parameters/netdev' || fail "virtio_hyv has no netdev parameter"
+plug_instance hyvcm "$link"
+gnet=$(gexec "$guest" ls /sys/class/infiniband/hyv0/device/net) || fail "hyv0 brought no net device"
+[ "$(gexec "$guest" cat "/sys/class/net/$gnet/address")" = "$mac" ] ||
+  fail "the guest's $gnet has MAC $(gexec "$guest" cat "/sys/class/net/$gnet/address"), not the identity's $mac"
+gexec "$guest" sh -c "ip link set $gnet up && ip addr add $ip/24 dev $gnet && ip neigh replace $peer_ip lladdr $mac dev $gnet nud permanent" ||
+  fail "giving the guest's $gnet $ip and a neighbour $peer_ip failed"
+roce_v2_gid() { grep -q "::ffff:$ip, RoCE v2" <<<"$(gexec "$guest" ibv_devinfo -v -d hyv0)"; }
+if ! until_true 60 roce_v2_gid; then
+  gexec "$guest" sh -c "ibv_devinfo -v -d hyv0 | grep GID; ip addr show $gnet; dmesg | tail -n 20"
+  fail "the guest's hyv0 has no RoCE v2 GID of $ip (above: its GIDs, $gnet and its kernel log)"
+fi
+log "the guest's $gnet ($mac, $ip): $(gexec "$guest" ibv_devinfo -v -d hyv0 | grep -c 'GID\[') GID(s), $ip's RoCE v2; host indices $(tr '\n' ' ' < "/sys/bus/mdev/devices/$uuid/identity/host_indices")"
+
+# udaddy, test host client -> guest server: the guest answers from the work completion.
+guest_bg "$guest" /tmp/udaddy.srv "udaddy -b $ip"
+wait_for 300 "the guest's udaddy server to listen" "listening | grep qemu | grep -q ':7174'"
+timeout 600 udaddy -s "$ip" -b "$peer_ip" > "$work/udaddy2.host" 2>&1 ||
+  { cat "$work/udaddy2.host"; gexec "$guest" cat /tmp/udaddy.srv; fail "test host udaddy against the guest's server failed"; }
+guest_wait "$guest" /tmp/udaddy.srv "$work/udaddy2.guest" 300 ||
+  { cat "$work/udaddy2.guest"; fail "the guest's udaddy server failed"; }
+if ! grep -q 'sending replies' "$work/udaddy2.guest" || ! grep -q 'test complete' "$work/udaddy2.host"; then
+  cat "$work/udaddy2.guest" "$work/udaddy2.host"; fail "the guest's udaddy server did not answer"
+fi
+log "udaddy test host -> guest: the guest server replied, test complete"
+
+udaddy_from_guest udaddy3
+rping_from_guest rping3
+log "udaddy and rping guest -> test host over $gnet: test complete, $count pings verified"
+
+# An address that is not the identity's never becomes a GID of the guest; the attempt counts.
+refusals0=$(counter "$uuid" gid_refusals)
+gexec "$guest" ip addr add 10.77.2.9/24 dev "$gnet" || fail "adding 10.77.2.9 to the guest's $gnet failed"
+refused_gid() { grep -q '10.77.2.9 is not one of the VM' <<<"$(gexec "$guest" dmesg)"; }
+until_true 60 refused_gid || fail "the guest driver did not refuse 10.77.2.9 as a GID within 60 s"
+[ "$(counter "$uuid" gid_refusals)" -gt "$refusals0" ] || fail "the host did not count the refusal of 10.77.2.9"
+grep -q '::ffff:10.77.2.9' <<<"$(gexec "$guest" ibv_devinfo -v -d hyv0)" && fail "10.77.2.9, not the identity's, is a GID of the guest"
+log "10.77.2.9 on the guest's $gnet: not a GID, gid_refusals $refusals0 -> $(counter "$uuid" gid_refusals)"
+unplug_clean "the rdma_cm tools over $gnet"
+gexec "$guest" sh -c 'echo 0 > /sys/module/virtio_hyv/parameters/netdev'
+gexec "$guest" test -e "/sys/class/net/$gnet" && fail "the guest's $gnet outlived its device"
 ip link del "$link"
 assert_kernel_clean
 log "PASS rdma_cm"
