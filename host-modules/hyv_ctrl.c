@@ -161,13 +161,10 @@ static int hyv_op_set_gid(struct hyv_instance *inst, struct hyv_cmd *cmd)
 static int hyv_op_query_identity(struct hyv_instance *inst, struct hyv_cmd *cmd)
 {
 	struct hyv_identity id;
-	int ret;
 
 	if (cmd->in_len || cmd->out_len < sizeof(id))
 		return -EINVAL;
-	ret = hyv_gid_identity(inst, &id);
-	if (ret)
-		return ret;
+	hyv_gid_identity(inst, &id);
 	memcpy(cmd->resp, &id, sizeof(id));
 	cmd->resp_len = sizeof(id);
 	return 0;

@@ -55,6 +55,9 @@ int hyv_gid_declare(struct hyv_instance *inst, const struct hyv_set_gid *req)
 	if (port != HYV_SET_GID_PORT || index >= HYV_GID_TABLE_LEN ||
 	    flags & ~HYV_SET_GID_VALID || type > IB_GID_TYPE_ROCE_UDP_ENCAP)
 		return -EINVAL;
+	/* The zero GID marks an empty host entry, not an address. */
+	if (set && rdma_is_zero_gid((const union ib_gid *)req->raw))
+		return -EINVAL;
 	if (set) {
 		ret = hyv_gid_find(inst, port, req->raw, type, &host_index);
 		if (ret) {
@@ -162,7 +165,7 @@ out:
  * The identity's link: the net device the instance is bound to, or the
  * host port's own when it is unisolated. All zero without either.
  */
-int hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out)
+void hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out)
 {
 	struct hyv_gid_view *view = &inst->gids;
 	struct net_device *ndev = NULL;
@@ -175,10 +178,9 @@ int hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out)
 		ndev = hyv_gid_port_netdev(inst->parent);
 	mutex_unlock(&view->lock);
 	if (!ndev)
-		return 0;
+		return;
 	if (ndev->addr_len == ETH_ALEN)
 		ether_addr_copy(out->mac, ndev->dev_addr);
 	out->mtu = cpu_to_le32(ndev->mtu);
 	dev_put(ndev);
-	return 0;
 }

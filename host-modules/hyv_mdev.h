@@ -376,7 +376,7 @@ int hyv_gid_declare(struct hyv_instance *inst, const struct hyv_set_gid *req);
 void hyv_gid_forget_guest(struct hyv_instance *inst);
 int hyv_gid_guest_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *host_index);
 int hyv_gid_host_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index);
-int hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out);
+void hyv_gid_identity(struct hyv_instance *inst, struct hyv_identity *out);
 
 /* hyv_quota.c */
 void hyv_quota_init(struct hyv_instance *inst);

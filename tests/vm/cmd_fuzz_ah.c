@@ -94,7 +94,7 @@ static void gid_table_checks(uint32_t ctx, uint32_t pd)
 	struct hyv_gid_entry gid0, *e = (struct hyv_gid_entry *)(page + resp_off(sizeof(qg)));
 	struct hyv_identity *id = (struct hyv_identity *)(page + resp_off(0));
 	static const uint8_t foreign[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 99 };
-	static const uint8_t no_mac[6];
+	static const uint8_t no_mac[6], no_gid[16];
 	struct ib_uverbs_create_ah c;
 	struct create_ah_out out;
 	uint32_t declared = 5, st;
@@ -119,6 +119,7 @@ static void gid_table_checks(uint32_t ctx, uint32_t pd)
 	expect_status(set_gid(1, declared, gid0.raw, le32toh(gid0.gid_type), 2), EINVAL,
 		      "SET_GID with unknown flags");
 	expect_status(set_gid(1, declared, gid0.raw, 7, HYV_SET_GID_VALID), EINVAL, "SET_GID of type 7");
+	expect_status(set_gid(1, declared, no_gid, 0, HYV_SET_GID_VALID), EINVAL, "SET_GID of the zero GID");
 	expect_status(set_gid(1, declared, foreign, le32toh(gid0.gid_type), HYV_SET_GID_VALID),
 		      EADDRNOTAVAIL, "SET_GID of an address not the instance's");
 
