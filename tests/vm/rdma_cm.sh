@@ -45,6 +45,18 @@ host_server_guest_client_cm() { # PREFIX PATTERN "HOST_CMD" "GUEST_CMD"
     { cat "$work/$prefix.guest"; kill "$pid" 2>/dev/null; cat "$work/$prefix.host"; fail "guest $prefix client against the test host's server failed"; }
   wait "$pid" || { cat "$work/$prefix.host"; fail "the test host's $prefix server failed"; }
 }
+# The guest's server (GUEST_CMD, in the background) until the test host sees it listen on PORT, then the
+# test host's client (HOST_CMD); their outputs in $work/PREFIX.guest and $work/PREFIX.host.
+guest_server_host_client_cm() { # PREFIX "GUEST_CMD" PORT "HOST_CMD"
+  local prefix=$1
+  guest_bg "$guest" "/tmp/$prefix.srv" "$2"
+  wait_for 300 "the guest's $prefix server to listen" "listening | grep qemu | grep -q ':$3'"
+  # shellcheck disable=SC2086 # a command list
+  timeout 600 $4 > "$work/$prefix.host" 2>&1 ||
+    { cat "$work/$prefix.host"; gexec "$guest" cat "/tmp/$prefix.srv"; fail "test host $prefix client against the guest's server failed"; }
+  guest_wait "$guest" "/tmp/$prefix.srv" "$work/$prefix.guest" 300 ||
+    { cat "$work/$prefix.guest"; fail "the guest's $prefix server failed"; }
+}
 # Until COMMAND (a function of this script, which wait_for's own shell does not have) succeeds.
 until_true() { # SECONDS COMMAND
   local deadline=$((SECONDS + $1))
@@ -106,12 +118,7 @@ grep -q 'test complete' "$work/ucmatose.guest" || { cat "$work/ucmatose.guest"; 
 log "ucmatose guest -> test host: $(grep -c 'receiving data transfers' "$work/ucmatose.guest") receive round(s), test complete"
 
 # Test host client -> guest server (wildcard, as the rping server's).
-guest_bg "$guest" /tmp/ucmatose.srv "ucmatose"
-wait_for 300 "the guest's ucmatose server to listen" "listening | grep qemu | grep -q ':7471'"
-timeout 600 ucmatose -s "$listen_ip" -b "$peer_ip" > "$work/ucmatose2.host" 2>&1 ||
-  { cat "$work/ucmatose2.host"; gexec "$guest" cat /tmp/ucmatose.srv; fail "test host ucmatose against the guest's server failed"; }
-guest_wait "$guest" /tmp/ucmatose.srv "$work/ucmatose2.guest" 300 ||
-  { cat "$work/ucmatose2.guest"; fail "the guest's ucmatose server failed"; }
+guest_server_host_client_cm ucmatose2 "ucmatose" 7471 "ucmatose -s $listen_ip -b $peer_ip"
 grep -q 'test complete' "$work/ucmatose2.host" || { cat "$work/ucmatose2.host"; fail "the test host's ucmatose did not complete"; }
 log "ucmatose test host -> guest: test complete"
 
@@ -174,12 +181,7 @@ fi
 log "the guest's $gnet ($mac, $ip): $(gexec "$guest" ibv_devinfo -v -d hyv0 | grep -c 'GID\[') GID(s), $ip's RoCE v2; host indices $(tr '\n' ' ' < "/sys/bus/mdev/devices/$uuid/identity/host_indices")"
 
 # udaddy, test host client -> guest server: the guest answers from the work completion.
-guest_bg "$guest" /tmp/udaddy.srv "udaddy -b $ip"
-wait_for 300 "the guest's udaddy server to listen" "listening | grep qemu | grep -q ':7174'"
-timeout 600 udaddy -s "$ip" -b "$peer_ip" > "$work/udaddy2.host" 2>&1 ||
-  { cat "$work/udaddy2.host"; gexec "$guest" cat /tmp/udaddy.srv; fail "test host udaddy against the guest's server failed"; }
-guest_wait "$guest" /tmp/udaddy.srv "$work/udaddy2.guest" 300 ||
-  { cat "$work/udaddy2.guest"; fail "the guest's udaddy server failed"; }
+guest_server_host_client_cm udaddy2 "udaddy -b $ip" 7174 "udaddy -s $ip -b $peer_ip"
 if ! grep -q 'sending replies' "$work/udaddy2.guest" || ! grep -q 'test complete' "$work/udaddy2.host"; then
   cat "$work/udaddy2.guest" "$work/udaddy2.host"; fail "the guest's udaddy server did not answer"
 fi
