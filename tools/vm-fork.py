@@ -42,6 +42,12 @@ def save(vm_dir, path):
             if status in ("failed", "cancelled") or time.monotonic() > deadline:
                 raise QmpError(f"saving the VM state to {partial}: {status}: {state.get('error-desc', '')}")
             time.sleep(0.2)
+        # QEMU reports "completed" before it leaves the finish-migrate run state, in which it refuses
+        # cont ("Migration is not finalized yet").
+        while qmp.execute("query-status")["status"] == "finish-migrate":
+            if time.monotonic() > deadline:
+                raise QmpError(f"saving the VM state to {partial}: still finishing after {TIMEOUT} s")
+            time.sleep(0.05)
         os.rename(partial, path)
         qmp.execute("cont")
     release_fork_point(vm_dir)
