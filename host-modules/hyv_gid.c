@@ -137,20 +137,18 @@ int hyv_gid_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, u32 *h
 int hyv_gid_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index)
 {
 	u32 host[HYV_GID_TABLE_LEN];
-	int i, n;
+	int i, n = hyv_gid_view(inst, port, host);
 
-	if (READ_ONCE(inst->gids.guest_table))
-		return hyv_gid_host_to_guest(inst, port, host_index, guest_index);
-	n = hyv_gid_view(inst, port, host);
 	if (n < 0)
 		return n;
-	for (i = 0; i < n; i++) {
-		if (host[i] == host_index) {
-			*guest_index = i;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	for (i = 0; i < n && host[i] != host_index; i++)
+		;
+	if (i == n)
+		return -ENOENT;
+	if (READ_ONCE(inst->gids.guest_table))
+		return hyv_gid_host_to_guest(inst, port, host_index, guest_index);
+	*guest_index = i;
+	return 0;
 }
 
 /* The guest's GID table entry: the instance's own GIDs, an empty entry past them. */
@@ -176,30 +174,42 @@ bool hyv_gid_unisolated(struct hyv_instance *inst)
 }
 
 /*
- * Calls fn on each GID of the instance's view, port by port, until it
- * returns true; returns whether it did.
+ * Calls fn on each GID of the instance's view of port, with its host index,
+ * until it returns true. Returns 1 when it did, 0 when it never did, or the
+ * view's negative errno.
  */
-static bool hyv_gid_any(struct hyv_instance *inst, bool (*fn)(const u8 *raw, void *arg), void *arg)
+int hyv_gid_walk(struct hyv_instance *inst, u32 port, hyv_gid_visit_fn fn, void *arg)
 {
-	u32 host[HYV_GID_TABLE_LEN], port;
+	u32 host[HYV_GID_TABLE_LEN];
 	struct hyv_gid_entry entry;
-	int i, n;
+	int i, n = hyv_gid_view(inst, port, host);
+
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		if (hyv_parent_query_gid(inst->parent, port, host[i], &entry))
+			continue;
+		if (fn(host[i], &entry, arg))
+			return 1;
+	}
+	return 0;
+}
+
+/* hyv_gid_walk over every port: whether fn returned true for one GID. */
+static bool hyv_gid_any(struct hyv_instance *inst, hyv_gid_visit_fn fn, void *arg)
+{
+	u32 port;
 
 	for (port = 1; port <= inst->parent->identity.phys_port_cnt; port++) {
-		n = hyv_gid_view(inst, port, host);
-		for (i = 0; i < n; i++) {
-			if (hyv_parent_query_gid(inst->parent, port, host[i], &entry))
-				continue;
-			if (fn(entry.raw, arg))
-				return true;
-		}
+		if (hyv_gid_walk(inst, port, fn, arg) > 0)
+			return true;
 	}
 	return false;
 }
 
-static bool hyv_gid_equal(const u8 *raw, void *arg)
+static bool hyv_gid_equal(u32 host_index, const struct hyv_gid_entry *gid, void *arg)
 {
-	return !memcmp(raw, arg, sizeof(union ib_gid));
+	return !memcmp(gid->raw, arg, sizeof(union ib_gid));
 }
 
 /* Whether raw (an address as a RoCE GID) is one of the instance's GIDs. */
@@ -213,16 +223,16 @@ struct hyv_gid_pick {
 	u8 *raw;
 };
 
-static bool hyv_gid_is_addr(const u8 *raw, void *arg)
+static bool hyv_gid_is_addr(u32 host_index, const struct hyv_gid_entry *gid, void *arg)
 {
 	struct hyv_gid_pick *pick = arg;
 	struct in6_addr a;
 
-	memcpy(&a, raw, sizeof(a));
+	memcpy(&a, gid->raw, sizeof(a));
 	if (ipv6_addr_any(&a) || pick->ipv4 != ipv6_addr_v4mapped(&a) ||
 	    (!pick->ipv4 && ipv6_addr_type(&a) & IPV6_ADDR_LINKLOCAL))
 		return false;
-	memcpy(pick->raw, raw, sizeof(a));
+	memcpy(pick->raw, gid->raw, sizeof(a));
 	return true;
 }
 

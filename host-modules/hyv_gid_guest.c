@@ -21,25 +21,35 @@
 
 #include "hyv_mdev.h"
 
+struct hyv_gid_match {
+	const u8 *raw;
+	u32 type;
+	u32 host_index;		/* out */
+};
+
+static bool hyv_gid_matches(u32 host_index, const struct hyv_gid_entry *gid, void *arg)
+{
+	struct hyv_gid_match *m = arg;
+
+	if (le32_to_cpu(gid->gid_type) != m->type || memcmp(gid->raw, m->raw, sizeof(gid->raw)))
+		return false;
+	m->host_index = host_index;
+	return true;
+}
+
 /* The host index of the instance's GID raw of type; -ENOENT when it has none. */
 static int hyv_gid_find(struct hyv_instance *inst, u32 port, const u8 raw[16], u32 type,
 			u32 *host_index)
 {
-	u32 host[HYV_GID_TABLE_LEN];
-	struct hyv_gid_entry entry;
-	int i, n = hyv_gid_view(inst, port, host);
+	struct hyv_gid_match m = { .raw = raw, .type = type };
+	int ret = hyv_gid_walk(inst, port, hyv_gid_matches, &m);
 
-	if (n < 0)
-		return n;
-	for (i = 0; i < n; i++) {
-		if (hyv_parent_query_gid(inst->parent, port, host[i], &entry))
-			continue;
-		if (le32_to_cpu(entry.gid_type) == type && !memcmp(entry.raw, raw, sizeof(entry.raw))) {
-			*host_index = host[i];
-			return 0;
-		}
-	}
-	return -ENOENT;
+	if (ret < 0)
+		return ret;
+	if (!ret)
+		return -ENOENT;
+	*host_index = m.host_index;
+	return 0;
 }
 
 int hyv_gid_declare(struct hyv_instance *inst, const struct hyv_set_gid *req)
@@ -103,21 +113,19 @@ int hyv_gid_guest_to_host(struct hyv_instance *inst, u32 port, u32 guest_index, 
 	return hyv_gid_find(inst, port, entry.raw, entry.type, host_index);
 }
 
-/* The guest's index of the instance's host GID host_index; -ENOENT when the guest has it nowhere. */
+/*
+ * The guest's index of host GID host_index, which hyv_gid_to_guest found in
+ * the instance's view; -ENOENT when the guest has it nowhere.
+ */
 int hyv_gid_host_to_guest(struct hyv_instance *inst, u32 port, u32 host_index, u32 *guest_index)
 {
 	struct hyv_gid_view *view = &inst->gids;
 	struct hyv_gid_entry gid;
-	u32 owned;
 	int i, ret;
 
 	if (port != HYV_SET_GID_PORT)
 		return -ENOENT;
 	ret = hyv_parent_query_gid(inst->parent, port, host_index, &gid);
-	if (ret)
-		return ret;
-	/* The guest may only know GIDs of its own. */
-	ret = hyv_gid_find(inst, port, gid.raw, le32_to_cpu(gid.gid_type), &owned);
 	if (ret)
 		return ret;
 	ret = -ENOENT;

@@ -370,6 +370,8 @@ bool hyv_gid_owns(struct hyv_instance *inst, const u8 raw[16]);
 int hyv_gid_first_addr(struct hyv_instance *inst, bool ipv4, u8 raw[16]);
 extern const struct attribute_group hyv_gid_group;
 int hyv_gid_view(struct hyv_instance *inst, u32 port, u32 host[HYV_GID_TABLE_LEN]);
+typedef bool (*hyv_gid_visit_fn)(u32 host_index, const struct hyv_gid_entry *gid, void *arg);
+int hyv_gid_walk(struct hyv_instance *inst, u32 port, hyv_gid_visit_fn fn, void *arg);
 
 /* hyv_gid_guest.c: a GID table the guest keeps itself (HYV_OP_SET_GID) */
 int hyv_gid_declare(struct hyv_instance *inst, const struct hyv_set_gid *req);
